@@ -1,0 +1,398 @@
+"""config.toml -> frozen dataclasses.
+
+One schema for every key: its section, type, default and what is allowed. Loading rejects unknown keys and
+bad values with a `ConfigError` that names the key path, the value and what is allowed, so an operator can
+fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+# Values shipped in config.toml. They are refused outside demo mode; `up` replaces them with generated ones.
+EXAMPLE_COMPONENT_SECRET = "example-component-secret"
+EXAMPLE_API_TOKEN = "example-api-token"
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_DURATION_RE = re.compile(r"^(\d+)([dwmy])$")
+_SIZE_RE = re.compile(r"^(\d+)\s*(B|KiB|MiB|GiB)?$")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_SERVER_KINDS = ("prosody", "ejabberd")
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class XmppConfig:
+    domain: str
+    server: str
+    server_host: str
+    client_interfaces: tuple[str, ...]
+    client_port: int
+    http_port: int
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    jid: str
+    secret: str
+    port: int
+
+
+@dataclass(frozen=True)
+class MucConfig:
+    host: str
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str  # "" means SQLite in the state directory
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    api_listen: Listen
+    api_public_url: str
+    upload_listen: Listen
+    upload_public_url: str
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    directory: str  # "" means <state>/uploads
+    max_file_size: int
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    retention: str  # "never" or "<n>d|w|m|y"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    token: str
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    state_directory: Path
+    log_level: str
+    xmpp: XmppConfig
+    component: ComponentConfig
+    muc: MucConfig
+    database: DatabaseConfig
+    http: HttpConfig
+    upload: UploadConfig
+    archive: ArchiveConfig
+    api: ApiConfig
+    demo: DemoConfig
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def upload_directory(self) -> Path:
+        return Path(self.upload.directory) if self.upload.directory else self.state_directory / "uploads"
+
+    def uses_example_secrets(self) -> list[str]:
+        """Key paths whose value is still the shipped example."""
+        found = []
+        if self.component.secret == EXAMPLE_COMPONENT_SECRET:
+            found.append("component.secret")
+        if self.api.token == EXAMPLE_API_TOKEN:
+            found.append("api.token")
+        return found
+
+
+# --------------------------------------------------------------------------------------------- validators
+Validator = Callable[[str, Any], Any]
+
+
+def _fail(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(key, value, allowed)
+
+
+def _string(allowed_empty: bool = False) -> Validator:
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or (not allowed_empty and not value.strip()):
+            raise _fail(key, value, "a non-empty string" if not allowed_empty else "a string")
+        return value
+
+    return check
+
+
+def _secret(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) < 16:
+        raise _fail(key, "<hidden>" if isinstance(value, str) else value, "a string of at least 16 characters")
+    return value
+
+
+def _domain(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not _DOMAIN_RE.match(value):
+        raise _fail(key, value, "a lower-case DNS name such as 'example.com' (letters, digits, '-', '.')")
+    return value
+
+
+def _port(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise _fail(key, value, "an integer port from 1 to 65535")
+    return value
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(key, value, "true or false")
+    return value
+
+
+def _choice(*choices: str) -> Validator:
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise _fail(key, value, "one of " + ", ".join(repr(c) for c in choices))
+        return value
+
+    return check
+
+
+def _ip(key: str, value: Any) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except (ValueError, TypeError):
+        raise _fail(key, value, "an IP address such as '127.0.0.1' or '::1'") from None
+    return str(value)
+
+
+def _ip_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _fail(key, value, "a non-empty list of IP addresses, e.g. [\"127.0.0.1\"]")
+    return tuple(_ip(f"{key}[{i}]", item) for i, item in enumerate(value))
+
+
+def _host(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return _ip(key, value)
+        except ConfigError:
+            pass
+        if value == "localhost" or _DOMAIN_RE.match(value):
+            return value
+    raise _fail(key, value, "an IP address or a host name")
+
+
+def _listen(key: str, value: Any) -> Listen:
+    allowed = "'HOST:PORT', e.g. '127.0.0.1:8780' or '[::1]:8780'"
+    if not isinstance(value, str):
+        raise _fail(key, value, allowed)
+    m = re.fullmatch(r"\[([0-9a-fA-F:]+)\]:(\d+)|([^:\[\]]+):(\d+)", value)
+    if not m:
+        raise _fail(key, value, allowed)
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    try:
+        _host(key, host)
+        _port(key, port)
+    except ConfigError:
+        raise _fail(key, value, allowed + " with a valid address and a port from 1 to 65535") from None
+    return Listen(host, port)
+
+
+def _url(*schemes: str) -> Validator:
+    def check(key: str, value: Any) -> str:
+        allowed = "an absolute URL starting with " + " or ".join(f"{s}://" for s in schemes)
+        if not isinstance(value, str):
+            raise _fail(key, value, allowed)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname or parts.query or parts.fragment:
+            raise _fail(key, value, allowed + " without query or fragment")
+        return value.rstrip("/")
+
+    return check
+
+
+def _database_url(key: str, value: Any) -> str:
+    if value == "":
+        return ""
+    allowed = "'' (SQLite in the state directory), 'sqlite:///PATH' or 'postgresql://USER@HOST:PORT/DB'"
+    if not isinstance(value, str):
+        raise _fail(key, value, allowed)
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"):
+        raise _fail(key, _redact_url(value), allowed)
+    return value
+
+
+def _duration(key: str, value: Any) -> str:
+    if value == "never":
+        return value
+    m = _DURATION_RE.match(value) if isinstance(value, str) else None
+    if not m or int(m.group(1)) < 1:
+        raise _fail(key, value, "'never' or a positive duration such as '30d', '12w', '6m', '5y'")
+    if m.group(2) == "d" and int(m.group(1)) < 7:
+        raise _fail(key, value, "'never' or at least '7d'")
+    return value
+
+
+def _size(key: str, value: Any) -> int:
+    units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, None: 1}
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = _SIZE_RE.match(value) if isinstance(value, str) else None
+    if not m or int(m.group(1)) == 0:
+        raise _fail(key, value, "a positive size such as 104857600 or '100 MiB' (units B, KiB, MiB, GiB)")
+    return int(m.group(1)) * units[m.group(2)]
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+# -------------------------------------------------------------------------------------------------- schema
+# section -> key -> (validator, default). A default of REQUIRED means the key must be present.
+REQUIRED = object()
+
+SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
+    "": {
+        "state_directory": (_string(), "state"),
+        "log_level": (_choice(*_LOG_LEVELS), "info"),
+    },
+    "xmpp": {
+        "domain": (_domain, REQUIRED),
+        "server": (_choice(*_SERVER_KINDS), "prosody"),
+        "server_host": (_host, "127.0.0.1"),
+        "client_interfaces": (_ip_list, ["127.0.0.1"]),
+        "client_port": (_port, 5222),
+        "http_port": (_port, 5280),
+    },
+    "component": {
+        "jid": (_domain, REQUIRED),
+        "secret": (_secret, REQUIRED),
+        "port": (_port, 5347),
+    },
+    "muc": {"host": (_domain, REQUIRED)},
+    "database": {"url": (_database_url, "")},
+    "http": {
+        "api_listen": (_listen, "127.0.0.1:8780"),
+        "api_public_url": (_url("http", "https"), "http://127.0.0.1:8780"),
+        "upload_listen": (_listen, "127.0.0.1:8443"),
+        "upload_public_url": (_url("https"), "https://127.0.0.1:8443"),
+    },
+    "upload": {
+        "directory": (_string(allowed_empty=True), ""),
+        "max_file_size": (_size, "100 MiB"),
+    },
+    "archive": {"retention": (_duration, "5y")},
+    "api": {"token": (_secret, REQUIRED)},
+    "demo": {"enabled": (_boolean, False)},
+}
+
+
+def _section_values(raw: Mapping[str, Any], section: str) -> dict[str, Any]:
+    keys = SCHEMA[section]
+    data = raw if section == "" else raw.get(section, {})
+    if not isinstance(data, Mapping):
+        raise _fail(section, data, "a [" + section + "] table")
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if section == "" and isinstance(value, Mapping):
+            continue  # a table: checked by parse_config
+        path = f"{section}.{name}" if section else name
+        if name not in keys:
+            raise _fail(path, value, "one of the known keys: " + ", ".join(sorted(keys)) + " (unknown key)")
+        out[name] = keys[name][0](path, value)
+    for name, (validator, default) in keys.items():
+        if name in out:
+            continue
+        path = f"{section}.{name}" if section else name
+        if default is REQUIRED:
+            raise ConfigError(path, "<missing>", "this key is required")
+        out[name] = validator(path, default)
+    return out
+
+
+def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = None) -> Config:
+    """Validate a parsed TOML document. Relative paths are taken from `base_dir` (the file's folder)."""
+    top = _section_values(raw, "")
+    for name, value in raw.items():
+        if isinstance(value, Mapping) and name not in SCHEMA:
+            raise _fail(name, "[" + name + "]", "one of the known sections: "
+                        + ", ".join(sorted(k for k in SCHEMA if k)) + " (unknown section)")
+    s = {name: _section_values(raw, name) for name in SCHEMA if name}
+    state = Path(top["state_directory"])
+    state = state if state.is_absolute() else (base_dir / state).resolve()
+    upload_dir = s["upload"]["directory"]
+    if upload_dir and not Path(upload_dir).is_absolute():
+        upload_dir = str((base_dir / upload_dir).resolve())
+
+    domain = s["xmpp"]["domain"]
+    for key, host in (("component.jid", s["component"]["jid"]), ("muc.host", s["muc"]["host"])):
+        if host == domain:
+            raise _fail(key, host, f"a host name different from xmpp.domain ('{domain}')")
+    if s["component"]["jid"] == s["muc"]["host"]:
+        raise _fail("muc.host", s["muc"]["host"], "a host name different from component.jid")
+    if s["component"]["jid"] != f"{s['component']['jid'].split('.', 1)[0]}.{domain}":
+        raise _fail("component.jid", s["component"]["jid"],
+                    f"a direct subdomain of xmpp.domain such as 'chat.{domain}' (so clients discover it)")
+    ports = {"xmpp.client_port": s["xmpp"]["client_port"], "xmpp.http_port": s["xmpp"]["http_port"],
+             "component.port": s["component"]["port"]}
+    seen: dict[int, str] = {}
+    for key, port in ports.items():
+        if port in seen:
+            raise _fail(key, port, f"a port different from {seen[port]}")
+        seen[port] = key
+
+    return Config(
+        state_directory=state,
+        log_level=top["log_level"],
+        xmpp=XmppConfig(**s["xmpp"]),
+        component=ComponentConfig(**s["component"]),
+        muc=MucConfig(**s["muc"]),
+        database=DatabaseConfig(**s["database"]),
+        http=HttpConfig(**s["http"]),
+        upload=UploadConfig(directory=upload_dir, max_file_size=s["upload"]["max_file_size"]),
+        archive=ArchiveConfig(**s["archive"]),
+        api=ApiConfig(**s["api"]),
+        demo=DemoConfig(**s["demo"]),
+        source=source,
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("--config", str(path), f"a readable TOML file ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", str(path), f"valid TOML ({exc})") from None
+    return parse_config(raw, path.resolve().parent, source=path.resolve())
+
+
+def retention_seconds(retention: str) -> int | None:
+    """'never' -> None; '5y' -> seconds (a month is 30 days, a year 365)."""
+    if retention == "never":
+        return None
+    m = _DURATION_RE.match(retention)
+    assert m, retention
+    days = {"d": 1, "w": 7, "m": 30, "y": 365}[m.group(2)] * int(m.group(1))
+    return days * 86400

@@ -1,0 +1,174 @@
+"""Run a local Prosody as a child process: write its config, start it, wait on its ports, stop it.
+
+Used by `dotimely-chat up` and by the test fixtures, from the same renderer the operator runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from ..config import Config
+from .prosody_config import ProsodyPaths, render_prosody_config
+from .tls import ensure_self_signed_certificate
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ProsodyError(RuntimeError):
+    pass
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+    os.setpgrp()  # Ctrl-C in a terminal reaches us, not Prosody directly: we stop it in order
+
+
+def certificate_names(config: Config) -> list[str]:
+    from urllib.parse import urlsplit
+
+    names = [config.xmpp.domain, f"*.{config.xmpp.domain}", config.component.jid, config.muc.host,
+             "localhost", "127.0.0.1", "::1"]
+    for url in (config.http.upload_public_url, config.http.api_public_url):
+        host = urlsplit(url).hostname
+        if host:
+            names.append(host)
+    return names
+
+
+def prepare_prosody_files(config: Config, paths: ProsodyPaths) -> None:
+    """Write the config, make the certificate and set the archive database to WAL (kept by SQLite)."""
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_self_signed_certificate(paths.certificate, paths.private_key, certificate_names(config))
+    paths.config_file.write_text(render_prosody_config(config, paths), encoding="utf-8")
+    os.chmod(paths.config_file, 0o600)  # it holds the component secret
+    # Prosody 0.12 has no option for SQLite pragmas, but WAL set once in the file is kept (FACTS.md).
+    with sqlite3.connect(paths.database) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def check_prosody_config(paths: ProsodyPaths) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["prosodyctl", "--config", str(paths.config_file), "check", "config"],
+                          capture_output=True, text=True)
+
+
+def _is_our_prosody(pid: int, config_file: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(b"prosody" in part for part in cmdline[:2]) and str(config_file).encode() in cmdline
+
+
+async def _port_open(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+class ProsodyProcess:
+    """One Prosody child process for one state directory."""
+
+    def __init__(self, config: Config, paths: ProsodyPaths | None = None) -> None:
+        self.config = config
+        self.paths = paths or ProsodyPaths.in_state(config.state_directory)
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def ports(self) -> list[tuple[str, int]]:
+        host = self.config.xmpp.client_interfaces[0]
+        return [(host, self.config.xmpp.client_port), (host, self.config.xmpp.http_port),
+                ("127.0.0.1", self.config.component.port)]
+
+    def kill_stale(self) -> None:
+        """A Prosody left by an earlier run of this state directory (e.g. after kill -9) is stopped."""
+        try:
+            pid = int(self.paths.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if _is_our_prosody(pid, self.paths.config_file):
+            log.warning("Stopping a Prosody (pid %d) left behind by an earlier run", pid)
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+
+    async def start(self, timeout: float = 20.0) -> None:
+        if shutil.which("prosody") is None:
+            raise ProsodyError("the 'prosody' command is missing: install Debian's prosody, prosody-modules "
+                               "and lua-dbi-sqlite3 (./run.sh does it)")
+        self.kill_stale()
+        busy = [f"{h}:{p}" for h, p in self.ports if await _port_open(h, p)]
+        if busy:
+            raise ProsodyError(f"port(s) {', '.join(busy)} already in use: another server runs there; "
+                               "stop it or change xmpp.client_port, xmpp.http_port or component.port")
+        prepare_prosody_files(self.config, self.paths)
+        log_handle = open(self.paths.log_file, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                "prosody", "-F", "--config", str(self.paths.config_file),
+                stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            log_handle.close()
+        deadline = time.monotonic() + timeout
+        pending = list(self.ports)
+        while pending:
+            if self.process.returncode is not None:
+                raise ProsodyError(f"Prosody exited with code {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise ProsodyError(f"Prosody did not listen on {pending} within {timeout:.0f} s:\n"
+                                   f"{self.log_tail()}")
+            pending = [(h, p) for h, p in pending if not await _port_open(h, p)]
+            if pending:
+                await asyncio.sleep(0.05)
+        log.info("Prosody (pid %d) listens on %s", self.process.pid,
+                 ", ".join(f"{h}:{p}" for h, p in self.ports))
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            log.warning("Prosody did not stop within %.0f s; killing it", timeout)
+            process.kill()
+            await process.wait()
+        log.info("Prosody stopped")
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.paths.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def register(self, username: str, password: str) -> None:
+        """Create an account with prosodyctl (local access to the server's files; used by tests)."""
+        result = subprocess.run(
+            ["prosodyctl", "--config", str(self.paths.config_file), "register", username,
+             self.config.xmpp.domain, password], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ProsodyError(f"prosodyctl register {username} failed: {result.stdout}{result.stderr}")
