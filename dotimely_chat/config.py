@@ -71,6 +71,8 @@ class HttpConfig:
     api_public_url: str
     upload_listen: Listen
     upload_public_url: str
+    tls_certificate: str  # "" means the generated self-signed certificate in the state directory
+    tls_key: str
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,8 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "api_public_url": (_url("http", "https"), "http://127.0.0.1:8780"),
         "upload_listen": (_listen, "127.0.0.1:8443"),
         "upload_public_url": (_url("https"), "https://127.0.0.1:8443"),
+        "tls_certificate": (_string(allowed_empty=True), ""),
+        "tls_key": (_string(allowed_empty=True), ""),
     },
     "upload": {
         "directory": (_string(allowed_empty=True), ""),
@@ -346,6 +350,14 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
     for key, host in (("component.jid", s["component"]["jid"]), ("muc.host", s["muc"]["host"])):
         if host == domain:
             raise _fail(key, host, f"a host name different from xmpp.domain ('{domain}')")
+    http = s["http"]
+    if bool(http["tls_certificate"]) != bool(http["tls_key"]):
+        key = "http.tls_key" if http["tls_certificate"] else "http.tls_certificate"
+        raise _fail(key, "", "set together with " + ("http.tls_certificate" if http["tls_certificate"]
+                                                      else "http.tls_key") + ", or both left empty")
+    for key in ("tls_certificate", "tls_key"):
+        if http[key] and not Path(http[key]).is_absolute():
+            http[key] = str((base_dir / http[key]).resolve())
     if s["component"]["jid"] == s["muc"]["host"]:
         raise _fail("muc.host", s["muc"]["host"], "a host name different from component.jid")
     if s["component"]["jid"] != f"{s['component']['jid'].split('.', 1)[0]}.{domain}":

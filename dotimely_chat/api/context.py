@@ -1,0 +1,21 @@
+"""Typed state shared by the aiohttp views (aiohttp AppKey)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..component.link import ChatComponent
+from ..config import Config
+from ..storage import Database
+
+
+@dataclass
+class ApiContext:
+    config: Config
+    database: Database
+    component: ChatComponent | None
+
+
+CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

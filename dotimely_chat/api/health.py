@@ -1,0 +1,24 @@
+"""GET /healthz: the state of the XMPP link and of the database (200 when both are up, 503 otherwise)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .context import CONTEXT
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    database_ok = await ctx.database.ping()
+    link = ctx.component.state if ctx.component else None
+    xmpp = {"connected": bool(link and link.connected)}
+    if link:
+        xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0)
+        if link.last_error:
+            xmpp["error"] = link.last_error
+    body = {
+        "status": "ok" if database_ok and xmpp["connected"] else "unavailable",
+        "xmpp": xmpp,
+        "database": {"ok": database_ok, "kind": ctx.database.dialect_name},
+    }
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)

@@ -1,0 +1,83 @@
+"""Builds the running service from the config: database, component, HTTP API and upload host.
+
+`dotimely-chat up` puts a local Prosody in front of it; `dotimely-chat component` runs it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from .api.app import build_api_app
+from .api.context import ApiContext
+from .component.link import ChatComponent
+from .config import Config
+from .http_upload.server import build_upload_app, server_ssl_context
+from .servers.accounts import ProsodyAccounts
+from .servers.prosody_config import ProsodyPaths
+from .servers.prosody_process import certificate_names
+from .servers.tls import ensure_self_signed_certificate
+from .storage import Database, sqlite_url_for
+from .storage.migrate import upgrade_database
+
+log = logging.getLogger(__name__)
+
+
+def database_url(config: Config) -> str:
+    return config.database.url or sqlite_url_for(config.state_directory)
+
+
+def tls_files(config: Config) -> tuple[Path, Path]:
+    """The certificate of the HTTPS upload host: the configured one, else the generated local one."""
+    if config.http.tls_certificate:
+        return Path(config.http.tls_certificate), Path(config.http.tls_key)
+    paths = ProsodyPaths.in_state(config.state_directory)
+    ensure_self_signed_certificate(paths.certificate, paths.private_key, certificate_names(config))
+    return paths.certificate, paths.private_key
+
+
+class ChatService:
+    """Everything but the XMPP server. Start and stop in pairs."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.database = Database(database_url(config))
+        self.component = ChatComponent(config)
+        self.accounts = ProsodyAccounts(self.component)
+        self._runners: list[web.AppRunner] = []
+
+    async def start(self) -> None:
+        log.info("Database %s: migrating", self.database.display_url)
+        await upgrade_database(self.database)
+        self.component.start()
+        api = build_api_app(ApiContext(self.config, self.database, self.component))
+        upload = build_upload_app(self.config.upload_directory)
+        certificate, key = tls_files(self.config)
+        await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)
+        await self._serve(upload, self.config.http.upload_listen.host, self.config.http.upload_listen.port,
+                          server_ssl_context(certificate, key))
+        log.info("HTTP API on %s, upload host on %s", self.config.http.api_public_url,
+                 self.config.http.upload_public_url)
+
+    async def _serve(self, app: web.Application, host: str, port: int, ssl_context: object) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        try:
+            await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()  # type: ignore[arg-type]
+        except OSError as exc:
+            raise ServiceError(f"cannot listen on {host}:{port} ({exc.strerror}); change http.api_listen "
+                               "or http.upload_listen") from None
+
+    async def stop(self) -> None:
+        await self.component.stop()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        await self.database.dispose()
+
+
+class ServiceError(RuntimeError):
+    pass

@@ -1,0 +1,181 @@
+"""The `dotimely-chat` command: up, component, server-config, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .app import ChatService, ServiceError, database_url
+from .config import Config, load_config
+from .errors import ConfigError, DomainError
+from .logging_setup import configure_logging
+from .secret_store import refuse_example_secrets, resolve_secrets
+from .servers.prosody_config import ProsodyPaths, render_prosody_config
+from .servers.prosody_process import ProsodyError, ProsodyProcess
+from .services.demo import DemoAccount, ensure_demo_business
+from .storage import Database
+from .storage.migrate import upgrade_database
+
+log = logging.getLogger("dotimely_chat")
+
+CONNECT_TIMEOUT_SECONDS = 30.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dotimely-chat", description="DoTimely business chat on XMPP")
+    parser.add_argument("--config", type=Path, default=Path(os.environ.get("DOTIMELY_CONFIG", "config.toml")),
+                        help="path of config.toml (default: ./config.toml or $DOTIMELY_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run Prosody, the component and a demo business (the main job)")
+    commands.add_parser("component", help="run the component alone against a server run elsewhere")
+    server_config = commands.add_parser("server-config", help="print the XMPP server's config for this component")
+    server_config.add_argument("kind", choices=["prosody", "ejabberd"])
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        configure_logging(config.log_level)
+        if args.command == "server-config":
+            return _server_config(config, args.kind)
+        if args.command == "db":
+            return asyncio.run(_db_upgrade(config))
+        if args.command == "up":
+            return asyncio.run(_up(config))
+        return asyncio.run(_component(config))
+    except ConfigError as exc:
+        print(f"dotimely-chat: config error in {args.config}: {exc}", file=sys.stderr)
+        return 2
+    except (ProsodyError, ServiceError, DomainError) as exc:
+        print(f"dotimely-chat: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _server_config(config: Config, kind: str) -> int:
+    if kind == "ejabberd":
+        print("dotimely-chat: the ejabberd config is not available yet; use prosody", file=sys.stderr)
+        return 1
+    config = resolve_secrets(config, generate=True)
+    refuse_example_secrets(config)
+    sys.stdout.write(render_prosody_config(config, ProsodyPaths.in_state(config.state_directory)))
+    return 0
+
+
+async def _db_upgrade(config: Config) -> int:
+    database = Database(database_url(config))
+    try:
+        await upgrade_database(database)
+    finally:
+        await database.dispose()
+    print(f"database {database.display_url} is up to date")
+    return 0
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _start_service(config: Config) -> ChatService:
+    service = ChatService(config)
+    await service.start()
+    if not await service.component.wait_connected(CONNECT_TIMEOUT_SECONDS):
+        reason = service.component.state.last_error or "no answer"
+        await service.stop()
+        raise ServiceError(f"the component could not connect to {config.xmpp.server_host}:"
+                           f"{config.component.port} within {CONNECT_TIMEOUT_SECONDS:.0f} s: {reason}")
+    return service
+
+
+async def _component(config: Config) -> int:
+    config = resolve_secrets(config, generate=False)
+    refuse_example_secrets(config)
+    if config.xmpp.server != "prosody":
+        raise ServiceError(f"xmpp.server = {config.xmpp.server!r} is not supported yet; use 'prosody'")
+    stop = _stop_event()
+    service = ChatService(config)
+    await service.start()
+    log.info("Component running; Ctrl-C stops it")
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+    return 0
+
+
+async def _up(config: Config) -> int:
+    config = resolve_secrets(config, generate=True)
+    refuse_example_secrets(config)
+    if config.xmpp.server != "prosody":
+        raise ServiceError("`up` runs a local Prosody; set xmpp.server = 'prosody' or use `component`")
+    stop = _stop_event()
+    prosody = ProsodyProcess(config)
+    await prosody.start()
+    service: ChatService | None = None
+    try:
+        service = await _start_service(config)
+        accounts: list[DemoAccount] = []
+        if config.demo.enabled:
+            accounts = await ensure_demo_business(service.database, service.accounts, config.xmpp.domain,
+                                                  config.state_directory)
+        _print_banner(config, prosody, accounts)
+        await stop.wait()
+        print("\nStopping…", flush=True)
+    finally:
+        if service is not None:
+            await service.stop()
+        await prosody.stop()
+    return 0
+
+
+def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAccount]) -> None:
+    x = config.xmpp
+    host = x.client_interfaces[0]
+    lines = [
+        "",
+        "DoTimely chat is running.",
+        f"  XMPP server     {x.domain}, clients connect to {host} port {x.client_port} (STARTTLS)",
+        f"  web clients     ws://{host}:{x.http_port}/xmpp-websocket  (BOSH: /http-bind)",
+        f"  component       {config.component.jid} (rooms on {config.muc.host})",
+        f"  HTTP API        {config.http.api_public_url}  token: {config.api.token}",
+        f"  health          {config.http.api_public_url}/healthz",
+        f"  upload host     {config.http.upload_public_url}",
+        f"  TLS certificate {prosody.paths.certificate} (self-signed: accept it in your client)",
+        f"  state           {config.state_directory}  (Prosody log: {prosody.paths.log_file})",
+    ]
+    if accounts:
+        lines += ["", "Demo business 'demo-salon' (Demo Salon); accounts:"]
+        width = max(len(a.jid) for a in accounts)
+        lines += [f"  {a.role:<9} {a.jid:<{width}}  password {a.password}   ({a.display_name})"
+                  for a in accounts]
+        owner = accounts[0]
+        lines += [
+            "",
+            "Connect a client as the owner:",
+            f"  Gajim: Accounts > Add account > Sign in: {owner.jid} / {owner.password};",
+            f"         Advanced > Connection: host {host}, port {x.client_port}; accept the self-signed",
+            "         certificate when asked.",
+            f"  Conversations: add account {owner.jid}, then 'Hostname' {host} and port {x.client_port}",
+            "         (enable 'Show hostname and port' in Expert settings); the phone must reach this host,",
+            "         so set xmpp.client_interfaces to an address it can reach.",
+        ]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The demo business that `dotimely-chat up` creates: an owner, two staff members, three customers,
+two appointments, each person with an XMPP account whose password is kept in <state>/demo-accounts.json.
+
+Running it again repairs rather than duplicates: rows are found by their external ids and each account's
+password is set to the kept one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..servers.accounts import AccountAdapter
+from ..storage import (
+    AppointmentRepository,
+    BusinessRepository,
+    Database,
+    MembershipRepository,
+    PersonRepository,
+)
+from ..storage.models import Role
+
+log = logging.getLogger(__name__)
+
+DEMO_BUSINESS_ID = "demo-salon"
+DEMO_BUSINESS_NAME = "Demo Salon"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    external_id: str
+    localpart: str
+    display_name: str
+    role: Role
+
+
+DEMO_PEOPLE: tuple[DemoPerson, ...] = (
+    DemoPerson("demo-owner", "olivia", "Olivia Owner", "owner"),
+    DemoPerson("demo-staff-1", "sam", "Sam Stylist", "staff"),
+    DemoPerson("demo-staff-2", "stella", "Stella Stylist", "staff"),
+    DemoPerson("demo-customer-1", "carl", "Carl Customer", "customer"),
+    DemoPerson("demo-customer-2", "cora", "Cora Customer", "customer"),
+    DemoPerson("demo-customer-3", "chris", "Chris Customer", "customer"),
+)
+# (external id, customer, staff, days from today, hour, minutes, service)
+DEMO_APPOINTMENTS = (
+    ("demo-appt-1", "demo-customer-1", "demo-staff-1", 1, 10, 45, "Haircut"),
+    ("demo-appt-2", "demo-customer-2", "demo-staff-2", 2, 15, 90, "Colour"),
+)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    jid: str
+    password: str
+    display_name: str
+    role: str
+
+
+def _load_passwords(path: Path) -> dict[str, str]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_passwords(path: Path, passwords: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(passwords, handle, indent=2)
+
+
+async def ensure_demo_business(database: Database, accounts: AccountAdapter, domain: str,
+                               state_directory: Path) -> list[DemoAccount]:
+    """Create or repair the demo business; returns its accounts with their passwords."""
+    password_file = state_directory / "demo-accounts.json"
+    passwords = _load_passwords(password_file)
+    for person in DEMO_PEOPLE:
+        passwords.setdefault(f"{person.localpart}@{domain}", secrets.token_urlsafe(9))
+    _save_passwords(password_file, passwords)
+
+    # Accounts first: a directory row never points at an account that does not exist.
+    for person in DEMO_PEOPLE:
+        jid = f"{person.localpart}@{domain}"
+        await accounts.ensure_account(jid, passwords[jid])
+
+    async with database.session() as session:
+        businesses, people = BusinessRepository(session), PersonRepository(session)
+        memberships, appointments = MembershipRepository(session), AppointmentRepository(session)
+        business = await businesses.get_by_external_id(DEMO_BUSINESS_ID)
+        if business is None:
+            business = await businesses.add(DEMO_BUSINESS_ID, DEMO_BUSINESS_NAME)
+        ids: dict[str, int] = {}
+        for person in DEMO_PEOPLE:
+            row = await people.get_by_external_id(person.external_id)
+            if row is None:
+                row = await people.add(person.external_id, f"{person.localpart}@{domain}", person.display_name)
+            ids[person.external_id] = row.id
+            if await memberships.get(business.id, row.id) is None:
+                await memberships.add(business.id, row.id, person.role)
+        today = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        for external_id, customer, staff, days, hour, minutes, service in DEMO_APPOINTMENTS:
+            if await appointments.get(business.id, external_id) is None:
+                await appointments.upsert(
+                    business.id, external_id, customer_id=ids[customer], staff_id=ids[staff],
+                    starts_at=(today + dt.timedelta(days=days)).replace(hour=hour),
+                    duration_minutes=minutes, service_name=service)
+        await session.commit()
+    log.info("Demo business %r ready with %d people", DEMO_BUSINESS_ID, len(DEMO_PEOPLE))
+    return [DemoAccount(f"{p.localpart}@{domain}", passwords[f"{p.localpart}@{domain}"], p.display_name, p.role)
+            for p in DEMO_PEOPLE]
