@@ -58,7 +58,7 @@ class ChatComponent(ComponentXMPP):
 
         for plugin in PLUGINS:
             self.register_plugin(plugin)
-        self["xep_0030"].add_identity(category="component", itype="generic", name="DoTimely chat")
+        self.plugin["xep_0030"].add_identity(category="component", itype="generic", name="DoTimely chat")
 
         self.register_handler(Callback("dotimely privileges", StanzaPath("message/privilege"),
                                        self._on_privileges))
@@ -158,7 +158,7 @@ class ChatComponent(ComponentXMPP):
         server = str(msg["from"])  # type: ignore[index]
         granted = parse_privilege_advertisement(server, element)
         # Store the IQ permissions where slixmpp's send_privileged_iq looks for them.
-        slix_perms = self["xep_0356"].granted_privileges[server]
+        slix_perms = self.plugin["xep_0356"].granted_privileges[server]
         for namespace, iq_type in granted.iq.items():
             slix_perms.iq[namespace] = IqPermission(iq_type)
         self.privileges = granted
