@@ -56,8 +56,9 @@ install_python_packages() {
   fi
   if [ ! -f "$stamp" ]; then
     say "installing Python packages into $VENV"
-    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-    "$VENV/bin/pip" install -q -e '.[test]'
+    if ! "$VENV/bin/pip" install -q -e '.[test]' >"$VENV/pip.log" 2>&1; then
+      cat "$VENV/pip.log" >&2; say "pip install failed"; exit 1
+    fi
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi

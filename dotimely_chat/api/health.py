@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from .context import CONTEXT
@@ -11,12 +13,12 @@ async def healthz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     database_ok = await ctx.database.ping()
     link = ctx.component.state if ctx.component else None
-    xmpp = {"connected": bool(link and link.connected)}
+    xmpp: dict[str, Any] = {"connected": bool(link and link.connected)}
     if link:
         xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0)
         if link.last_error:
             xmpp["error"] = link.last_error
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if database_ok and xmpp["connected"] else "unavailable",
         "xmpp": xmpp,
         "database": {"ok": database_ok, "kind": ctx.database.dialect_name},

@@ -181,3 +181,63 @@ def test_server_config_prints_the_same_config_up_writes(tmp_path: Path, command:
     secrets_file = json.loads((tmp_path / "state" / "secrets.json").read_text())
     assert f'component_secret = "{secrets_file["component.secret"]}"' in result.stdout
     assert f'VirtualHost "{doc["xmpp"]["domain"]}"' in result.stdout
+
+
+@requires_prosody
+async def test_component_command_runs_alone_against_a_server_run_elsewhere(
+    tmp_path: Path, prosody_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    prosody = await prosody_factory()
+    config = prosody.config
+    doc = config_document(tmp_path / "component-state")
+    for section in ("xmpp", "component", "muc", "api"):
+        doc[section] = {}
+    doc["xmpp"] = {"domain": config.xmpp.domain, "client_port": config.xmpp.client_port,
+                   "http_port": config.xmpp.http_port}
+    doc["component"] = {"jid": config.component.jid, "port": config.component.port,
+                        "secret": config.component.secret}
+    doc["muc"] = {"host": config.muc.host}
+    doc["api"] = {"token": config.api.token}
+    doc["demo"] = {"enabled": False}
+    lines = [f'state_directory = "{doc.pop("state_directory")}"']
+    for section, values in doc.items():
+        lines += [f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    (tmp_path / "config.toml").write_text("\n".join(lines) + "\n")
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dotimely_chat", "--config", str(tmp_path / "config.toml"), "component",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT)
+    try:
+        api = doc["http"]["api_public_url"]
+        status = 0
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{api}/healthz") as response:
+                        status = response.status
+                except aiohttp.ClientConnectionError:
+                    status = 0
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+        assert status == 200
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, output.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def test_component_command_refuses_example_secrets_outside_demo_mode(tmp_path: Path) -> None:
+    import subprocess
+
+    text = (ROOT / "config.toml").read_text().replace("enabled = true", "enabled = false")
+    text = text.replace('state_directory = "state"', f'state_directory = "{tmp_path / "state"}"')
+    (tmp_path / "config.toml").write_text(text)
+    result = subprocess.run([sys.executable, "-m", "dotimely_chat", "--config", str(tmp_path / "config.toml"),
+                             "component"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert "'component.secret'" in result.stderr and "demo.enabled" in result.stderr
+    assert "Traceback" not in result.stderr

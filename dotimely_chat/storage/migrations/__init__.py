@@ -1,0 +1,1 @@
+"""Alembic migrations; run them through `dotimely_chat.storage.migrate`, not the alembic CLI."""

@@ -1,0 +1,160 @@
+"""The database schema: businesses (tenants), people, their memberships, and appointments.
+
+Ids are our own integers; `external_id` is the booking backend's id for the same thing. Migrations in
+`migrations/versions` must match these models exactly (a test compares them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Final, Literal, get_args
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from dotimely_chat.storage.types import UTCDateTime, utcnow
+
+Role = Literal["owner", "staff", "customer"]
+AppointmentStatus = Literal["booked", "cancelled"]
+ROLES: Final[tuple[str, ...]] = get_args(Role)
+APPOINTMENT_STATUSES: Final[tuple[str, ...]] = get_args(AppointmentStatus)
+
+NAMING_CONVENTION: Final[dict[str, str]] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """SQL text for `column IN (...)` over fixed literals (never user input)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+created_now = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow, server_default=func.now())]
+str128 = Annotated[str, mapped_column(String(128))]
+str200 = Annotated[str, mapped_column(String(200))]
+
+
+class Base(DeclarativeBase):
+    """Declarative base; constraint names follow `NAMING_CONVENTION` so migrations can name them."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime()}
+
+
+class Business(Base):
+    """A tenant: one business of the booking backend."""
+
+    __tablename__ = "businesses"
+
+    id: Mapped[intpk]
+    external_id: Mapped[str128] = mapped_column(unique=True)
+    name: Mapped[str200]
+    created_at: Mapped[created_now]
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="business", lazy="raise_on_sql", cascade="all, delete-orphan", passive_deletes=True
+    )
+    appointments: Mapped[list[Appointment]] = relationship(
+        back_populates="business", lazy="raise_on_sql", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Business id={self.id} external_id={self.external_id!r}>"
+
+
+class Person(Base):
+    """One XMPP account (bare JID); may belong to several businesses."""
+
+    __tablename__ = "people"
+
+    id: Mapped[intpk]
+    external_id: Mapped[str128] = mapped_column(unique=True)
+    jid: Mapped[str] = mapped_column(String(512), unique=True)
+    display_name: Mapped[str200]
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_now]
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="person", lazy="raise_on_sql", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Person id={self.id} jid={self.jid!r}>"
+
+
+class Membership(Base):
+    """A person's single role in one business."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("business_id", "person_id"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+        Index("ix_memberships_business_id_role", "business_id", "role"),
+    )
+
+    id: Mapped[intpk]
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(String(16))
+    created_at: Mapped[created_now]
+
+    business: Mapped[Business] = relationship(back_populates="memberships", lazy="raise_on_sql")
+    person: Mapped[Person] = relationship(back_populates="memberships", lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return f"<Membership business_id={self.business_id} person_id={self.person_id} role={self.role}>"
+
+
+class Appointment(Base):
+    """An appointment mirrored from the booking backend, keyed by (business, external id)."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("business_id", "external_id"),
+        CheckConstraint("duration_minutes > 0", name="duration_minutes_positive"),
+        CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
+        Index("ix_appointments_business_id_starts_at", "business_id", "starts_at"),
+    )
+
+    id: Mapped[intpk]
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    external_id: Mapped[str128]
+    customer_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"), index=True)
+    starts_at: Mapped[dt.datetime]
+    duration_minutes: Mapped[int]
+    service_name: Mapped[str200]
+    status: Mapped[AppointmentStatus] = mapped_column(String(16), default="booked", server_default="booked")
+    created_at: Mapped[created_now]
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    business: Mapped[Business] = relationship(back_populates="appointments", lazy="raise_on_sql")
+    customer: Mapped[Person] = relationship(foreign_keys=[customer_id], lazy="raise_on_sql")
+    staff: Mapped[Person] = relationship(foreign_keys=[staff_id], lazy="raise_on_sql")
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        """When the appointment ends."""
+        return self.starts_at + dt.timedelta(minutes=self.duration_minutes)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Appointment id={self.id} business_id={self.business_id} "
+            f"external_id={self.external_id!r} status={self.status}>"
+        )

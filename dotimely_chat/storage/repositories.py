@@ -1,0 +1,209 @@
+"""Repositories: all of the package's SQL. They flush but never commit; the use case owns the transaction.
+
+Anything that belongs to a business takes `business_id` first, and every query on it filters by it, so
+a caller holding one business's id cannot reach another's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from dotimely_chat.storage.models import (
+    Appointment,
+    AppointmentStatus,
+    Business,
+    Membership,
+    Person,
+    Role,
+)
+from dotimely_chat.storage.types import utcnow
+
+
+class BusinessRepository:
+    """Businesses (tenants)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, business_id: int) -> Business | None:
+        return await self._session.get(Business, business_id)
+
+    async def get_by_external_id(self, external_id: str) -> Business | None:
+        query = select(Business).where(Business.external_id == external_id)
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def add(self, external_id: str, name: str) -> Business:
+        business = Business(external_id=external_id, name=name)
+        self._session.add(business)
+        await self._session.flush()
+        return business
+
+    async def list(self) -> Sequence[Business]:
+        return (await self._session.scalars(select(Business).order_by(Business.id))).all()
+
+    async def delete(self, business_id: int) -> bool:
+        """Delete a business; the database cascades to its memberships and appointments."""
+        result = await self._session.execute(
+            delete(Business).where(Business.id == business_id).returning(Business.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+
+class PersonRepository:
+    """People: one bare JID each, shared across the businesses they belong to."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, person_id: int) -> Person | None:
+        return await self._session.get(Person, person_id)
+
+    async def get_by_external_id(self, external_id: str) -> Person | None:
+        query = select(Person).where(Person.external_id == external_id)
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def get_by_jid(self, jid: str) -> Person | None:
+        """Exact match on the bare JID; the caller normalises it (never a suffix match)."""
+        query = select(Person).where(Person.jid == jid)
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def add(
+        self,
+        external_id: str,
+        jid: str,
+        display_name: str,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> Person:
+        person = Person(external_id=external_id, jid=jid, display_name=display_name, email=email, phone=phone)
+        self._session.add(person)
+        await self._session.flush()
+        return person
+
+
+class MembershipRepository:
+    """Who belongs to which business, with which role."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, business_id: int, person_id: int, role: Role) -> Membership:
+        membership = Membership(business_id=business_id, person_id=person_id, role=role)
+        self._session.add(membership)
+        await self._session.flush()
+        return membership
+
+    async def get(self, business_id: int, person_id: int) -> Membership | None:
+        query = select(Membership).where(
+            Membership.business_id == business_id, Membership.person_id == person_id
+        )
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def remove(self, business_id: int, person_id: int) -> bool:
+        """Remove a person from a business; True if they were a member."""
+        result = await self._session.execute(
+            delete(Membership)
+            .where(Membership.business_id == business_id, Membership.person_id == person_id)
+            .returning(Membership.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def list_for_business(self, business_id: int, role: Role | None = None) -> Sequence[Membership]:
+        """The business's memberships, optionally of one role, each with `person` loaded."""
+        query = (
+            select(Membership)
+            .where(Membership.business_id == business_id)
+            .options(joinedload(Membership.person))
+            .order_by(Membership.id)
+        )
+        if role is not None:
+            query = query.where(Membership.role == role)
+        return (await self._session.scalars(query)).all()
+
+    async def businesses_of_person(self, person_id: int) -> Sequence[Membership]:
+        """The person's memberships across businesses, each with `business` loaded (the role is on it)."""
+        query = (
+            select(Membership)
+            .where(Membership.person_id == person_id)
+            .options(joinedload(Membership.business))
+            .order_by(Membership.business_id)
+        )
+        return (await self._session.scalars(query)).all()
+
+
+class AppointmentRepository:
+    """Appointments mirrored from the booking backend, keyed by (business, external id)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, business_id: int, external_id: str) -> Appointment | None:
+        """One appointment of this business, with `customer` and `staff` loaded."""
+        query = (
+            select(Appointment)
+            .where(Appointment.business_id == business_id, Appointment.external_id == external_id)
+            .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
+        )
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def upsert(
+        self,
+        business_id: int,
+        external_id: str,
+        *,
+        customer_id: int,
+        staff_id: int,
+        starts_at: dt.datetime,
+        duration_minutes: int,
+        service_name: str,
+    ) -> Appointment:
+        """Insert or update in one atomic statement (safe under concurrent PUTs); status is kept.
+
+        A new appointment is `booked`; an existing one keeps its status, so re-sending a cancelled
+        appointment's details does not revive it (use `set_status`).
+        """
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values = {
+            "customer_id": customer_id,
+            "staff_id": staff_id,
+            "starts_at": starts_at,
+            "duration_minutes": duration_minutes,
+            "service_name": service_name,
+        }
+        statement = insert(Appointment).values(business_id=business_id, external_id=external_id, **values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[Appointment.business_id, Appointment.external_id],
+            set_={**{key: statement.excluded[key] for key in values}, "updated_at": utcnow()},
+        )
+        result = await self._session.scalars(
+            statement.returning(Appointment), execution_options={"populate_existing": True}
+        )
+        return result.one()
+
+    async def set_status(
+        self, business_id: int, external_id: str, status: AppointmentStatus
+    ) -> Appointment | None:
+        """Mark an appointment booked or cancelled; None if this business has no such appointment."""
+        appointment = await self.get(business_id, external_id)
+        if appointment is None:
+            return None
+        appointment.status = status
+        await self._session.flush()
+        return appointment
+
+    async def list_for_business(self, business_id: int) -> Sequence[Appointment]:
+        """The business's appointments by start time, with `customer` and `staff` loaded."""
+        query = (
+            select(Appointment)
+            .where(Appointment.business_id == business_id)
+            .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
+            .order_by(Appointment.starts_at, Appointment.id)
+        )
+        return (await self._session.scalars(query)).all()
