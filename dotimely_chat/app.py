@@ -13,12 +13,18 @@ from aiohttp import web
 from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.link import ChatComponent
+from .component.adhoc_guard import bind_command_sessions_to_requester
+from .component.new_conversation import register_new_conversation
+from .component.rosters import PrivilegedRosters
+from .component.search import register_search
 from .config import Config
 from .http_upload.server import build_upload_app, server_ssl_context
 from .servers.accounts import ProsodyAccounts
 from .servers.prosody_config import ProsodyPaths
 from .servers.prosody_process import certificate_names
 from .servers.tls import ensure_self_signed_certificate
+from .services.directory import DirectoryService
+from .services.rosters import RosterService
 from .storage import Database, sqlite_url_for
 from .storage.migrate import upgrade_database
 
@@ -46,13 +52,22 @@ class ChatService:
         self.database = Database(database_url(config))
         self.component = ChatComponent(config)
         self.accounts = ProsodyAccounts(self.component)
+        self.rosters = RosterService(self.database, PrivilegedRosters(self.component), config.component.jid)
+        self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
+        self.component.add_resync_step("rosters", self._reconcile_rosters)
+        bind_command_sessions_to_requester(self.component)
+        register_search(self.component, self.directory)
+        register_new_conversation(self.component, self.directory)
         self._runners: list[web.AppRunner] = []
+
+    async def _reconcile_rosters(self) -> None:
+        await self.rosters.reconcile_all()
 
     async def start(self) -> None:
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
         self.component.start()
-        api = build_api_app(ApiContext(self.config, self.database, self.component))
+        api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory))
         upload = build_upload_app(self.config.upload_directory)
         certificate, key = tls_files(self.config)
         await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)

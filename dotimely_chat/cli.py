@@ -130,7 +130,7 @@ async def _up(config: Config) -> int:
         service = await _start_service(config)
         accounts: list[DemoAccount] = []
         if config.demo.enabled:
-            accounts = await ensure_demo_business(service.database, service.accounts, config.xmpp.domain,
+            accounts = await ensure_demo_business(service.directory, service.database, config.xmpp.domain,
                                                   config.state_directory)
         _print_banner(config, prosody, accounts)
         await stop.wait()

@@ -27,6 +27,7 @@ BAD_REQUEST = ErrorKind("bad_request", 400, "bad-request")
 FORBIDDEN = ErrorKind("forbidden", 403, "forbidden")
 UNAUTHORIZED = ErrorKind("unauthorized", 401, "not-authorized")
 CONFLICT = ErrorKind("conflict", 409, "conflict")
+LAST_OWNER = ErrorKind("last_owner", 409, "not-allowed")
 UNAVAILABLE = ErrorKind("unavailable", 503, "service-unavailable")
 INTERNAL = ErrorKind("internal", 500, "internal-server-error")
 

@@ -23,10 +23,18 @@ DOMAIN = "dotimely.test"
 _running_servers: list[ProsodyProcess] = []
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port, never the same twice in a session (the kernel may hand one out again)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def config_document(state_directory: Path, **sections: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +120,7 @@ class ClientFactory:
         self.server.register(localpart, password)
         return f"{localpart}@{self.server.config.xmpp.domain}", password
 
-    async def connect(self, jid: str, password: str, timeout: float = 10.0, **plugins: Any) -> ClientXMPP:
+    async def connect(self, jid: str, password: str, *plugins: str, timeout: float = 10.0) -> ClientXMPP:
         client = ClientXMPP(jid, password)
         for plugin in ("xep_0030", "xep_0199", *plugins):
             client.register_plugin(plugin)
@@ -137,3 +145,22 @@ async def xmpp_clients(prosody_server: ProsodyProcess) -> AsyncIterator[ClientFa
     factory = ClientFactory(prosody_server)
     yield factory
     await factory.close()
+
+
+@pytest.fixture
+async def chat_service(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterator[Any]:
+    """The whole service (component, database, HTTP) on the session Prosody, with a database of its own."""
+    import dataclasses
+
+    from dotimely_chat.app import ChatService
+
+    base = prosody_server.config
+    own = make_test_config(tmp_path / "service-state")
+    config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http)
+    service = ChatService(config)
+    await service.start()
+    try:
+        assert await service.component.wait_connected(15), service.component.state
+        yield service
+    finally:
+        await service.stop()

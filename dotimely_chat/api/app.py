@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import businesses, health, openapi
+from . import businesses, health, openapi, people
 from .context import CONTEXT, ApiContext
 from .middleware import bearer_auth, json_errors
 
@@ -18,4 +18,10 @@ def build_api_app(context: ApiContext) -> web.Application:
     app.router.add_get("/v1/openapi.json", openapi.serve_openapi)
     app.router.add_get("/v1/businesses", businesses.list_businesses)
     app.router.add_get("/v1/businesses/{business}", businesses.get_business)
+    app.router.add_put("/v1/businesses/{business}", businesses.put_business)
+    app.router.add_delete("/v1/businesses/{business}", businesses.delete_business)
+    app.router.add_get("/v1/businesses/{business}/people", people.list_people)
+    app.router.add_get("/v1/businesses/{business}/people/{person}", people.get_person)
+    app.router.add_put("/v1/businesses/{business}/people/{person}", people.put_person)
+    app.router.add_delete("/v1/businesses/{business}/people/{person}", people.delete_person)
     return app

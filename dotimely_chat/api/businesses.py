@@ -1,38 +1,30 @@
-"""Businesses, read side: GET /v1/businesses and GET /v1/businesses/{business}."""
+"""/v1/businesses and /v1/businesses/{business}: create, read, update, delete, list."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from ..errors import NOT_FOUND, DomainError
-from ..storage import BusinessRepository, MembershipRepository
-from ..storage.models import Business
 from .context import CONTEXT
-
-
-def _business_json(business: Business) -> dict[str, Any]:
-    return {"id": business.external_id, "name": business.name, "created_at": business.created_at.isoformat()}
+from .requests import read_json
 
 
 async def list_businesses(request: web.Request) -> web.Response:
-    async with request.app[CONTEXT].database.session() as session:
-        businesses = await BusinessRepository(session).list()
-    return web.json_response({"businesses": [_business_json(b) for b in businesses]})
+    directory = request.app[CONTEXT].directory
+    return web.json_response({"businesses": await directory.list_businesses()})
 
 
 async def get_business(request: web.Request) -> web.Response:
-    external_id = request.match_info["business"]
-    async with request.app[CONTEXT].database.session() as session:
-        business = await BusinessRepository(session).get_by_external_id(external_id)
-        if business is None:
-            raise DomainError(NOT_FOUND, f"no business {external_id!r}")
-        memberships = await MembershipRepository(session).list_for_business(business.id)
-    body = _business_json(business)
-    body["people"] = [
-        {"id": m.person.external_id, "jid": m.person.jid, "display_name": m.person.display_name,
-         "role": m.role}
-        for m in memberships
-    ]
-    return web.json_response(body)
+    directory = request.app[CONTEXT].directory
+    return web.json_response(await directory.get_business(request.match_info["business"]))
+
+
+async def put_business(request: web.Request) -> web.Response:
+    directory = request.app[CONTEXT].directory
+    body, created = await directory.put_business(request.match_info["business"], await read_json(request))
+    return web.json_response(body, status=201 if created else 200)
+
+
+async def delete_business(request: web.Request) -> web.Response:
+    directory = request.app[CONTEXT].directory
+    synced = await directory.delete_business(request.match_info["business"])
+    return web.json_response({"deleted": True, "roster_synced": synced})

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..component.link import ChatComponent
 from ..config import Config
+from ..services.directory import DirectoryService
 from ..storage import Database
 
 
@@ -16,6 +17,7 @@ class ApiContext:
     config: Config
     database: Database
     component: ChatComponent | None
+    directory: DirectoryService
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 ResyncStep = Callable[[], Awaitable[None]]
 
-PLUGINS = ("xep_0030", "xep_0004", "xep_0050", "xep_0199", "xep_0297", "xep_0356", "xep_0319")
+PLUGINS = ("xep_0030", "xep_0004", "xep_0050", "xep_0055", "xep_0199", "xep_0297", "xep_0356", "xep_0319")
 MAX_BACKOFF_SECONDS = 5.0
 PRIVILEGES_WAIT_SECONDS = 5.0
 

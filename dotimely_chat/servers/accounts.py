@@ -21,9 +21,18 @@ log = logging.getLogger(__name__)
 ADMIN_NS = "http://jabber.org/protocol/admin"
 ADD_USER = f"{ADMIN_NS}#add-user"
 CHANGE_PASSWORD = f"{ADMIN_NS}#change-user-password"
+DELETE_USER = f"{ADMIN_NS}#delete-user"
 
 
 class AccountAdapter(Protocol):
+    async def create_account(self, jid: str, password: str) -> bool:
+        """Create the account. False (and nothing changed) when it exists already."""
+        ...
+
+    async def set_password(self, jid: str, password: str) -> None: ...
+
+    async def delete_account(self, jid: str) -> None: ...
+
     async def ensure_account(self, jid: str, password: str) -> bool:
         """Create the account, or set its password if it exists. True when it was created."""
         ...
@@ -40,7 +49,7 @@ class ProsodyAccounts:
     def __init__(self, xmpp: ComponentXMPP, timeout: float = 10.0) -> None:
         self.xmpp, self.timeout = xmpp, timeout
 
-    async def ensure_account(self, jid: str, password: str) -> bool:
+    async def create_account(self, jid: str, password: str) -> bool:
         account = JID(jid)
         note = await self._run(account.domain, ADD_USER, {
             "accountjid": account.bare, "password": password, "password-verify": password})
@@ -48,11 +57,27 @@ class ProsodyAccounts:
             log.info("Created account %s", account.bare)
             return True
         if "exists" in note.lower():
-            note = await self._run(account.domain, CHANGE_PASSWORD,
-                                   {"accountjid": account.bare, "password": password})
-            if note is None:
-                return False
+            return False
         raise AccountCommandError(f"the server refused account {account.bare}: {note}")
+
+    async def set_password(self, jid: str, password: str) -> None:
+        account = JID(jid)
+        note = await self._run(account.domain, CHANGE_PASSWORD, {"accountjid": account.bare, "password": password})
+        if note is not None:
+            raise AccountCommandError(f"the server refused the new password of {account.bare}: {note}")
+
+    async def delete_account(self, jid: str) -> None:
+        account = JID(jid)
+        note = await self._run(account.domain, DELETE_USER, {"accountjids": account.bare})
+        if note is not None:
+            raise AccountCommandError(f"the server refused to delete {account.bare}: {note}")
+        log.info("Deleted account %s", account.bare)
+
+    async def ensure_account(self, jid: str, password: str) -> bool:
+        if await self.create_account(jid, password):
+            return True
+        await self.set_password(jid, password)
+        return False
 
     async def _run(self, domain: str, node: str, values: dict[str, str]) -> str | None:
         """Execute an admin command and submit its form. Returns the text of an error note, if any."""

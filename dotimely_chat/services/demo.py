@@ -1,8 +1,9 @@
 """The demo business that `dotimely-chat up` creates: an owner, two staff members, three customers,
 two appointments, each person with an XMPP account whose password is kept in <state>/demo-accounts.json.
 
-Running it again repairs rather than duplicates: rows are found by their external ids and each account's
-password is set to the kept one.
+It goes through the same directory use case as the HTTP API (accounts, directory rows, rosters). Running
+it again repairs rather than duplicates: rows are found by their external ids and each account's password
+is set to the kept one.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..servers.accounts import AccountAdapter
-from ..storage import (
-    AppointmentRepository,
-    BusinessRepository,
-    Database,
-    MembershipRepository,
-    PersonRepository,
-)
-from ..storage.models import Role
+from ..policies.roles import Role
+from ..storage import AppointmentRepository, BusinessRepository, Database, PersonRepository
+from .directory import DirectoryService, PersonInput
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +71,7 @@ def _save_passwords(path: Path, passwords: dict[str, str]) -> None:
         json.dump(passwords, handle, indent=2)
 
 
-async def ensure_demo_business(database: Database, accounts: AccountAdapter, domain: str,
+async def ensure_demo_business(directory: DirectoryService, database: Database, domain: str,
                                state_directory: Path) -> list[DemoAccount]:
     """Create or repair the demo business; returns its accounts with their passwords."""
     password_file = state_directory / "demo-accounts.json"
@@ -85,30 +80,24 @@ async def ensure_demo_business(database: Database, accounts: AccountAdapter, dom
         passwords.setdefault(f"{person.localpart}@{domain}", secrets.token_urlsafe(9))
     _save_passwords(password_file, passwords)
 
-    # Accounts first: a directory row never points at an account that does not exist.
+    await directory.put_business(DEMO_BUSINESS_ID, {"name": DEMO_BUSINESS_NAME})
     for person in DEMO_PEOPLE:
         jid = f"{person.localpart}@{domain}"
-        await accounts.ensure_account(jid, passwords[jid])
+        await directory.put_person(DEMO_BUSINESS_ID, person.external_id, PersonInput(
+            role=person.role, display_name=person.display_name, jid=jid, password=passwords[jid]))
 
     async with database.session() as session:
-        businesses, people = BusinessRepository(session), PersonRepository(session)
-        memberships, appointments = MembershipRepository(session), AppointmentRepository(session)
-        business = await businesses.get_by_external_id(DEMO_BUSINESS_ID)
-        if business is None:
-            business = await businesses.add(DEMO_BUSINESS_ID, DEMO_BUSINESS_NAME)
-        ids: dict[str, int] = {}
-        for person in DEMO_PEOPLE:
-            row = await people.get_by_external_id(person.external_id)
-            if row is None:
-                row = await people.add(person.external_id, f"{person.localpart}@{domain}", person.display_name)
-            ids[person.external_id] = row.id
-            if await memberships.get(business.id, row.id) is None:
-                await memberships.add(business.id, row.id, person.role)
+        business = await BusinessRepository(session).get_by_external_id(DEMO_BUSINESS_ID)
+        assert business is not None
+        people, appointments = PersonRepository(session), AppointmentRepository(session)
         today = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         for external_id, customer, staff, days, hour, minutes, service in DEMO_APPOINTMENTS:
             if await appointments.get(business.id, external_id) is None:
+                customer_row = await people.get_by_external_id(customer)
+                staff_row = await people.get_by_external_id(staff)
+                assert customer_row is not None and staff_row is not None
                 await appointments.upsert(
-                    business.id, external_id, customer_id=ids[customer], staff_id=ids[staff],
+                    business.id, external_id, customer_id=customer_row.id, staff_id=staff_row.id,
                     starts_at=(today + dt.timedelta(days=days)).replace(hour=hour),
                     duration_minutes=minutes, service_name=service)
         await session.commit()

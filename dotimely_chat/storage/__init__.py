@@ -21,12 +21,15 @@ from dotimely_chat.storage.models import (
     Membership,
     Person,
     Role,
+    RosterItem,
 )
 from dotimely_chat.storage.repositories import (
     AppointmentRepository,
     BusinessRepository,
+    DirectoryQueries,
     MembershipRepository,
     PersonRepository,
+    RosterItemRepository,
 )
 from dotimely_chat.storage.types import UTCDateTime, utcnow
 
@@ -46,6 +49,9 @@ __all__ = [
     "Person",
     "PersonRepository",
     "Role",
+    "RosterItem",
+    "RosterItemRepository",
+    "DirectoryQueries",
     "UTCDateTime",
     "current_revision",
     "describe_url",

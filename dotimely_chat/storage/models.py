@@ -20,11 +20,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from dotimely_chat.policies.roles import ROLES, Role
 from dotimely_chat.storage.types import UTCDateTime, utcnow
 
-Role = Literal["owner", "staff", "customer"]
 AppointmentStatus = Literal["booked", "cancelled"]
-ROLES: Final[tuple[str, ...]] = get_args(Role)
 APPOINTMENT_STATUSES: Final[tuple[str, ...]] = get_args(AppointmentStatus)
 
 NAMING_CONVENTION: Final[dict[str, str]] = {
@@ -158,3 +157,24 @@ class Appointment(Base):
             f"<Appointment id={self.id} business_id={self.business_id} "
             f"external_id={self.external_id!r} status={self.status}>"
         )
+
+
+class RosterItem(Base):
+    """A contact this service put into a person's roster, as last pushed.
+
+    The record of what we manage: reconciliation removes only entries found here (never a contact the
+    person added themselves), and compares with it to push only what changed.
+    """
+
+    __tablename__ = "roster_items"
+    __table_args__ = (UniqueConstraint("person_id", "contact_jid"),)
+
+    id: Mapped[intpk]
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    contact_jid: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str200]
+    groups: Mapped[str] = mapped_column(String(1000))  # JSON list, sorted
+
+    def __repr__(self) -> str:
+        return f"<RosterItem person_id={self.person_id} contact={self.contact_jid!r}>"
+

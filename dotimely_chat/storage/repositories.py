@@ -7,12 +7,12 @@ a caller holding one business's id cannot reach another's rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from dotimely_chat.storage.models import (
     Appointment,
@@ -21,6 +21,7 @@ from dotimely_chat.storage.models import (
     Membership,
     Person,
     Role,
+    RosterItem,
 )
 from dotimely_chat.storage.types import utcnow
 
@@ -207,3 +208,99 @@ class AppointmentRepository:
             .order_by(Appointment.starts_at, Appointment.id)
         )
         return (await self._session.scalars(query)).all()
+
+
+class DirectoryQueries:
+    """Questions across businesses: who shares a business with whom, search."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def shared_memberships(
+        self, person_id: int, contact_ids: Collection[int] | None = None
+    ) -> Sequence[tuple[Person, Role, Role]]:
+        """(contact, viewer's role, contact's role) for every business the person shares with someone.
+
+        A pair appears once per shared business; `contact_ids` limits the contacts looked at.
+        """
+        viewer, other = aliased(Membership), aliased(Membership)
+        statement = (
+            select(Person, viewer.role, other.role)
+            .join(other, other.person_id == Person.id)
+            .join(viewer, viewer.business_id == other.business_id)
+            .where(viewer.person_id == person_id, other.person_id != person_id)
+            .order_by(Person.id)
+        )
+        if contact_ids is not None:
+            statement = statement.where(other.person_id.in_(list(contact_ids)))
+        rows = await self._session.execute(statement)
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def search(
+        self, business_id: int, fragment: str, roles: Collection[Role] | None = None,
+        limit: int = 50, offset: int = 0,
+    ) -> Sequence[Membership]:
+        """Members of one business whose name, e-mail or phone contains `fragment` (any case)."""
+        statement = (
+            select(Membership).join(Membership.person)
+            .where(Membership.business_id == business_id)
+            .options(contains_eager(Membership.person))
+            .order_by(Person.display_name, Person.id).limit(limit).offset(offset)
+        )
+        if fragment:
+            pattern = "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            statement = statement.where(or_(
+                Person.display_name.ilike(pattern, escape="\\"), Person.email.ilike(pattern, escape="\\"),
+                Person.phone.ilike(pattern, escape="\\")))
+        if roles is not None:
+            statement = statement.where(Membership.role.in_(list(roles)))
+        return (await self._session.scalars(statement)).all()
+
+    async def count_owners(self, business_id: int) -> int:
+        statement = select(func.count()).select_from(Membership).where(
+            Membership.business_id == business_id, Membership.role == "owner")
+        return int(await self._session.scalar(statement) or 0)
+
+    async def businesses_count(self, person_id: int) -> int:
+        statement = select(func.count()).select_from(Membership).where(Membership.person_id == person_id)
+        return int(await self._session.scalar(statement) or 0)
+
+    async def people_with_roster_items_only(self) -> Sequence[int]:
+        """Ids of people we manage roster entries for but who belong to no business any more."""
+        statement = select(RosterItem.person_id).distinct().where(
+            ~select(Membership.id).where(Membership.person_id == RosterItem.person_id).exists())
+        return (await self._session.scalars(statement)).all()
+
+    async def people_with_memberships(self) -> Sequence[Person]:
+        """Everyone who belongs to at least one business (for full reconciliation)."""
+        statement = select(Person).where(
+            select(Membership.id).where(Membership.person_id == Person.id).exists()).order_by(Person.id)
+        return (await self._session.scalars(statement)).all()
+
+
+class RosterItemRepository:
+    """What we last pushed into people's rosters."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def for_person(self, person_id: int, contact_jids: Collection[str] | None = None
+                         ) -> dict[str, RosterItem]:
+        statement = select(RosterItem).where(RosterItem.person_id == person_id)
+        if contact_jids is not None:
+            statement = statement.where(RosterItem.contact_jid.in_(list(contact_jids)))
+        return {item.contact_jid: item for item in (await self._session.scalars(statement)).all()}
+
+    async def put(self, person_id: int, contact_jid: str, name: str, groups: str) -> None:
+        existing = await self._session.scalar(select(RosterItem).where(
+            RosterItem.person_id == person_id, RosterItem.contact_jid == contact_jid))
+        if existing is None:
+            self._session.add(RosterItem(person_id=person_id, contact_jid=contact_jid, name=name, groups=groups))
+        else:
+            existing.name, existing.groups = name, groups
+        await self._session.flush()
+
+    async def delete(self, person_id: int, contact_jids: Collection[str]) -> None:
+        if contact_jids:
+            await self._session.execute(delete(RosterItem).where(
+                RosterItem.person_id == person_id, RosterItem.contact_jid.in_(list(contact_jids))))

@@ -10,6 +10,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dotimely_chat.api.app import build_api_app
 from dotimely_chat.api.context import ApiContext
+from dotimely_chat.component.link import ChatComponent
+from dotimely_chat.servers.accounts import ProsodyAccounts
+from dotimely_chat.services.directory import DirectoryService
 from dotimely_chat.storage import BusinessRepository, Database, upgrade_database
 
 from ..conftest import make_test_config
@@ -23,7 +26,9 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, str]]:
     async with database.session() as session:
         await BusinessRepository(session).add("salon-1", "Salon One")
         await session.commit()
-    client = TestClient(TestServer(build_api_app(ApiContext(config, database, None))))
+    # The XMPP link is never connected here: these tests stop at the front door.
+    directory = DirectoryService(database, ProsodyAccounts(ChatComponent(config)), None, config.xmpp.domain)
+    client = TestClient(TestServer(build_api_app(ApiContext(config, database, None, directory))))
     await client.start_server()
     yield client, config.api.token
     await client.close()
@@ -60,7 +65,7 @@ async def test_unknown_route_and_method_are_json_errors(api: tuple[TestClient, s
     headers = {"Authorization": f"Bearer {token}"}
     response = await client.get("/v1/nothing-here", headers=headers)
     assert response.status == 404 and (await response.json())["errcode"] == "not_found"
-    response = await client.delete("/v1/businesses", headers=headers)
+    response = await client.post("/v1/businesses", headers=headers)
     assert response.status == 405 and (await response.json())["errcode"] == "method_not_allowed"
 
 

@@ -119,7 +119,14 @@ async def test_up_runs_the_demo_a_client_logs_in_and_ctrl_c_leaves_nothing(tmp_p
         items = await client.plugin["xep_0030"].get_items(jid=doc["xmpp"]["domain"], timeout=10)
         found = {item[0] for item in items["disco_items"]["items"]}
         assert doc["component"]["jid"] in found
-        assert client.is_connected()
+        # The owner's roster holds the demo business, grouped and named, and the component.
+        roster = (await client.get_roster())["roster"]["items"]
+        groups = {str(jid).split("@")[0]: (item["name"], sorted(item["groups"]), item["subscription"])
+                  for jid, item in roster.items()}
+        assert groups["sam"] == ("Sam Stylist", ["Staff"], "both")
+        assert groups["carl"] == ("Carl Customer", ["Customers"], "both")
+        assert len([g for g in groups.values() if g[1] == ["Customers"]]) == 3
+        assert doc["component"]["jid"] in roster
         await clients.close()
 
         api = doc["http"]["api_public_url"]
@@ -128,8 +135,7 @@ async def test_up_runs_the_demo_a_client_logs_in_and_ctrl_c_leaves_nothing(tmp_p
                 assert response.status == 200
             async with http.get(f"{api}/v1/businesses/demo-salon") as response:
                 business = await response.json()
-        roles = sorted(person["role"] for person in business["people"])
-        assert roles == ["customer"] * 3 + ["owner"] + ["staff"] * 2
+        assert business["people"] == {"owner": 1, "staff": 2, "customer": 3}
 
         pid = int(ProsodyPaths.in_state(config.state_directory).pidfile.read_text())
         assert await up.interrupt() == 0

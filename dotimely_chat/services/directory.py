@@ -1,0 +1,372 @@
+"""Directory use cases, shared by the HTTP API and the XMPP commands: businesses, people, roles, search.
+
+Order of effects, so nothing is left half-done: the XMPP account first (a new one is deleted again if the
+directory write fails), then the directory commit, then the rosters (derived state: a failed push is
+repaired by the next reconciliation and reported as `roster_synced: false`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import BAD_REQUEST, CONFLICT, LAST_OWNER, NOT_FOUND, DomainError
+from ..policies.contacts import may_find
+from ..policies.people import (
+    localpart_for,
+    may_change_role,
+    may_remove_membership,
+    split_bare_jid,
+    validate_display_name,
+)
+from ..policies.roles import ROLES, Role, parse_role
+from ..servers.accounts import AccountAdapter
+from ..storage import (
+    BusinessRepository,
+    Database,
+    DirectoryQueries,
+    MembershipRepository,
+    PersonRepository,
+)
+from ..storage.models import Business, Membership, Person
+from .rosters import Contact, RosterChanges, RosterService
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD_LENGTH = 8
+MAX_EXTERNAL_ID = 128
+MAX_SEARCH_RESULTS = 200
+
+
+def invalid(field: str, message: str) -> DomainError:
+    return DomainError(BAD_REQUEST, f"{field}: {message}", field=field)
+
+
+def check_external_id(kind: str, value: str) -> str:
+    if not value or len(value) > MAX_EXTERNAL_ID or any(ord(ch) < 32 for ch in value):
+        raise invalid(kind, f"an id of 1 to {MAX_EXTERNAL_ID} printable characters is required")
+    return value
+
+
+@dataclass(frozen=True)
+class PersonInput:
+    role: Role
+    display_name: str
+    jid: str | None = None
+    password: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @classmethod
+    def from_json(cls, body: Any, domain: str) -> PersonInput:
+        """Validate a request body; each error names the field."""
+        if not isinstance(body, dict):
+            raise invalid("body", "a JSON object is required")
+        unknown = set(body) - {"role", "display_name", "jid", "password", "email", "phone"}
+        if unknown:
+            raise invalid(sorted(unknown)[0], "unknown field (allowed: role, display_name, jid, password, "
+                                              "email, phone)")
+        role = parse_role(body.get("role"))
+        if role is None:
+            raise invalid("role", f"{body.get('role')!r} is not one of {', '.join(ROLES)}")
+        name = validate_display_name(body.get("display_name"))
+        if name is None:
+            raise invalid("display_name", "a name of 1 to 200 printable characters is required")
+        jid = body.get("jid")
+        if jid is not None:
+            parts = split_bare_jid(jid)
+            if parts is None:
+                raise invalid("jid", f"{jid!r} is not a bare JID in lower case such as 'name@{domain}'")
+            if parts[1] != domain:
+                raise invalid("jid", f"{jid!r} is not on this server's domain {domain!r}")
+        password = body.get("password")
+        if password is not None and (not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH
+                                     or len(password) > 1024):
+            raise invalid("password", f"a string of {MIN_PASSWORD_LENGTH} to 1024 characters is required")
+        email, phone = body.get("email"), body.get("phone")
+        if email is not None and (not isinstance(email, str) or len(email) > 320 or "@" not in email):
+            raise invalid("email", "an e-mail address of at most 320 characters is required")
+        if phone is not None and (not isinstance(phone, str) or len(phone) > 64):
+            raise invalid("phone", "a phone number of at most 64 characters is required")
+        return cls(role, name, jid, password, email or None, phone or None)
+
+
+@dataclass(frozen=True)
+class PersonView:
+    id: str
+    jid: str
+    display_name: str
+    role: Role
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, membership: Membership, person: Person) -> PersonView:
+        return cls(person.external_id, person.jid, person.display_name, membership.role,  # type: ignore[arg-type]
+                   person.email, person.phone)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "jid": self.jid, "display_name": self.display_name, "role": self.role,
+                "email": self.email, "phone": self.phone}
+
+
+@dataclass(frozen=True)
+class PutPersonResult:
+    person: PersonView
+    created: bool
+    password: str | None  # only when we generated it
+    roster_synced: bool
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    business_id: str
+    business_name: str
+    person: PersonView
+
+
+class DirectoryService:
+    def __init__(self, database: Database, accounts: AccountAdapter, rosters: RosterService | None,
+                 domain: str) -> None:
+        self.database, self.accounts, self.rosters, self.domain = database, accounts, rosters, domain
+
+    # -------------------------------------------------------------------------------------- businesses
+    async def put_business(self, external_id: str, body: Any) -> tuple[dict[str, Any], bool]:
+        check_external_id("business", external_id)
+        if not isinstance(body, dict) or set(body) - {"name"}:
+            raise invalid("body", "a JSON object with only 'name' is required")
+        name = validate_display_name(body.get("name"))
+        if name is None:
+            raise invalid("name", "a name of 1 to 200 printable characters is required")
+        async with self.database.session() as session:
+            repo = BusinessRepository(session)
+            business = await repo.get_by_external_id(external_id)
+            created = business is None
+            if business is None:
+                business = await repo.add(external_id, name)
+            else:
+                business.name = name
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise DomainError(CONFLICT, f"business {external_id!r} was created concurrently; retry") from None
+            return await self._business_json(session, business), created
+
+    async def get_business(self, external_id: str) -> dict[str, Any]:
+        async with self.database.session() as session:
+            business = await self._business(session, external_id)
+            return await self._business_json(session, business)
+
+    async def list_businesses(self) -> list[dict[str, Any]]:
+        async with self.database.session() as session:
+            return [await self._business_json(session, b) for b in await BusinessRepository(session).list()]
+
+    async def delete_business(self, external_id: str) -> bool:
+        """Remove a business and every membership in it; people and their accounts stay."""
+        async with self.database.session() as session:
+            business = await self._business(session, external_id)
+            members = await MembershipRepository(session).list_for_business(business.id)
+            people = [Contact.of(m.person) for m in members]
+            await BusinessRepository(session).delete(business.id)
+            await session.commit()
+        log.info("Business %s deleted with %d memberships", external_id, len(people))
+        synced = True
+        for contact in people:  # each roster over the businesses that remain
+            synced &= await self._apply(contact.id, None)
+        return synced
+
+    async def _business(self, session: Any, external_id: str) -> Business:
+        business = await BusinessRepository(session).get_by_external_id(external_id)
+        if business is None:
+            raise DomainError(NOT_FOUND, f"no business {external_id!r}")
+        return business
+
+    async def _business_json(self, session: Any, business: Business) -> dict[str, Any]:
+        counts = {role: len(await MembershipRepository(session).list_for_business(business.id, role))
+                  for role in ROLES}
+        return {"id": business.external_id, "name": business.name,
+                "created_at": business.created_at.isoformat(), "people": counts}
+
+    # ------------------------------------------------------------------------------------------ people
+    async def put_person(self, business_id: str, person_id: str, data: PersonInput) -> PutPersonResult:
+        check_external_id("person", person_id)
+        async with self.database.session() as session:
+            business = await self._business(session, business_id)
+            person = await PersonRepository(session).get_by_external_id(person_id)
+            if person is not None and data.jid is not None and data.jid != person.jid:
+                raise DomainError(CONFLICT, f"person {person_id!r} has the JID {person.jid}; it cannot change",
+                                  field="jid")
+            jid = person.jid if person is not None else data.jid
+            if person is None and jid is not None:
+                holder = await PersonRepository(session).get_by_jid(jid)
+                if holder is not None:
+                    raise DomainError(CONFLICT, f"{jid} already belongs to person {holder.external_id!r}",
+                                      field="jid")
+
+        generated: str | None = None
+        account_created = False
+        if person is None:
+            jid = jid or f"{localpart_for(data.display_name)}@{self.domain}"
+            password = data.password or secrets.token_urlsafe(12)
+            account_created = await self.accounts.create_account(jid, password)
+            if account_created and data.password is None:
+                generated = password
+            elif not account_created and data.password is not None:
+                await self.accounts.set_password(jid, data.password)
+        elif data.password is not None:
+            await self.accounts.set_password(person.jid, data.password)
+        assert jid is not None
+
+        try:
+            view, me, created, old_role, related = await self._write_person(business_id, person_id, jid, data)
+        except BaseException:
+            if account_created:
+                await self._undo_account(jid)
+            raise
+        synced = await self._apply(me.id, None)
+        for contact in related:
+            synced &= await self._apply(contact.id, [me])
+        log.info("Person %s (%s) %s in business %s as %s%s", person_id, jid, "added" if created else "updated",
+                 business_id, data.role, f" (was {old_role})" if old_role and old_role != data.role else "")
+        return PutPersonResult(view, created, generated, synced)
+
+    async def _write_person(self, business_id: str, person_id: str, jid: str, data: PersonInput
+                            ) -> tuple[PersonView, Contact, bool, Role | None, list[Contact]]:
+        async with self.database.session() as session:
+            business = await self._business(session, business_id)
+            people, memberships = PersonRepository(session), MembershipRepository(session)
+            person = await people.get_by_external_id(person_id)
+            if person is None:
+                person = await people.add(person_id, jid, data.display_name, data.email, data.phone)
+            else:
+                person.display_name = data.display_name
+                person.email, person.phone = data.email, data.phone
+            membership = await memberships.get(business.id, person.id)
+            old_role: Role | None = membership.role if membership else None  # type: ignore[assignment]
+            created = membership is None
+            if membership is None:
+                membership = await memberships.add(business.id, person.id, data.role)
+            elif membership.role != data.role:
+                owners = await DirectoryQueries(session).count_owners(business.id)
+                allowed, reason = may_change_role(membership.role, data.role, owners)  # type: ignore[arg-type]
+                if not allowed:
+                    raise DomainError(LAST_OWNER, reason)
+                membership.role = data.role
+            others = await memberships.list_for_business(business.id)
+            involves_owner = data.role == "owner" or old_role == "owner"
+            related = [Contact.of(m.person) for m in others if m.person_id != person.id
+                       and (involves_owner or m.role == "owner")]
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise DomainError(CONFLICT, f"person {person_id!r} or {jid} was written concurrently; retry",
+                                  field="jid") from None
+            return PersonView.of(membership, person), Contact.of(person), created, old_role, related
+
+    async def _undo_account(self, jid: str) -> None:
+        try:
+            await self.accounts.delete_account(jid)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.exception("Could not delete the account %s created for a failed directory write", jid)
+
+    async def get_person(self, business_id: str, person_id: str) -> PersonView:
+        async with self.database.session() as session:
+            business = await self._business(session, business_id)
+            person = await PersonRepository(session).get_by_external_id(person_id)
+            membership = person and await MembershipRepository(session).get(business.id, person.id)
+            if person is None or not membership:
+                raise DomainError(NOT_FOUND, f"no person {person_id!r} in business {business_id!r}")
+            return PersonView.of(membership, person)
+
+    async def list_people(self, business_id: str, query: str = "", role: str | None = None,
+                          limit: int = 50, offset: int = 0) -> list[PersonView]:
+        roles: list[Role] | None = None
+        if role is not None:
+            parsed = parse_role(role)
+            if parsed is None:
+                raise invalid("role", f"{role!r} is not one of {', '.join(ROLES)}")
+            roles = [parsed]
+        if not 1 <= limit <= MAX_SEARCH_RESULTS or offset < 0:
+            raise invalid("limit", f"limit must be 1 to {MAX_SEARCH_RESULTS} and offset at least 0")
+        async with self.database.session() as session:
+            business = await self._business(session, business_id)
+            rows = await DirectoryQueries(session).search(business.id, query.strip(), roles, limit, offset)
+            return [PersonView.of(m, m.person) for m in rows]
+
+    async def remove_person(self, business_id: str, person_id: str) -> bool:
+        """Remove a person's membership of a business (their account and other memberships stay)."""
+        async with self.database.session() as session:
+            business = await self._business(session, business_id)
+            person = await PersonRepository(session).get_by_external_id(person_id)
+            membership = person and await MembershipRepository(session).get(business.id, person.id)
+            if person is None or not membership:
+                raise DomainError(NOT_FOUND, f"no person {person_id!r} in business {business_id!r}")
+            owners = await DirectoryQueries(session).count_owners(business.id)
+            allowed, reason = may_remove_membership(membership.role, owners)  # type: ignore[arg-type]
+            if not allowed:
+                raise DomainError(LAST_OWNER, reason)
+            others = await MembershipRepository(session).list_for_business(business.id)
+            related = [Contact.of(m.person) for m in others if m.person_id != person.id
+                       and (membership.role == "owner" or m.role == "owner")]
+            removed = Contact.of(person)
+            await MembershipRepository(session).remove(business.id, person.id)
+            await session.commit()
+        log.info("Person %s removed from business %s", person_id, business_id)
+        synced = await self._apply(removed.id, None)
+        for contact in related:
+            synced &= await self._apply(contact.id, [removed])
+        return synced
+
+    async def _apply(self, person_pk: int, scope: list[Contact] | None) -> bool:
+        if self.rosters is None:
+            return False
+        try:
+            changes: RosterChanges = await self.rosters.apply(person_pk, scope)
+        except Exception:  # noqa: BLE001 - derived state; the next reconciliation repairs it
+            log.exception("Roster update for person %d failed", person_pk)
+            return False
+        return changes.failed == 0
+
+    # ------------------------------------------------------------------------------------------ search
+    async def search_for(self, requester_jid: str, fragment: str, limit: int = 50) -> list[SearchHit]:
+        """Start New → search: what this person may find in their businesses (never across them)."""
+        hits: list[SearchHit] = []
+        async with self.database.session() as session:
+            person = await PersonRepository(session).get_by_jid(requester_jid)
+            if person is None:
+                return []
+            for membership in await MembershipRepository(session).businesses_of_person(person.id):
+                role: Role = membership.role  # type: ignore[assignment]
+                roles = None if role == "owner" else [r for r in ROLES if may_find(role, r)]
+                rows = await DirectoryQueries(session).search(membership.business_id, fragment.strip(), roles,
+                                                              limit, 0)
+                hits += [SearchHit(membership.business.external_id, membership.business.name,
+                                   PersonView.of(m, m.person)) for m in rows if m.person_id != person.id]
+        return hits[:limit]
+
+    async def is_owner_anywhere(self, jid: str) -> bool:
+        async with self.database.session() as session:
+            person = await PersonRepository(session).get_by_jid(jid)
+            if person is None:
+                return False
+            memberships = await MembershipRepository(session).businesses_of_person(person.id)
+            return any(m.role == "owner" for m in memberships)
+
+    async def ensure_contact(self, requester_jid: str, contact_jid: str) -> bool:
+        """Make sure two people who may chat have each other as contacts (Start New → pick)."""
+        async with self.database.session() as session:
+            people = PersonRepository(session)
+            requester, contact = await people.get_by_jid(requester_jid), await people.get_by_jid(contact_jid)
+            if requester is None or contact is None:
+                raise DomainError(NOT_FOUND, "no such person")
+            pair = (Contact.of(requester), Contact.of(contact))
+        if self.rosters is None:
+            return False
+        # Against the server's copy: the person may have removed the contact by hand.
+        first = await self.rosters.reconcile(pair[0].id, [pair[1]])
+        second = await self.rosters.reconcile(pair[1].id, [pair[0]])
+        return first.failed == second.failed == 0

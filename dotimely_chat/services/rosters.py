@@ -1,0 +1,205 @@
+"""Rosters follow the directory: the desired contacts come from `policies.contacts`, are pushed through the
+server (XEP-0356), and what was pushed is recorded so that later changes push only differences and remove
+only what this service put there.
+
+Two ways to bring a roster in line:
+- `apply`: after a directory change, compare desired with what we recorded (no server read); optionally
+  limited to some contacts, so adding one customer to a business of 2,000 touches one entry per roster.
+- `reconcile`: on start and after every reconnect, compare desired with the roster the server holds and
+  repair drift (a contact removed by hand comes back); an unchanged roster costs one read and no write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..policies.contacts import RosterEntry, SharedMembership, component_entry, roster_entry
+from ..storage import Database, DirectoryQueries, PersonRepository, RosterItemRepository
+from ..storage.models import Person
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerRosterItem:
+    name: str
+    subscription: str
+    groups: frozenset[str]
+
+
+class RosterGateway(Protocol):
+    """The server side of rosters (the component, through XEP-0356)."""
+
+    async def get_roster(self, jid: str) -> dict[str, ServerRosterItem]: ...
+
+    async def set_item(self, jid: str, entry: RosterEntry) -> None: ...
+
+    async def remove_item(self, jid: str, contact_jid: str) -> None: ...
+
+
+@dataclass
+class RosterChanges:
+    set: int = 0
+    removed: int = 0
+    failed: int = 0
+
+    def add(self, other: RosterChanges) -> None:
+        self.set += other.set
+        self.removed += other.removed
+        self.failed += other.failed
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person as a contact: enough to scope a roster change."""
+
+    id: int
+    jid: str
+
+    @classmethod
+    def of(cls, person: Person) -> Contact:
+        return cls(person.id, person.jid)
+
+
+def _groups_json(groups: Iterable[str]) -> str:
+    return json.dumps(sorted(groups))
+
+
+@dataclass
+class RosterService:
+    database: Database
+    gateway: RosterGateway
+    component_jid: str
+    concurrency: int = 32
+    _locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+
+    # ------------------------------------------------------------------------------------ desired state
+    async def _desired(self, person_id: int, scope: Collection[Contact] | None) -> tuple[Person, dict[str, RosterEntry]]:
+        async with self.database.session() as session:
+            person = await PersonRepository(session).get(person_id)
+            if person is None:
+                raise LookupError(f"no person {person_id}")
+            ids = None if scope is None else [c.id for c in scope]
+            rows = await DirectoryQueries(session).shared_memberships(person_id, ids)
+        shared: dict[str, list[SharedMembership]] = defaultdict(list)
+        names: dict[str, str] = {}
+        for contact, viewer_role, contact_role in rows:
+            shared[contact.jid].append(SharedMembership(viewer_role, contact_role))  # type: ignore[arg-type]
+            names[contact.jid] = contact.display_name
+        desired = {jid: entry for jid, memberships in shared.items()
+                   if (entry := roster_entry(jid, names[jid], memberships)) is not None}
+        if scope is None and await self._has_membership(person_id):
+            desired[self.component_jid] = component_entry(self.component_jid)
+        return person, desired
+
+    async def _has_membership(self, person_id: int) -> bool:
+        async with self.database.session() as session:
+            return bool(await DirectoryQueries(session).businesses_count(person_id))
+
+    # ------------------------------------------------------------------------------------------- apply
+    async def apply(self, person_id: int, scope: Collection[Contact] | None = None) -> RosterChanges:
+        """Push what changed since our last push (for `scope` contacts only, or the whole roster)."""
+        async with self._locks[person_id]:
+            person, desired = await self._desired(person_id, scope)
+            scope_jids = None if scope is None else [c.jid for c in scope]
+            async with self.database.session() as session:
+                managed = await RosterItemRepository(session).for_person(person_id, scope_jids)
+            to_set = [e for jid, e in desired.items()
+                      if jid not in managed or managed[jid].name != e.name
+                      or managed[jid].groups != _groups_json(e.groups)]
+            to_remove = [jid for jid in managed if jid not in desired]
+            return await self._push(person, to_set, to_remove, recorded_removals=to_remove)
+
+    async def reconcile(self, person_id: int, scope: Collection[Contact] | None = None) -> RosterChanges:
+        """Compare with the server's copy and repair it (for `scope` contacts only, or all); record it."""
+        async with self._locks[person_id]:
+            person, desired = await self._desired(person_id, scope)
+            actual = await self.gateway.get_roster(person.jid)
+            scope_jids = None if scope is None else [c.jid for c in scope]
+            async with self.database.session() as session:
+                managed = await RosterItemRepository(session).for_person(person_id, scope_jids)
+            to_set = [e for jid, e in desired.items() if not _matches(actual.get(jid), e)]
+            stale = [jid for jid in managed if jid not in desired]
+            to_remove = [jid for jid in stale if jid in actual]
+            changes = await self._push(person, to_set, to_remove, recorded_removals=stale)
+            # Entries already right on the server but not recorded (e.g. after a lost commit) are recorded.
+            async with self.database.session() as session:
+                repo = RosterItemRepository(session)
+                for jid, entry in desired.items():
+                    item = managed.get(jid)
+                    if _matches(actual.get(jid), entry) and (
+                            item is None or item.name != entry.name or item.groups != _groups_json(entry.groups)):
+                        await repo.put(person_id, jid, entry.name, _groups_json(entry.groups))
+                await session.commit()
+            return changes
+
+    async def reconcile_all(self) -> RosterChanges:
+        """Every person of every business (run on start and after each reconnect)."""
+        async with self.database.session() as session:
+            people = await DirectoryQueries(session).people_with_memberships()
+            orphans = await DirectoryQueries(session).people_with_roster_items_only()
+        total = RosterChanges()
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(person_id: int, full: bool) -> None:
+            async with semaphore:
+                try:
+                    total.add(await (self.reconcile(person_id) if full else self.apply(person_id)))
+                except Exception:
+                    log.exception("Reconciling the roster of person %d failed", person_id)
+                    total.failed += 1
+
+        await asyncio.gather(*(one(p.id, True) for p in people), *(one(pid, False) for pid in orphans))
+        log.info("Rosters reconciled for %d people: %d entries set, %d removed, %d failures",
+                 len(people), total.set, total.removed, total.failed)
+        return total
+
+    # -------------------------------------------------------------------------------------------- push
+    async def _push(self, person: Person, to_set: list[RosterEntry], to_remove: list[str],
+                    recorded_removals: list[str]) -> RosterChanges:
+        changes = RosterChanges()
+        done_set: list[RosterEntry] = []
+        done_remove: list[str] = [jid for jid in recorded_removals if jid not in to_remove]
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def set_one(entry: RosterEntry) -> None:
+            async with semaphore:
+                try:
+                    await self.gateway.set_item(person.jid, entry)
+                    done_set.append(entry)
+                except Exception as exc:  # noqa: BLE001 - reported, repaired at the next reconcile
+                    changes.failed += 1
+                    log.warning("Could not set %s in the roster of %s: %s", entry.jid, person.jid, exc)
+
+        async def remove_one(jid: str) -> None:
+            async with semaphore:
+                try:
+                    await self.gateway.remove_item(person.jid, jid)
+                    done_remove.append(jid)
+                except Exception as exc:  # noqa: BLE001
+                    changes.failed += 1
+                    log.warning("Could not remove %s from the roster of %s: %s", jid, person.jid, exc)
+
+        await asyncio.gather(*(set_one(e) for e in to_set), *(remove_one(j) for j in to_remove))
+        if done_set or done_remove:
+            async with self.database.session() as session:
+                repo = RosterItemRepository(session)
+                for entry in done_set:
+                    await repo.put(person.id, entry.jid, entry.name, _groups_json(entry.groups))
+                await repo.delete(person.id, done_remove)
+                await session.commit()
+        changes.set, changes.removed = len(done_set), len([j for j in done_remove if j in to_remove])
+        if changes.set or changes.removed:
+            log.info("Roster of %s: %d set, %d removed", person.jid, changes.set, changes.removed)
+        return changes
+
+
+def _matches(actual: ServerRosterItem | None, entry: RosterEntry) -> bool:
+    return (actual is not None and actual.subscription == "both" and actual.name == entry.name
+            and actual.groups == entry.groups)
