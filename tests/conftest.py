@@ -120,9 +120,11 @@ class ClientFactory:
         self.server.register(localpart, password)
         return f"{localpart}@{self.server.config.xmpp.domain}", password
 
-    async def connect(self, jid: str, password: str, *plugins: str, timeout: float = 10.0) -> ClientXMPP:
+    async def connect(self, jid: str, password: str, *plugins: str, timeout: float = 10.0,
+                      **named_plugins: Any) -> ClientXMPP:
+        """A logged-in client with xep_0030, xep_0199 and the plugins named (positionally or as keywords)."""
         client = ClientXMPP(jid, password)
-        for plugin in ("xep_0030", "xep_0199", *plugins):
+        for plugin in ("xep_0030", "xep_0199", *plugins, *named_plugins):
             client.register_plugin(plugin)
         client.ssl_context = client_ssl_context(self.server.paths)
         started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
