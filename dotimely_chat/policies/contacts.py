@@ -31,6 +31,10 @@ def may_chat_one_to_one(sender: Role, recipient: Role) -> Decision:
     return Decision(False, f"a {sender} and a {recipient} do not chat one to one; only owners do")
 
 
+# Every pair of contacts involves this role (see may_chat_one_to_one): lets storage pre-select pairs.
+ROLE_IN_EVERY_CONTACT_PAIR: Role = "owner"
+
+
 def contact_group(viewer: Role, contact: Role) -> str | None:
     """The roster group under which `viewer` sees `contact`, or None if they are not contacts."""
     if may_chat_one_to_one(viewer, contact).allowed:

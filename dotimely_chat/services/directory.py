@@ -256,10 +256,9 @@ class DirectoryService:
                 if not allowed:
                     raise DomainError(LAST_OWNER, reason)
                 membership.role = data.role
-            others = await memberships.list_for_business(business.id)
             involves_owner = data.role == "owner" or old_role == "owner"
-            related = [Contact.of(m.person) for m in others if m.person_id != person.id
-                       and (involves_owner or m.role == "owner")]
+            others = await memberships.list_for_business(business.id, None if involves_owner else "owner")
+            related = [Contact.of(m.person) for m in others if m.person_id != person.id]
             try:
                 await session.commit()
             except IntegrityError:

@@ -19,7 +19,13 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..policies.contacts import RosterEntry, SharedMembership, component_entry, roster_entry
+from ..policies.contacts import (
+    ROLE_IN_EVERY_CONTACT_PAIR,
+    RosterEntry,
+    SharedMembership,
+    component_entry,
+    roster_entry,
+)
 from ..storage import Database, DirectoryQueries, PersonRepository, RosterItemRepository
 from ..storage.models import Person
 
@@ -86,7 +92,9 @@ class RosterService:
             if person is None:
                 raise LookupError(f"no person {person_id}")
             ids = None if scope is None else [c.id for c in scope]
-            rows = await DirectoryQueries(session).shared_memberships(person_id, ids)
+            queries = DirectoryQueries(session)
+            rows = await queries.shared_memberships(person_id, ids, ROLE_IN_EVERY_CONTACT_PAIR)
+            member = scope is None and bool(await queries.businesses_count(person_id))
         shared: dict[str, list[SharedMembership]] = defaultdict(list)
         names: dict[str, str] = {}
         for contact, viewer_role, contact_role in rows:
@@ -94,13 +102,9 @@ class RosterService:
             names[contact.jid] = contact.display_name
         desired = {jid: entry for jid, memberships in shared.items()
                    if (entry := roster_entry(jid, names[jid], memberships)) is not None}
-        if scope is None and await self._has_membership(person_id):
+        if member:
             desired[self.component_jid] = component_entry(self.component_jid)
         return person, desired
-
-    async def _has_membership(self, person_id: int) -> bool:
-        async with self.database.session() as session:
-            return bool(await DirectoryQueries(session).businesses_count(person_id))
 
     # ------------------------------------------------------------------------------------------- apply
     async def apply(self, person_id: int, scope: Collection[Contact] | None = None) -> RosterChanges:
@@ -129,14 +133,15 @@ class RosterService:
             to_remove = [jid for jid in stale if jid in actual]
             changes = await self._push(person, to_set, to_remove, recorded_removals=stale)
             # Entries already right on the server but not recorded (e.g. after a lost commit) are recorded.
-            async with self.database.session() as session:
-                repo = RosterItemRepository(session)
-                for jid, entry in desired.items():
-                    item = managed.get(jid)
-                    if _matches(actual.get(jid), entry) and (
-                            item is None or item.name != entry.name or item.groups != _groups_json(entry.groups)):
-                        await repo.put(person_id, jid, entry.name, _groups_json(entry.groups))
-                await session.commit()
+            unrecorded = [e for jid, e in desired.items() if _matches(actual.get(jid), e) and (
+                jid not in managed or managed[jid].name != e.name
+                or managed[jid].groups != _groups_json(e.groups))]
+            if unrecorded:
+                async with self.database.session() as session:
+                    repo = RosterItemRepository(session)
+                    for entry in unrecorded:
+                        await repo.put(person_id, entry.jid, entry.name, _groups_json(entry.groups))
+                    await session.commit()
             return changes
 
     async def reconcile_all(self) -> RosterChanges:

@@ -1,0 +1,201 @@
+"""People of test businesses on the session Prosody, and clients that record what reaches them.
+
+`make_business` is the ONE place where tests decide who has whom in their roster. The product's roster
+service will do this from the directory; swap this helper for it when it exists. The plan (PRODUCT.md 2.1):
+- each owner has every other member of the business: group "Owners", "Staff" or "Customers" by the
+  contact's role, display name, subscription both;
+- each staff member and each customer has each owner (group "Owners");
+- everyone has the component (name "DoTimely", subscription both);
+- staff never have customers, customers never have each other, nobody has people of another business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slixmpp import JID, ClientXMPP
+from slixmpp.stanza import Message
+from slixmpp.xmlstream import StanzaBase
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from dotimely_chat.app import ChatService
+
+from ..conftest import ClientFactory
+
+OWNER, STAFF, CUSTOMER = "owner", "staff", "customer"
+ROSTER_GROUP = {OWNER: "Owners", STAFF: "Staff", CUSTOMER: "Customers"}
+COMPONENT_NAME = "DoTimely"
+
+
+@dataclass(frozen=True)
+class Person:
+    jid: str
+    password: str
+    role: str
+    name: str
+
+
+@dataclass
+class Business:
+    slug: str
+    owners: list[Person] = field(default_factory=list)
+    staff: list[Person] = field(default_factory=list)
+    customers: list[Person] = field(default_factory=list)
+
+    @property
+    def members(self) -> list[Person]:
+        return [*self.owners, *self.staff, *self.customers]
+
+    @property
+    def owner(self) -> Person:
+        return self.owners[0]
+
+
+async def make_business(service: ChatService, xmpp_clients: ClientFactory, owners: int = 1, staff: int = 1,
+                        customers: int = 2) -> Business:
+    """Accounts for a new business, and their rosters set by the component through XEP-0356."""
+    business = Business(slug=f"biz-{secrets.token_hex(3)}")
+    for role, count, people in ((OWNER, owners, business.owners), (STAFF, staff, business.staff),
+                                (CUSTOMER, customers, business.customers)):
+        for number in range(1, count + 1):
+            jid, password = xmpp_clients.account(f"{business.slug}-{role}{number}")
+            people.append(Person(jid, password, role, f"{role.title()} {number} of {business.slug}"))
+
+    component_jid = service.component.boundjid.bare
+    plan: list[tuple[str, str, dict[str, Any]]] = []  # (user, contact, item)
+    for member in business.members:
+        if member.role == OWNER:
+            contacts = [p for p in business.members if p != member]
+        else:
+            contacts = list(business.owners)
+        for contact in contacts:
+            plan.append((member.jid, contact.jid, {"name": contact.name, "subscription": "both",
+                                                   "groups": [ROSTER_GROUP[contact.role]]}))
+        plan.append((member.jid, component_jid, {"name": COMPONENT_NAME, "subscription": "both",
+                                                 "groups": []}))
+
+    privilege = service.component.plugin["xep_0356"]
+    for user, contact, item in plan:  # one item per IQ: Prosody answers one result per item
+        result = await privilege.set_roster(user, {contact: item}, timeout=10)
+        assert result["type"] == "result", f"roster set {user} <- {contact}: {result}"
+    return business
+
+
+class Inbox:
+    """Every message and presence stanza that reaches one client, in order, with bounded waits."""
+
+    def __init__(self, client: ClientXMPP) -> None:
+        self.stanzas: list[StanzaBase] = []
+        self._changed = asyncio.Event()
+        name = f"inbox-{secrets.token_hex(4)}"
+        client.register_handler(Callback(f"{name}-message", MatchXPath("{jabber:client}message"), self._add))
+        client.register_handler(Callback(f"{name}-presence", MatchXPath("{jabber:client}presence"),
+                                         self._add))
+
+    def _add(self, stanza: StanzaBase) -> None:
+        self.stanzas.append(stanza)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def mark(self) -> int:
+        """A position to pass as `since`: only what arrives after this call counts."""
+        return len(self.stanzas)
+
+    def matching(self, predicate: Callable[[StanzaBase], bool], since: int = 0) -> list[StanzaBase]:
+        return [s for s in self.stanzas[since:] if predicate(s)]
+
+    async def wait_for(self, predicate: Callable[[StanzaBase], bool], timeout: float = 5.0,
+                       since: int = 0) -> StanzaBase:
+        async def scan() -> StanzaBase:
+            seen = since
+            while True:
+                changed = self._changed
+                while seen < len(self.stanzas):
+                    stanza = self.stanzas[seen]
+                    seen += 1
+                    if predicate(stanza):
+                        return stanza
+                await changed.wait()
+
+        try:
+            return await asyncio.wait_for(scan(), timeout)
+        except TimeoutError:
+            what = getattr(predicate, "__doc__", None) or predicate
+            raise AssertionError(f"nothing matching {what} arrived within {timeout} s; "
+                                 f"got {[str(s) for s in self.stanzas[since:]]}") from None
+
+
+@dataclass(eq=False)
+class Session:
+    """One person logged in with one client (one resource)."""
+
+    person: Person
+    client: ClientXMPP
+    inbox: Inbox
+
+    @property
+    def full_jid(self) -> str:
+        return str(self.client.boundjid.full)
+
+    @property
+    def bare_jid(self) -> str:
+        return self.person.jid
+
+    def send(self, to: str, body: str, mtype: str = "chat", receipt: bool = False,
+             markable: bool = False) -> Message:
+        """Send a message with a fresh id, asking for an XEP-0184 receipt / XEP-0333 markers if told."""
+        msg = self.client.make_message(mto=to, mbody=body, mtype=mtype)
+        msg["id"] = f"m-{secrets.token_hex(6)}"
+        if receipt:
+            msg["request_receipt"] = True
+        if markable:
+            msg.enable("markable")
+        msg.send()
+        return msg
+
+
+PLUGINS = ("xep_0012", "xep_0184", "xep_0313", "xep_0333")
+
+
+async def log_in(xmpp_clients: ClientFactory, person: Person, available: bool = True) -> Session:
+    """Log in like an ordinary client: fetch the roster, then (by default) send initial presence."""
+    client = await xmpp_clients.connect(person.jid, person.password, *PLUGINS)
+    # Subscription requests are answered by the person, never by the library (slixmpp would accept them
+    # and subscribe back on its own).
+    client.auto_authorize = None
+    client.auto_subscribe = False
+    session = Session(person, client, Inbox(client))
+    await client.get_roster(timeout=10)
+    if available:
+        client.send_presence()
+    return session
+
+
+def from_(jid: str, body: str | None = None) -> Callable[[StanzaBase], bool]:
+    """A message from `jid` (bare or full), with `body` if given."""
+    bare = JID(jid).bare
+
+    def match(stanza: StanzaBase) -> bool:
+        return (stanza.name == "message" and stanza["from"].bare == bare
+                and (body is None or stanza["body"] == body))
+
+    match.__doc__ = f"a message from {jid}" + (f" with body {body!r}" if body else "")
+    return match
+
+
+def presence_from(jid: str, available: bool) -> Callable[[StanzaBase], bool]:
+    bare = JID(jid).bare
+
+    def match(stanza: StanzaBase) -> bool:
+        if stanza.name != "presence" or stanza["from"].bare != bare:
+            return False
+        return stanza["type"] == "unavailable" if not available else stanza["type"] in (
+            "available", "", "chat", "away", "xa", "dnd")
+
+    match.__doc__ = f"{'available' if available else 'unavailable'} presence from {jid}"
+    return match
