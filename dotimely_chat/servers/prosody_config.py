@@ -119,6 +119,7 @@ modules_enabled = {{
     "websocket"; "bosh"; -- web clients (Converse.js)
     "admin_adhoc";   -- XEP-0133: the component creates accounts over its own link
     "privilege";     -- XEP-0356: rosters, presence and PEP on behalf of users
+    "dotimely_roster"; -- ours: the component's roster sets saved item by item (mod_privilege saves all)
     "block_strangers"; -- only roster contacts may message each other (staff and customers are not)
     "dotimely_guard";  -- ours: closes mod_block_strangers' groupchat-to-full-JID path
     "tombstones";    -- a deleted account's name is not registered again
@@ -156,6 +157,7 @@ certificates = {lua_str(str(paths.certificate.parent))}
 ssl = {{ certificate = {lua_str(str(paths.certificate))}; key = {lua_str(str(paths.private_key))} }}
 
 dotimely_groupchat_senders = {{ {lua_str(config.muc.host)} }}
+dotimely_roster_components = {{ {lua_str(c.jid)} }}
 
 VirtualHost {lua_str(x.domain)}
     -- The component creates accounts through XEP-0133 (mod_admin_adhoc): that makes it a host admin.

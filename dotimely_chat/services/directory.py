@@ -176,7 +176,7 @@ class DirectoryService:
         log.info("Business %s deleted with %d memberships", external_id, len(people))
         synced = True
         for contact in people:  # each roster over the businesses that remain
-            synced &= await self._apply(contact.id, None)
+            synced &= await self._apply(contact, None)
         return synced
 
     async def _business(self, session: Any, external_id: str) -> Business:
@@ -227,9 +227,9 @@ class DirectoryService:
             if account_created:
                 await self._undo_account(jid)
             raise
-        synced = await self._apply(me.id, None)
+        synced = await self._apply(me, None)
         for contact in related:
-            synced &= await self._apply(contact.id, [me])
+            synced &= await self._apply(contact, [me])
         log.info("Person %s (%s) %s in business %s as %s%s", person_id, jid, "added" if created else "updated",
                  business_id, data.role, f" (was {old_role})" if old_role and old_role != data.role else "")
         return PutPersonResult(view, created, generated, synced)
@@ -315,18 +315,18 @@ class DirectoryService:
             await MembershipRepository(session).remove(business.id, person.id)
             await session.commit()
         log.info("Person %s removed from business %s", person_id, business_id)
-        synced = await self._apply(removed.id, None)
+        synced = await self._apply(removed, None)
         for contact in related:
-            synced &= await self._apply(contact.id, [removed])
+            synced &= await self._apply(contact, [removed])
         return synced
 
-    async def _apply(self, person_pk: int, scope: list[Contact] | None) -> bool:
+    async def _apply(self, person: Contact, scope: list[Contact] | None) -> bool:
         if self.rosters is None:
             return False
         try:
-            changes: RosterChanges = await self.rosters.apply(person_pk, scope)
+            changes: RosterChanges = await self.rosters.apply(person, scope)
         except Exception:  # noqa: BLE001 - derived state; the next reconciliation repairs it
-            log.exception("Roster update for person %d failed", person_pk)
+            log.exception("Roster update for %s failed", person.jid)
             return False
         return changes.failed == 0
 
@@ -366,6 +366,6 @@ class DirectoryService:
         if self.rosters is None:
             return False
         # Against the server's copy: the person may have removed the contact by hand.
-        first = await self.rosters.reconcile(pair[0].id, [pair[1]])
-        second = await self.rosters.reconcile(pair[1].id, [pair[0]])
+        first = await self.rosters.reconcile(pair[0], [pair[1]])
+        second = await self.rosters.reconcile(pair[1], [pair[0]])
         return first.failed == second.failed == 0

@@ -17,7 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from ..policies.contacts import (
     ROLE_IN_EVERY_CONTACT_PAIR,
@@ -77,6 +77,22 @@ def _groups_json(groups: Iterable[str]) -> str:
     return json.dumps(sorted(groups))
 
 
+@dataclass(frozen=True)
+class ManagedItem:
+    """A roster entry as we last pushed it."""
+
+    name: str
+    groups: str  # JSON, as stored
+
+    NONE: ClassVar[ManagedItem]
+
+    def records(self, entry: RosterEntry) -> bool:
+        return self.name == entry.name and self.groups == _groups_json(entry.groups)
+
+
+ManagedItem.NONE = ManagedItem("", "")
+
+
 @dataclass
 class RosterService:
     database: Database
@@ -86,15 +102,17 @@ class RosterService:
     _locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
 
     # ------------------------------------------------------------------------------------ desired state
-    async def _desired(self, person_id: int, scope: Collection[Contact] | None) -> tuple[Person, dict[str, RosterEntry]]:
+    async def _load(self, person: Contact, scope: Collection[Contact] | None
+                    ) -> tuple[dict[str, RosterEntry], dict[str, ManagedItem]]:
+        """The roster the directory asks for, and what we recorded as pushed (one read transaction)."""
+        ids = None if scope is None else [c.id for c in scope]
+        jids = None if scope is None else [c.jid for c in scope]
         async with self.database.session() as session:
-            person = await PersonRepository(session).get(person_id)
-            if person is None:
-                raise LookupError(f"no person {person_id}")
-            ids = None if scope is None else [c.id for c in scope]
             queries = DirectoryQueries(session)
-            rows = await queries.shared_memberships(person_id, ids, ROLE_IN_EVERY_CONTACT_PAIR)
-            member = scope is None and bool(await queries.businesses_count(person_id))
+            rows = await queries.shared_memberships(person.id, ids, ROLE_IN_EVERY_CONTACT_PAIR)
+            member = scope is None and bool(await queries.businesses_count(person.id))
+            managed = {jid: ManagedItem(item.name, item.groups) for jid, item in
+                       (await RosterItemRepository(session).for_person(person.id, jids)).items()}
         shared: dict[str, list[SharedMembership]] = defaultdict(list)
         names: dict[str, str] = {}
         for contact, viewer_role, contact_role in rows:
@@ -104,45 +122,31 @@ class RosterService:
                    if (entry := roster_entry(jid, names[jid], memberships)) is not None}
         if member:
             desired[self.component_jid] = component_entry(self.component_jid)
-        return person, desired
+        return desired, managed
 
     # ------------------------------------------------------------------------------------------- apply
-    async def apply(self, person_id: int, scope: Collection[Contact] | None = None) -> RosterChanges:
+    async def apply(self, person: Contact, scope: Collection[Contact] | None = None) -> RosterChanges:
         """Push what changed since our last push (for `scope` contacts only, or the whole roster)."""
-        async with self._locks[person_id]:
-            person, desired = await self._desired(person_id, scope)
-            scope_jids = None if scope is None else [c.jid for c in scope]
-            async with self.database.session() as session:
-                managed = await RosterItemRepository(session).for_person(person_id, scope_jids)
-            to_set = [e for jid, e in desired.items()
-                      if jid not in managed or managed[jid].name != e.name
-                      or managed[jid].groups != _groups_json(e.groups)]
+        async with self._locks[person.id]:
+            desired, managed = await self._load(person, scope)
+            to_set = [e for jid, e in desired.items() if not managed.get(jid, ManagedItem.NONE).records(e)]
             to_remove = [jid for jid in managed if jid not in desired]
-            return await self._push(person, to_set, to_remove, recorded_removals=to_remove)
+            return await self._push(person, to_set, to_remove, stale=[], managed=managed)
 
-    async def reconcile(self, person_id: int, scope: Collection[Contact] | None = None) -> RosterChanges:
+    async def reconcile(self, person: Contact, scope: Collection[Contact] | None = None) -> RosterChanges:
         """Compare with the server's copy and repair it (for `scope` contacts only, or all); record it."""
-        async with self._locks[person_id]:
-            person, desired = await self._desired(person_id, scope)
+        async with self._locks[person.id]:
+            desired, managed = await self._load(person, scope)
             actual = await self.gateway.get_roster(person.jid)
-            scope_jids = None if scope is None else [c.jid for c in scope]
-            async with self.database.session() as session:
-                managed = await RosterItemRepository(session).for_person(person_id, scope_jids)
             to_set = [e for jid, e in desired.items() if not _matches(actual.get(jid), e)]
             stale = [jid for jid in managed if jid not in desired]
             to_remove = [jid for jid in stale if jid in actual]
-            changes = await self._push(person, to_set, to_remove, recorded_removals=stale)
             # Entries already right on the server but not recorded (e.g. after a lost commit) are recorded.
-            unrecorded = [e for jid, e in desired.items() if _matches(actual.get(jid), e) and (
-                jid not in managed or managed[jid].name != e.name
-                or managed[jid].groups != _groups_json(e.groups))]
-            if unrecorded:
-                async with self.database.session() as session:
-                    repo = RosterItemRepository(session)
-                    for entry in unrecorded:
-                        await repo.put(person_id, entry.jid, entry.name, _groups_json(entry.groups))
-                    await session.commit()
-            return changes
+            unrecorded = [e for jid, e in desired.items()
+                          if _matches(actual.get(jid), e) and not managed.get(jid, ManagedItem.NONE).records(e)]
+            return await self._push(person, to_set, to_remove,
+                                    stale=[j for j in stale if j not in actual], managed=managed,
+                                    also_record=unrecorded)
 
     async def reconcile_all(self) -> RosterChanges:
         """Every person of every business (run on start and after each reconnect)."""
@@ -152,25 +156,28 @@ class RosterService:
         total = RosterChanges()
         semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def one(person_id: int, full: bool) -> None:
+        async def one(person: Contact, full: bool) -> None:
             async with semaphore:
                 try:
-                    total.add(await (self.reconcile(person_id) if full else self.apply(person_id)))
+                    total.add(await (self.reconcile(person) if full else self.apply(person)))
                 except Exception:
-                    log.exception("Reconciling the roster of person %d failed", person_id)
+                    log.exception("Reconciling the roster of %s failed", person.jid)
                     total.failed += 1
 
-        await asyncio.gather(*(one(p.id, True) for p in people), *(one(pid, False) for pid in orphans))
+        await asyncio.gather(*(one(Contact.of(p), True) for p in people),
+                             *(one(Contact.of(p), False) for p in orphans))
         log.info("Rosters reconciled for %d people: %d entries set, %d removed, %d failures",
                  len(people), total.set, total.removed, total.failed)
         return total
 
     # -------------------------------------------------------------------------------------------- push
-    async def _push(self, person: Person, to_set: list[RosterEntry], to_remove: list[str],
-                    recorded_removals: list[str]) -> RosterChanges:
+    async def _push(self, person: Contact, to_set: list[RosterEntry], to_remove: list[str], *,
+                    stale: list[str], managed: dict[str, ManagedItem],
+                    also_record: list[RosterEntry] = ()) -> RosterChanges:  # type: ignore[assignment]
+        """Send the changes (one IQ each, some in flight at once), then record what succeeded."""
         changes = RosterChanges()
-        done_set: list[RosterEntry] = []
-        done_remove: list[str] = [jid for jid in recorded_removals if jid not in to_remove]
+        done_set: list[RosterEntry] = list(also_record)
+        done_remove: list[str] = list(stale)
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def set_one(entry: RosterEntry) -> None:
@@ -178,6 +185,7 @@ class RosterService:
                 try:
                     await self.gateway.set_item(person.jid, entry)
                     done_set.append(entry)
+                    changes.set += 1
                 except Exception as exc:  # noqa: BLE001 - reported, repaired at the next reconcile
                     changes.failed += 1
                     log.warning("Could not set %s in the roster of %s: %s", entry.jid, person.jid, exc)
@@ -187,6 +195,7 @@ class RosterService:
                 try:
                     await self.gateway.remove_item(person.jid, jid)
                     done_remove.append(jid)
+                    changes.removed += 1
                 except Exception as exc:  # noqa: BLE001
                     changes.failed += 1
                     log.warning("Could not remove %s from the roster of %s: %s", jid, person.jid, exc)
@@ -195,11 +204,13 @@ class RosterService:
         if done_set or done_remove:
             async with self.database.session() as session:
                 repo = RosterItemRepository(session)
+                await repo.insert(person.id, [(e.jid, e.name, _groups_json(e.groups))
+                                              for e in done_set if e.jid not in managed])
                 for entry in done_set:
-                    await repo.put(person.id, entry.jid, entry.name, _groups_json(entry.groups))
+                    if entry.jid in managed:
+                        await repo.update(person.id, entry.jid, entry.name, _groups_json(entry.groups))
                 await repo.delete(person.id, done_remove)
                 await session.commit()
-        changes.set, changes.removed = len(done_set), len([j for j in done_remove if j in to_remove])
         if changes.set or changes.removed:
             log.info("Roster of %s: %d set, %d removed", person.jid, changes.set, changes.removed)
         return changes
