@@ -12,8 +12,8 @@ from aiohttp import web
 
 from .api.app import build_api_app
 from .api.context import ApiContext
-from .component.link import ChatComponent
 from .component.adhoc_guard import bind_command_sessions_to_requester
+from .component.link import ChatComponent
 from .component.new_conversation import register_new_conversation
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search

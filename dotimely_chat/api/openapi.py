@@ -8,7 +8,61 @@ from aiohttp import web
 
 from .. import __version__
 
-_ERROR = {"$ref": "#/components/responses/Error"}
+JSON = "application/json"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema: str | dict[str, Any]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
+    return {"description": description, "content": {JSON: {"schema": ref}}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
+
+
+BUSINESS = _path_param("business", "the booking backend's id of the business")
+PERSON = _path_param("person", "the booking backend's id of the person (the same in every business)")
+AUTH = {"401": _error("missing or wrong bearer token (errcode unauthorized)")}
+ROLE = {"type": "string", "enum": ["owner", "staff", "customer"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["errcode", "error"], "properties": {
+        "errcode": {"type": "string", "description": "stable: not_found, bad_request, unauthorized, conflict, "
+                                                     "last_owner, unavailable, method_not_allowed, internal"},
+        "error": {"type": "string", "description": "for people; names the field when one is wrong"},
+        "details": {"type": "object", "properties": {"field": {"type": "string"}}}}},
+    "BusinessInput": {"type": "object", "required": ["name"], "additionalProperties": False,
+                      "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}},
+    "Business": {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "people": {"type": "object", "description": "number of people per role",
+                   "properties": {"owner": {"type": "integer"}, "staff": {"type": "integer"},
+                                  "customer": {"type": "integer"}}}}},
+    "PersonInput": {"type": "object", "required": ["role", "display_name"], "additionalProperties": False,
+                    "properties": {
+                        "role": ROLE,
+                        "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "jid": {"type": "string", "description": "bare JID on this server's domain; when "
+                                "absent a new account with an unguessable name is made. Cannot change later."},
+                        "password": {"type": "string", "minLength": 8, "maxLength": 1024,
+                                     "description": "sets the account's password; when absent for a new "
+                                                    "account one is generated and returned once"},
+                        "email": {"type": "string", "maxLength": 320},
+                        "phone": {"type": "string", "maxLength": 64}}},
+    "Person": {"type": "object", "properties": {
+        "id": {"type": "string"}, "jid": {"type": "string"}, "display_name": {"type": "string"},
+        "role": ROLE, "email": {"type": ["string", "null"]}, "phone": {"type": ["string", "null"]}}},
+    "PutPersonResult": {"allOf": [{"$ref": "#/components/schemas/Person"}, {"type": "object", "properties": {
+        "password": {"type": "string", "description": "only when generated for a new account"},
+        "roster_synced": {"type": "boolean", "description": "false when a roster update could not reach the "
+                          "server; the component repairs it at its next reconciliation"}}}]},
+}
 
 
 def openapi_document(public_url: str) -> dict[str, Any]:
@@ -16,39 +70,67 @@ def openapi_document(public_url: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "DoTimely chat API", "version": __version__,
                  "description": "For DoTimely's booking backend. JSON; bearer token (api.token); errors "
-                                "are JSON objects with a stable `errcode` and a readable `error`."},
+                                "are JSON objects with a stable `errcode` and a readable `error`. "
+                                "Businesses and people are named by the backend's own ids."},
         "servers": [{"url": public_url}],
         "security": [{"bearer": []}],
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["errcode", "error"],
-                          "properties": {"errcode": {"type": "string"}, "error": {"type": "string"},
-                                         "details": {"type": "object"}}},
-                "Business": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "name": {"type": "string"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "people": {"type": "array", "items": {"type": "object", "properties": {
-                        "id": {"type": "string"}, "jid": {"type": "string"},
-                        "display_name": {"type": "string"},
-                        "role": {"type": "string", "enum": ["owner", "staff", "customer"]}}}}}},
-            },
-            "responses": {"Error": {"description": "An error", "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": SCHEMAS},
         "paths": {
             "/healthz": {"get": {"security": [], "summary": "State of the XMPP link and of the database",
                                  "responses": {"200": {"description": "both up"},
-                                               "503": {"description": "one of them down"}}}},
+                                               "503": {"description": "one of them down; details in JSON"}}}},
+            "/v1/openapi.json": {"get": {"security": [], "summary": "This document",
+                                         "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/v1/businesses": {"get": {"summary": "List businesses", "responses": {
-                "200": {"description": "businesses"}, "401": _ERROR}}},
-            "/v1/businesses/{business}": {"get": {
-                "summary": "A business and its people",
-                "parameters": [{"name": "business", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "the business", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Business"}}}},
-                    "401": _ERROR, "404": _ERROR}}},
+                "200": _ok("businesses", {"type": "object", "properties": {"businesses": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Business"}}}}), **AUTH}}},
+            "/v1/businesses/{business}": {
+                "parameters": [BUSINESS],
+                "get": {"summary": "A business with its head count", "responses": {
+                    "200": _ok("the business", "Business"), **AUTH, "404": _error("no such business")}},
+                "put": {"summary": "Create or rename a business",
+                        "requestBody": {"required": True, "content": {JSON: {"schema": {
+                            "$ref": "#/components/schemas/BusinessInput"}}}},
+                        "responses": {"201": _ok("created", "Business"), "200": _ok("updated", "Business"),
+                                      "400": _error("bad payload"), **AUTH}},
+                "delete": {"summary": "Delete a business: every membership and the roster entries it made go; "
+                                      "people and their accounts stay",
+                           "responses": {"200": {"description": "deleted"}, **AUTH,
+                                         "404": _error("no such business")}}},
+            "/v1/businesses/{business}/people": {
+                "parameters": [BUSINESS],
+                "get": {"summary": "List and search the people of a business",
+                        "parameters": [
+                            {"name": "q", "in": "query", "schema": {"type": "string"},
+                             "description": "part of a name, e-mail or phone (any case)"},
+                            {"name": "role", "in": "query", "schema": ROLE},
+                            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                         "maximum": 200, "default": 50}},
+                            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                        "responses": {"200": _ok("people, by name", {"type": "object", "properties": {
+                            "people": {"type": "array", "items": {"$ref": "#/components/schemas/Person"}}}}),
+                            "400": _error("bad parameter"), **AUTH, "404": _error("no such business")}}},
+            "/v1/businesses/{business}/people/{person}": {
+                "parameters": [BUSINESS, PERSON],
+                "get": {"summary": "A person of a business", "responses": {
+                    "200": _ok("the person", "Person"), **AUTH, "404": _error("not a person of this business")}},
+                "put": {"summary": "Add a person to a business or change their role and details. Creates the "
+                                   "XMPP account when missing and updates the rosters: owners have everyone of "
+                                   "the business, staff and customers have the owners.",
+                        "requestBody": {"required": True, "content": {JSON: {"schema": {
+                            "$ref": "#/components/schemas/PersonInput"}}}},
+                        "responses": {"201": _ok("added", "PutPersonResult"), "200": _ok("updated", "PutPersonResult"),
+                                      "400": _error("bad payload; `details.field` names the field"), **AUTH,
+                                      "404": _error("no such business"),
+                                      "409": _error("the JID belongs to another person, the JID would change, "
+                                                    "or the last owner would lose the role (errcode last_owner)"),
+                                      "503": _error("the XMPP server could not create the account")}},
+                "delete": {"summary": "Remove a person from a business (their roster entries of this business "
+                                      "go; the account and other memberships stay)",
+                           "responses": {"200": {"description": "removed"}, **AUTH,
+                                         "404": _error("not a person of this business"),
+                                         "409": _error("the last owner of a business (errcode last_owner)")}}},
         },
     }
 

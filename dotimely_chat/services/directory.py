@@ -195,7 +195,7 @@ class DirectoryService:
     async def put_person(self, business_id: str, person_id: str, data: PersonInput) -> PutPersonResult:
         check_external_id("person", person_id)
         async with self.database.session() as session:
-            business = await self._business(session, business_id)
+            await self._business(session, business_id)  # 404 before any account is made
             person = await PersonRepository(session).get_by_external_id(person_id)
             if person is not None and data.jid is not None and data.jid != person.jid:
                 raise DomainError(CONFLICT, f"person {person_id!r} has the JID {person.jid}; it cannot change",

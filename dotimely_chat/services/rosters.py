@@ -26,7 +26,7 @@ from ..policies.contacts import (
     component_entry,
     roster_entry,
 )
-from ..storage import Database, DirectoryQueries, PersonRepository, RosterItemRepository
+from ..storage import Database, DirectoryQueries, RosterItemRepository
 from ..storage.models import Person
 
 log = logging.getLogger(__name__)

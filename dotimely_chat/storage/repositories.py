@@ -7,8 +7,8 @@ a caller holding one business's id cannot reach another's rows.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite

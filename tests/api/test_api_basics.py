@@ -84,3 +84,19 @@ async def test_health_is_503_without_the_xmpp_link(api: tuple[TestClient, str]) 
     assert response.status == 503
     body = await response.json()
     assert body["database"]["ok"] is True and body["xmpp"]["connected"] is False
+
+
+def test_every_route_is_in_the_openapi_document(tmp_path: Path) -> None:
+    from dotimely_chat.api.openapi import openapi_document
+
+    config = make_test_config(tmp_path / "state")
+    database = Database(f"sqlite:///{tmp_path / 'api.db'}")
+    directory = DirectoryService(database, ProsodyAccounts(ChatComponent(config)), None, config.xmpp.domain)
+    app = build_api_app(ApiContext(config, database, None, directory))
+    paths = openapi_document("http://x")["paths"]
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        path = route.resource.canonical  # type: ignore[union-attr]
+        assert path in paths, path
+        assert route.method.lower() in paths[path], (route.method, path)
