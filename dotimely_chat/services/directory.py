@@ -272,13 +272,18 @@ class DirectoryService:
         except Exception:  # noqa: BLE001 - the original error matters more
             log.exception("Could not delete the account %s created for a failed directory write", jid)
 
+    async def _membership(self, session: Any, business_id: str, person_id: str
+                          ) -> tuple[Business, Person, Membership]:
+        business = await self._business(session, business_id)
+        person = await PersonRepository(session).get_by_external_id(person_id)
+        membership = person and await MembershipRepository(session).get(business.id, person.id)
+        if person is None or not membership:
+            raise DomainError(NOT_FOUND, f"no person {person_id!r} in business {business_id!r}")
+        return business, person, membership
+
     async def get_person(self, business_id: str, person_id: str) -> PersonView:
         async with self.database.session() as session:
-            business = await self._business(session, business_id)
-            person = await PersonRepository(session).get_by_external_id(person_id)
-            membership = person and await MembershipRepository(session).get(business.id, person.id)
-            if person is None or not membership:
-                raise DomainError(NOT_FOUND, f"no person {person_id!r} in business {business_id!r}")
+            _, person, membership = await self._membership(session, business_id, person_id)
             return PersonView.of(membership, person)
 
     async def list_people(self, business_id: str, query: str = "", role: str | None = None,
@@ -299,11 +304,7 @@ class DirectoryService:
     async def remove_person(self, business_id: str, person_id: str) -> bool:
         """Remove a person's membership of a business (their account and other memberships stay)."""
         async with self.database.session() as session:
-            business = await self._business(session, business_id)
-            person = await PersonRepository(session).get_by_external_id(person_id)
-            membership = person and await MembershipRepository(session).get(business.id, person.id)
-            if person is None or not membership:
-                raise DomainError(NOT_FOUND, f"no person {person_id!r} in business {business_id!r}")
+            business, person, membership = await self._membership(session, business_id, person_id)
             owners = await DirectoryQueries(session).count_owners(business.id)
             allowed, reason = may_remove_membership(membership.role, owners)  # type: ignore[arg-type]
             if not allowed:

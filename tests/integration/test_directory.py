@@ -170,9 +170,11 @@ async def test_bad_input_gets_clear_errors_and_changes_nothing(api: Api, xmpp_cl
     async with api.http.put(api.base + f"{base}/p-json", data="{nope", headers={
             **api.headers, "Content-Type": "application/json"}) as response:
         assert response.status == 400 and (await response.json())["errcode"] == "bad_request"
+    # Nothing half-done: no refused person is in the directory, and the owner is still the owner.
     listed = await api.call("GET", base, expect=200)
     assert sorted(p["role"] for p in listed["people"]) == ["customer", "owner"]
-    # The refused person got no account: its generated name was never created, and the owner stays owner.
+    for refused in ("p-bad-role", "p-no-name", "p-bad-jid", "p-other-domain", "p-dup-jid", "p-extra", "p-json"):
+        await api.call("GET", f"{base}/{refused}", expect=404)
     assert (await api.call("GET", f"{base}/{owner['id']}", expect=200))["role"] == "owner"
 
 

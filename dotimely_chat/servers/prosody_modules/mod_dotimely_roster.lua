@@ -14,20 +14,25 @@ local usermanager = require "core.usermanager";
 local components = module:get_option_set("dotimely_roster_components", {});
 local valid_subscriptions = { both = true, to = true, from = true, none = true };
 
+-- Set roster[contact] and save that one item; on failure the old value is put back.
+local function store(username, host, roster, contact, new)
+	local old = roster[contact];
+	roster[contact] = new;
+	if not rostermanager.save_roster(username, host, roster, contact) then
+		roster[contact] = old;
+		return nil, "internal-server-error";
+	end
+	return contact;
+end
+
 local function set_item(username, host, roster, item)
 	local contact = jid.prep(item.attr.jid);
 	if not contact or select(3, jid.split(contact)) or contact == username.."@"..host or contact == "pending" then
 		return nil, "bad-request";
 	end
 	if item.attr.subscription == "remove" then
-		if not roster[contact] then return nil, "item-not-found"; end
-		local old = roster[contact];
-		roster[contact] = nil;
-		if not rostermanager.save_roster(username, host, roster, contact) then
-			roster[contact] = old;
-			return nil, "internal-server-error";
-		end
-		return contact;
+		if not roster[contact] then return contact, "unchanged"; end -- removing is idempotent
+		return store(username, host, roster, contact, nil);
 	end
 	local subscription = item.attr.subscription;
 	if not valid_subscriptions[subscription] then
@@ -41,13 +46,7 @@ local function set_item(username, host, roster, item)
 		local text = group:get_text();
 		if text and text ~= "" then new.groups[text] = true; end
 	end
-	local old = roster[contact];
-	roster[contact] = new;
-	if not rostermanager.save_roster(username, host, roster, contact) then
-		roster[contact] = old;
-		return nil, "internal-server-error";
-	end
-	return contact;
+	return store(username, host, roster, contact, new);
 end
 
 module:hook("iq-set/bare/jabber:iq:roster:query", function(event)
@@ -71,7 +70,7 @@ module:hook("iq-set/bare/jabber:iq:roster:query", function(event)
 			origin.send(st.error_reply(stanza, err == "internal-server-error" and "wait" or "modify", err));
 			return true;
 		end
-		changed[#changed + 1] = contact;
+		if err ~= "unchanged" then changed[#changed + 1] = contact; end
 	end
 	origin.send(st.reply(stanza));
 	for _, contact in ipairs(changed) do
