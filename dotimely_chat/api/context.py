@@ -8,7 +8,9 @@ from aiohttp import web
 
 from ..component.link import ChatComponent
 from ..config import Config
+from ..services.appointments import AppointmentService
 from ..services.directory import DirectoryService
+from ..services.rooms import RoomService
 from ..storage import Database
 
 
@@ -18,6 +20,8 @@ class ApiContext:
     database: Database
     component: ChatComponent | None
     directory: DirectoryService
+    appointments: AppointmentService | None = None
+    rooms: RoomService | None = None
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

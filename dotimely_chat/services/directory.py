@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -129,10 +129,22 @@ class SearchHit:
     person: PersonView
 
 
+class MembershipListener(Protocol):
+    async def membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None: ...
+
+
 class DirectoryService:
     def __init__(self, database: Database, accounts: AccountAdapter, rosters: RosterService | None,
                  domain: str) -> None:
         self.database, self.accounts, self.rosters, self.domain = database, accounts, rosters, domain
+        self.listeners: list[MembershipListener] = []  # the rooms follow memberships
+
+    async def _membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None:
+        for listener in self.listeners:
+            try:
+                await listener.membership_changed(business_id, person_id, involves_owner)
+            except Exception:  # noqa: BLE001 - derived state; reconciled at the next resynchronisation
+                log.exception("Updating the rooms after a membership change failed")
 
     # -------------------------------------------------------------------------------------- businesses
     async def put_business(self, external_id: str, body: Any) -> tuple[dict[str, Any], bool]:
@@ -222,7 +234,8 @@ class DirectoryService:
         assert jid is not None
 
         try:
-            view, me, created, old_role, related = await self._write_person(business_id, person_id, jid, data)
+            view, me, created, old_role, related, view_business_pk = await self._write_person(
+                business_id, person_id, jid, data)
         except BaseException:
             if account_created:
                 await self._undo_account(jid)
@@ -230,12 +243,14 @@ class DirectoryService:
         synced = await self._apply(me, None)
         for contact in related:
             synced &= await self._apply(contact, [me])
+        if old_role != data.role:
+            await self._membership_changed(view_business_pk, me.id, "owner" in (old_role, data.role))
         log.info("Person %s (%s) %s in business %s as %s%s", person_id, jid, "added" if created else "updated",
                  business_id, data.role, f" (was {old_role})" if old_role and old_role != data.role else "")
         return PutPersonResult(view, created, generated, synced)
 
     async def _write_person(self, business_id: str, person_id: str, jid: str, data: PersonInput
-                            ) -> tuple[PersonView, Contact, bool, Role | None, list[Contact]]:
+                            ) -> tuple[PersonView, Contact, bool, Role | None, list[Contact], int]:
         async with self.database.session() as session:
             business = await self._business(session, business_id)
             people, memberships = PersonRepository(session), MembershipRepository(session)
@@ -264,7 +279,7 @@ class DirectoryService:
             except IntegrityError:
                 raise DomainError(CONFLICT, f"person {person_id!r} or {jid} was written concurrently; retry",
                                   field="jid") from None
-            return PersonView.of(membership, person), Contact.of(person), created, old_role, related
+            return PersonView.of(membership, person), Contact.of(person), created, old_role, related, business.id
 
     async def _undo_account(self, jid: str) -> None:
         try:
@@ -313,12 +328,14 @@ class DirectoryService:
             related = [Contact.of(m.person) for m in others if m.person_id != person.id
                        and (membership.role == "owner" or m.role == "owner")]
             removed = Contact.of(person)
+            business_pk, was_owner = business.id, membership.role == "owner"
             await MembershipRepository(session).remove(business.id, person.id)
             await session.commit()
         log.info("Person %s removed from business %s", person_id, business_id)
         synced = await self._apply(removed, None)
         for contact in related:
             synced &= await self._apply(contact, [removed])
+        await self._membership_changed(business_pk, removed.id, was_owner)
         return synced
 
     async def _apply(self, person: Contact, scope: list[Contact] | None) -> bool:

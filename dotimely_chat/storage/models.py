@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from dotimely_chat.policies.roles import ROLES, Role
+from dotimely_chat.policies.rooms import AUDIENCES, Audience
 from dotimely_chat.storage.types import UTCDateTime, utcnow
 
 AppointmentStatus = Literal["booked", "cancelled"]
@@ -178,3 +179,47 @@ class RosterItem(Base):
     def __repr__(self) -> str:
         return f"<RosterItem person_id={self.person_id} contact={self.contact_jid!r}>"
 
+
+
+class Room(Base):
+    """The MUC room of one (appointment, audience): created once, kept when the appointment is cancelled."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "audience"),
+        CheckConstraint(_in("audience", AUDIENCES), name="audience"),
+        Index("ix_rooms_business_id_last_activity_at", "business_id", "last_activity_at"),
+    )
+
+    id: Mapped[intpk]
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"))
+    audience: Mapped[Audience] = mapped_column(String(16))
+    jid: Mapped[str] = mapped_column(String(512), unique=True)
+    name: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[created_now]
+    last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    appointment: Mapped[Appointment] = relationship(lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return f"<Room {self.jid} appointment_id={self.appointment_id} audience={self.audience}>"
+
+
+class AuditEntry(Base):
+    """Something a compliance officer wants to know: memberships, reverts, removals, exports."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_business_id_at", "business_id", "at"),)
+
+    id: Mapped[intpk]
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    at: Mapped[created_now]
+    actor: Mapped[str] = mapped_column(String(512))  # a JID, "component" or "api"
+    action: Mapped[str] = mapped_column(String(64))
+    room_jid: Mapped[str | None] = mapped_column(String(512))
+    subject_jid: Mapped[str | None] = mapped_column(String(512))
+    details: Mapped[str] = mapped_column(String(4000), default="{}", server_default="{}")  # JSON
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.action} room={self.room_jid} subject={self.subject_jid}>"

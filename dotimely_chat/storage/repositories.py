@@ -7,6 +7,7 @@ a caller holding one business's id cannot reach another's rows.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -18,10 +19,12 @@ from sqlalchemy.orm import aliased, contains_eager, joinedload
 from dotimely_chat.storage.models import (
     Appointment,
     AppointmentStatus,
+    AuditEntry,
     Business,
     Membership,
     Person,
     Role,
+    Room,
     RosterItem,
 )
 from dotimely_chat.storage.types import utcnow
@@ -153,6 +156,28 @@ class AppointmentRepository:
             .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
         )
         return (await self._session.scalars(query)).one_or_none()
+
+    async def in_range(self, business_id: int, since: dt.datetime, until: dt.datetime,
+                       person_id: int | None = None, limit: int = 50) -> Sequence[Appointment]:
+        """Appointments starting in [since, until), soonest first; with `person_id`, only theirs."""
+        statement = (
+            select(Appointment)
+            .where(Appointment.business_id == business_id, Appointment.starts_at >= since,
+                   Appointment.starts_at < until)
+            .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
+            .order_by(Appointment.starts_at, Appointment.id).limit(limit)
+        )
+        if person_id is not None:
+            statement = statement.where(or_(Appointment.customer_id == person_id, Appointment.staff_id == person_id))
+        return (await self._session.scalars(statement)).all()
+
+    async def get_by_id(self, business_id: int, appointment_id: int) -> Appointment | None:
+        """By our own id, with customer and staff loaded."""
+        return await self._session.scalar(
+            select(Appointment)
+            .where(Appointment.business_id == business_id, Appointment.id == appointment_id)
+            .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
+        )
 
     async def upsert(
         self,
@@ -325,3 +350,74 @@ class RosterItemRepository:
         if contact_jids:
             await self._session.execute(delete(RosterItem).where(
                 RosterItem.person_id == person_id, RosterItem.contact_jid.in_(list(contact_jids))))
+
+
+class RoomRepository:
+    """Appointment rooms of a business."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, business_id: int, appointment_id: int, audience: str) -> Room | None:
+        return await self._session.scalar(select(Room).where(
+            Room.business_id == business_id, Room.appointment_id == appointment_id, Room.audience == audience))
+
+    async def get_by_jid(self, jid: str) -> Room | None:
+        """Exact match on the room's bare JID."""
+        return await self._session.scalar(
+            select(Room).where(Room.jid == jid).options(joinedload(Room.appointment)))
+
+    async def add(self, business_id: int, appointment_id: int, audience: str, jid: str, name: str) -> Room:
+        room = Room(business_id=business_id, appointment_id=appointment_id, audience=audience, jid=jid, name=name)
+        self._session.add(room)
+        await self._session.flush()
+        return room
+
+    async def for_appointment(self, business_id: int, appointment_id: int) -> Sequence[Room]:
+        return (await self._session.scalars(select(Room).where(
+            Room.business_id == business_id, Room.appointment_id == appointment_id).order_by(Room.id))).all()
+
+    async def list(self, business_id: int, person_id: int | None = None, limit: int = 100, offset: int = 0
+                   ) -> Sequence[Room]:
+        """Rooms of a business, most recent activity first; with `person_id`, the rooms of their
+        appointments (the owners of the business are in every room, so pass None for them)."""
+        statement = (select(Room).join(Room.appointment).where(Room.business_id == business_id)
+                     .options(contains_eager(Room.appointment))
+                     .order_by(Room.last_activity_at.desc(), Room.id.desc()).limit(limit).offset(offset))
+        if person_id is not None:
+            statement = statement.where(or_(
+                Appointment.staff_id == person_id,
+                (Appointment.customer_id == person_id) & (Room.audience == "everyone")))
+        return (await self._session.scalars(statement)).unique().all()
+
+    async def all(self) -> Sequence[Room]:
+        return (await self._session.scalars(
+            select(Room).options(joinedload(Room.appointment)).order_by(Room.id))).all()
+
+    async def touch(self, room_id: int, at: dt.datetime) -> None:
+        await self._session.execute(update(Room).where(Room.id == room_id, Room.last_activity_at < at)
+                                    .values(last_activity_at=at))
+
+
+class AuditRepository:
+    """The audit log of a business (append only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, business_id: int, actor: str, action: str, *, room_jid: str | None = None,
+                  subject_jid: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
+        entry = AuditEntry(business_id=business_id, actor=actor, action=action, room_jid=room_jid,
+                           subject_jid=subject_jid, details=json.dumps(details or {}, sort_keys=True))
+        self._session.add(entry)
+        await self._session.flush()
+        return entry
+
+    async def list(self, business_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                   limit: int = 1000) -> Sequence[AuditEntry]:
+        statement = select(AuditEntry).where(AuditEntry.business_id == business_id)
+        if since is not None:
+            statement = statement.where(AuditEntry.at >= since)
+        if until is not None:
+            statement = statement.where(AuditEntry.at < until)
+        return (await self._session.scalars(statement.order_by(AuditEntry.at, AuditEntry.id).limit(limit))).all()

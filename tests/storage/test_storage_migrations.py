@@ -27,7 +27,7 @@ from dotimely_chat.storage import (
 
 from .tenants import add_tenant
 
-MODEL_TABLES = {"businesses", "people", "memberships", "appointments", "roster_items"}
+MODEL_TABLES = {"businesses", "people", "memberships", "appointments", "roster_items", "rooms", "audit_log"}
 
 
 def _autogenerate_diff(connection: Connection) -> list[Any]:

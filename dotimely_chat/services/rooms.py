@@ -1,0 +1,178 @@
+"""Appointment rooms: starting a chat, listing conversations.
+
+Order of effects, so nothing is half-created: the room is opened and its affiliations set on the server,
+then its record is committed (if that fails the room is destroyed again), then the members get their
+bookmark and invitation and the room a notice (derived state, repaired by reconciliation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import FORBIDDEN, NOT_FOUND, DomainError
+from ..policies.rooms import Audience, choose_audience, parse_audience, room_name
+from ..storage import (
+    AppointmentRepository,
+    AuditRepository,
+    BusinessRepository,
+    Database,
+    MembershipRepository,
+    PersonRepository,
+    RoomRepository,
+)
+from ..storage.models import Room
+from .directory import invalid
+from .room_members import RoomGateway, RoomMembership, RoomPlan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StartChat:
+    """Who starts a chat about which appointment: by the backend's ids (API) or by JID (XMPP)."""
+
+    appointment: str
+    audience: Audience | None
+    initiator_id: str | None = None
+    initiator_jid: str | None = None
+
+    @classmethod
+    def from_json(cls, body: Any) -> StartChat:
+        if not isinstance(body, dict):
+            raise invalid("body", "a JSON object is required")
+        unknown = set(body) - {"initiator", "appointment", "audience"}
+        if unknown:
+            raise invalid(sorted(unknown)[0], "unknown field (allowed: initiator, appointment, audience)")
+        for field in ("initiator", "appointment"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise invalid(field, "the booking backend's id is required")
+        audience = body.get("audience")
+        if audience is not None and parse_audience(audience) is None:
+            raise invalid("audience", f"{audience!r} is not 'everyone' or 'owner'")
+        return cls(body["appointment"], parse_audience(audience), initiator_id=body["initiator"])
+
+
+class RoomService(RoomMembership):
+    def __init__(self, database: Database, gateway: RoomGateway, muc_host: str, untouchable: set[str]) -> None:
+        super().__init__(database, gateway, untouchable)
+        self.muc_host = muc_host
+        self._start_locks: defaultdict[tuple[int, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # ------------------------------------------------------------------------------------------- start
+    async def start_chat(self, business_ext: str, request: StartChat) -> tuple[dict[str, Any], bool]:
+        """The room of (appointment, audience) — created the first time, returned afterwards."""
+        async with self.database.session() as session:
+            business = await BusinessRepository(session).get_by_external_id(business_ext)
+            if business is None:
+                raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
+            appointment = await AppointmentRepository(session).get(business.id, request.appointment)
+            if appointment is None:
+                raise DomainError(NOT_FOUND, f"no appointment {request.appointment!r} in business {business_ext!r}",
+                                  field="appointment")
+            people = PersonRepository(session)
+            initiator = (await people.get_by_external_id(request.initiator_id) if request.initiator_id
+                         else await people.get_by_jid(request.initiator_jid or ""))
+            membership = initiator and await MembershipRepository(session).get(business.id, initiator.id)
+            if initiator is None or not membership:
+                raise DomainError(FORBIDDEN, "the initiator is not a person of this business", field="initiator")
+            decision = choose_audience(membership.role, initiator.jid,  # type: ignore[arg-type]
+                                       self.parties_of(appointment), request.audience)
+            if decision.audience is None:
+                raise DomainError(FORBIDDEN, decision.reason, field="audience")
+            audience: Audience = decision.audience
+            key = (appointment.id, audience)
+            initiator_jid = initiator.jid
+        async with self._start_locks[key]:
+            async with self.database.session() as session:
+                existing = await RoomRepository(session).get(business.id, appointment.id, audience)
+                if existing is not None:
+                    return await self.room_json(existing.jid), False
+            room_jid = await self._create(business.id, appointment.id, audience, initiator_jid)
+        return await self.room_json(room_jid), True
+
+    async def _create(self, business_id: int, appointment_id: int, audience: Audience, initiator: str) -> str:
+        async with self.database.session() as session:
+            plan = await self.plan(session, business_id, appointment_id, audience)
+        jid = f"appt-{secrets.token_hex(8)}@{self.muc_host}"
+        name = room_name(plan.service, plan.customer_name, plan.starts_at, audience)
+        await self.gateway.open_room(jid, name, plan.description)
+        for member, affiliation in plan.affiliations.items():
+            await self.gateway.set_affiliation(jid, member, affiliation, "appointment room")
+        try:
+            async with self.database.session() as session:
+                room = await RoomRepository(session).add(business_id, appointment_id, audience, jid, name)
+                audit = AuditRepository(session)
+                await audit.add(business_id, initiator, "room_created", room_jid=jid,
+                                details={"audience": audience, "appointment_id": appointment_id})
+                for member, affiliation in plan.affiliations.items():
+                    await audit.add(business_id, "component", "member_added", room_jid=jid, subject_jid=member,
+                                    details={"affiliation": affiliation})
+                await session.commit()
+        except BaseException as exc:
+            await self._discard(jid)
+            if isinstance(exc, IntegrityError):  # another process made it first
+                async with self.database.session() as session:
+                    other = await RoomRepository(session).get(business_id, appointment_id, audience)
+                    if other is not None:
+                        return other.jid
+            raise
+        log.info("Room %s created for appointment %d (%s) by %s", jid, appointment_id, audience, initiator)
+        await self.welcome(room, plan, list(plan.affiliations))
+        return jid
+
+    async def _discard(self, jid: str) -> None:
+        try:
+            await self.gateway.destroy(jid)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.exception("Could not destroy room %s after a failed write", jid)
+
+    async def welcome(self, room: Room, plan: RoomPlan, members: list[str]) -> None:
+        """Bookmarks and invitations for `members`, and the creation notice."""
+        await self.add_bookmarks(room.jid, room.name, members, plan.names)
+        await self.notice(room.jid, f"This chat is about {plan.service} on {plan.when} with "
+                                    f"{plan.customer_name} and {plan.staff_name}. The business's owners can read it.")
+
+    # ------------------------------------------------------------------------------------------- views
+    async def room_json(self, room_jid: str) -> dict[str, Any]:
+        async with self.database.session() as session:
+            room = await RoomRepository(session).get_by_jid(room_jid)
+            if room is None:
+                raise DomainError(NOT_FOUND, f"no room {room_jid}")
+            plan = await self.plan(session, room.business_id, room.appointment_id, room.audience)
+            return self._room_json(room, plan)
+
+    def _room_json(self, room: Room, plan: RoomPlan) -> dict[str, Any]:
+        return {
+            "jid": room.jid, "name": room.name, "kind": room.audience, "appointment": plan.appointment_id,
+            "appointment_status": plan.status,
+            "members": [{"jid": jid, "name": plan.names.get(jid, jid), "affiliation": aff}
+                        for jid, aff in sorted(plan.affiliations.items())],
+            "created_at": room.created_at.isoformat(), "last_activity_at": room.last_activity_at.isoformat(),
+        }
+
+    async def list_rooms(self, business_ext: str, person_ext: str | None = None,
+                         limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        if not 1 <= limit <= 500 or offset < 0:
+            raise invalid("limit", "limit must be 1 to 500 and offset at least 0")
+        async with self.database.session() as session:
+            business = await BusinessRepository(session).get_by_external_id(business_ext)
+            if business is None:
+                raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
+            person_id: int | None = None
+            if person_ext is not None:
+                person = await PersonRepository(session).get_by_external_id(person_ext)
+                membership = person and await MembershipRepository(session).get(business.id, person.id)
+                if person is None or not membership:
+                    raise DomainError(NOT_FOUND, f"no person {person_ext!r} in business {business_ext!r}",
+                                      field="person")
+                person_id = None if membership.role == "owner" else person.id
+            rooms = await RoomRepository(session).list(business.id, person_id, limit, offset)
+            return [self._room_json(room, await self.plan(session, business.id, room.appointment_id, room.audience))
+                    for room in rooms]
