@@ -62,7 +62,45 @@ SCHEMAS: dict[str, Any] = {
         "password": {"type": "string", "description": "only when generated for a new account"},
         "roster_synced": {"type": "boolean", "description": "false when a roster update could not reach the "
                           "server; the component repairs it at its next reconciliation"}}}]},
+    "AppointmentInput": {"type": "object", "additionalProperties": False,
+                         "required": ["customer", "staff", "starts_at", "duration_minutes", "service_name"],
+                         "properties": {
+                             "customer": {"type": "string", "description": "person id; a customer of the business"},
+                             "staff": {"type": "string", "description": "person id; a staff member of the business"},
+                             "starts_at": {"type": "string", "format": "date-time",
+                                           "description": "ISO 8601 with a time zone"},
+                             "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+                             "service_name": {"type": "string", "minLength": 1, "maxLength": 200}}},
+    "Appointment": {"type": "object", "properties": {
+        "id": {"type": "string"}, "customer": {"type": "string"}, "staff": {"type": "string"},
+        "starts_at": {"type": "string", "format": "date-time"}, "duration_minutes": {"type": "integer"},
+        "service_name": {"type": "string"}, "status": {"type": "string", "enum": ["booked", "cancelled"]}}},
+    "StartConversation": {"type": "object", "additionalProperties": False, "required": ["initiator", "appointment"],
+                          "properties": {
+                              "initiator": {"type": "string", "description": "person id of who starts the chat"},
+                              "appointment": {"type": "string"},
+                              "audience": {"type": "string", "enum": ["everyone", "owner"],
+                                           "description": "required from staff; customers and owners always "
+                                                          "get 'everyone'"}}},
+    "Conversation": {"type": "object", "properties": {
+        "jid": {"type": "string", "description": "the room's JID"}, "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["everyone", "owner"]}, "appointment": {"type": "string"},
+        "appointment_status": {"type": "string"},
+        "members": {"type": "array", "items": {"type": "object", "properties": {
+            "jid": {"type": "string"}, "name": {"type": "string"},
+            "affiliation": {"type": "string", "enum": ["admin", "member"]}}}},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_activity_at": {"type": "string", "format": "date-time"}}},
+    "AuditEntry": {"type": "object", "properties": {
+        "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
+        "action": {"type": "string", "description": "room_created, member_added, member_removed, "
+                   "affiliation_reverted, config_reverted, appointment_rescheduled, staff_reassigned, "
+                   "customer_changed, appointment_cancelled"},
+        "room": {"type": ["string", "null"]}, "subject": {"type": ["string", "null"]},
+        "details": {"type": "object"}}},
 }
+
+APPOINTMENT = _path_param("appointment", "the booking backend's id of the appointment")
 
 
 def openapi_document(public_url: str) -> dict[str, Any]:
@@ -131,6 +169,44 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                            "responses": {"200": {"description": "removed"}, **AUTH,
                                          "404": _error("not a person of this business"),
                                          "409": _error("the last owner of a business (errcode last_owner)")}}},
+            "/v1/businesses/{business}/appointments/{appointment}": {
+                "parameters": [BUSINESS, APPOINTMENT],
+                "get": {"summary": "An appointment", "responses": {
+                    "200": _ok("the appointment", "Appointment"), **AUTH, "404": _error("no such appointment")}},
+                "put": {"summary": "Create or update an appointment; its rooms follow (name, members, notices)",
+                        "requestBody": {"required": True, "content": {JSON: {"schema": {
+                            "$ref": "#/components/schemas/AppointmentInput"}}}},
+                        "responses": {"201": _ok("created", "Appointment"), "200": _ok("updated", "Appointment"),
+                                      "400": _error("bad payload; `details.field` names the field"), **AUTH,
+                                      "404": _error("no such business")}},
+                "delete": {"summary": "Cancel an appointment; its rooms stay readable, with a notice",
+                           "responses": {"200": _ok("cancelled", "Appointment"), **AUTH,
+                                         "404": _error("no such appointment")}}},
+            "/v1/businesses/{business}/conversations": {
+                "parameters": [BUSINESS],
+                "post": {"summary": "Start the chat of an appointment (or get the existing one). Customer: "
+                                    "customer, staff and owners; staff: 'everyone' or 'owner'; owner: everyone.",
+                         "requestBody": {"required": True, "content": {JSON: {"schema": {
+                             "$ref": "#/components/schemas/StartConversation"}}}},
+                         "responses": {"201": _ok("created", "Conversation"), "200": _ok("existing", "Conversation"),
+                                       "400": _error("bad payload"), **AUTH,
+                                       "403": _error("the initiator may not start this chat (errcode forbidden)"),
+                                       "404": _error("no such business or appointment")}},
+                "get": {"summary": "Appointment rooms, most recent activity first",
+                        "parameters": [{"name": "person", "in": "query", "schema": {"type": "string"},
+                                        "description": "only the rooms this person is in"},
+                                       {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                                       {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+                        "responses": {"200": _ok("rooms", {"type": "object", "properties": {"conversations": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/Conversation"}}}}),
+                            **AUTH, "404": _error("no such business or person")}}},
+            "/v1/businesses/{business}/audit": {
+                "parameters": [BUSINESS],
+                "get": {"summary": "The audit log, oldest first",
+                        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                        "responses": {"200": _ok("entries", {"type": "object", "properties": {"entries": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}),
+                            **AUTH, "404": _error("no such business")}}},
         },
     }
 
