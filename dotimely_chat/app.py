@@ -14,16 +14,20 @@ from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
 from .component.link import ChatComponent
+from .component.muc import MucRooms
 from .component.new_conversation import register_new_conversation
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search
+from .component.start_chat import register_start_chat
 from .config import Config
 from .http_upload.server import build_upload_app, server_ssl_context
 from .servers.accounts import ProsodyAccounts
-from .servers.prosody_config import ProsodyPaths
+from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
 from .servers.tls import ensure_self_signed_certificate
+from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
+from .services.rooms import RoomService
 from .services.rosters import RosterService
 from .storage import Database, sqlite_url_for
 from .storage.migrate import upgrade_database
@@ -54,20 +58,34 @@ class ChatService:
         self.accounts = ProsodyAccounts(self.component)
         self.rosters = RosterService(self.database, PrivilegedRosters(self.component), config.component.jid)
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
+        self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
+        self.rooms = RoomService(self.database, self.muc, config.muc.host,
+                                 untouchable={config.component.jid, observer_jid(config)})
+        self.appointments = AppointmentService(self.database, self.rooms)
+        self.directory.listeners.append(self.rooms)
+        self.muc.on_affiliation_change(self.rooms.on_affiliation_change)
+        self.muc.on_config_change(self.rooms.on_config_change)
+        # Rosters first: the component must be in users' rosters for its invitations to pass.
         self.component.add_resync_step("rosters", self._reconcile_rosters)
+        self.component.add_resync_step("rooms", self._reconcile_rooms)
         bind_command_sessions_to_requester(self.component)
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
+        register_start_chat(self.component, self.appointments, self.rooms)
         self._runners: list[web.AppRunner] = []
 
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
 
+    async def _reconcile_rooms(self) -> None:
+        await self.rooms.reconcile_all()
+
     async def start(self) -> None:
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
         self.component.start()
-        api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory))
+        api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
+                                       self.appointments, self.rooms))
         upload = build_upload_app(self.config.upload_directory)
         certificate, key = tls_files(self.config)
         await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)

@@ -1,0 +1,305 @@
+"""The component's gateway to the server's MUC service (XEP-0045) and to users' PEP bookmarks (XEP-0402).
+
+Thin on purpose: no business rule, no database. The component takes part in rooms as the *observer*
+(`rooms@<component jid>`, a MUC service admin in the generated Prosody config, hence an implicit owner of
+every room that nobody can demote). While it is an occupant of a non-anonymous room it hears every
+affiliation and configuration change and reports them through `on_affiliation_change` and
+`on_config_change` (muc_events.py); what to do about them is the services' business.
+
+Protocol traps (seen on Prosody 0.12):
+- a new room is locked until its owner form is submitted, even when nothing needs changing: `open_room`
+  submits it right after creating it;
+- a `muc#admin` set with several items applies only the first and still answers `result`: one item per IQ;
+- a stanza bounced while the component is disconnected makes each room kick the observer (status 333), and
+  changes made while it is out of a room are not replayed when it rejoins: after every reconnection, `join`
+  each room of `joined_rooms()` and read the affiliation lists.
+
+slixmpp's xep_0045 plugin is not used: on a component it would advertise the MUC feature in the component's
+disco#info (clients would list the component as a group chat service), and it needs `pfrom` everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement
+
+from slixmpp import JID, Iq
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.types import IqTypes
+
+from .link import ChatComponent
+from .muc_bookmarks import BookmarkError, PepBookmarks, error_condition
+from .muc_config import missing_essentials, offered_fields, submit_form, wanted_config, wrong_fields
+from .muc_events import (
+    NS_USER,
+    AffiliationCallback,
+    AffiliationChange,
+    ConfigCallback,
+    MucError,
+    RoomEvents,
+    status_codes,
+)
+
+log = logging.getLogger(__name__)
+
+NS_MUC = "http://jabber.org/protocol/muc"
+NS_ADMIN = f"{NS_MUC}#admin"
+NS_OWNER = f"{NS_MUC}#owner"
+NS_DATA = "jabber:x:data"
+NS_CONFERENCE = "jabber:x:conference"
+NS_HINTS = "urn:xmpp:hints"
+
+AFFILIATIONS = ("owner", "admin", "member", "outcast")
+IQ_TIMEOUT = 10.0
+NICK_ATTEMPTS = 3
+
+__all__ = ["AffiliationChange", "BookmarkError", "MucError", "MucRooms"]
+
+
+class MucRooms:
+    """Rooms of one MUC service, joined from `observer_jid` with nickname `nick`."""
+
+    def __init__(self, component: ChatComponent, muc_host: str, observer_jid: str, nick: str = "DoTimely") -> None:
+        self.component = component
+        self.muc_host = JID(muc_host).domain
+        self.observer = JID(observer_jid).bare
+        self.nick = nick
+        self.timeout = IQ_TIMEOUT
+        self._bookmarks = PepBookmarks(component, IQ_TIMEOUT)
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        for plugin in ("xep_0004", "xep_0060", "xep_0402"):  # data forms, pubsub and bookmark stanzas
+            if plugin not in component.plugin:
+                component.register_plugin(plugin)
+        self._events = RoomEvents(component, self.muc_host, self.observer)
+
+    # ------------------------------------------------------------------------------------------ rooms
+    async def open_room(self, room_jid: str, name: str, description: str = "") -> bool:
+        """Join as the observer, creating the room if needed, and make its configuration ours.
+
+        Returns True when this call created the room (its owner form is submitted at once, which unlocks it).
+        """
+        room = self._room(room_jid)
+        async with self._exclusive(room):
+            created = await self._join(room)
+            wrong = await self._configure(room, name, description, always_submit=created)
+        if created:
+            log.info("Room %s created and configured", room)
+        elif wrong:
+            log.warning("Room %s: configuration corrected (%s)", room, ", ".join(wrong))
+        return created
+
+    async def ensure_config(self, room_jid: str, name: str, description: str = "") -> list[str]:
+        """Compare the room's owner form with what we want; submit when something differs.
+
+        Returns the names of the fields that were wrong (empty when everything was right).
+        """
+        room = self._room(room_jid)
+        async with self._exclusive(room):
+            wrong = await self._configure(room, name, description, always_submit=False)
+        if wrong:
+            log.warning("Room %s: configuration corrected (%s)", room, ", ".join(wrong))
+        return wrong
+
+    async def join(self, room_jid: str) -> None:
+        """Rejoin an existing room as the observer (after a reconnection). A missing room is not created:
+        MucError 'item-not-found'."""
+        room = self._room(room_jid)
+        async with self._exclusive(room):
+            if await self._join(room):
+                log.warning("Room %s did not exist: removing the room our join created", room)
+                await self._destroy(room, "created by mistake")
+                raise MucError(room, f"room {room} does not exist", "item-not-found")
+        log.debug("Joined room %s", room)
+
+    async def leave(self, room_jid: str) -> None:
+        room = self._room(room_jid)
+        nick = self._events.joined.get(room, self.nick)
+        self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}", ptype="unavailable").send()
+        self._events.forget(room)
+        log.debug("Left room %s", room)
+
+    async def destroy(self, room_jid: str) -> None:
+        """Destroy a room (tests and cleanup only)."""
+        room = self._room(room_jid)
+        async with self._exclusive(room):
+            await self._destroy(room, "")
+        log.info("Room %s destroyed", room)
+
+    def joined_rooms(self) -> list[str]:
+        """The rooms the observer is in as far as we know (to rejoin after a reconnection)."""
+        return list(self._events.joined)
+
+    # ----------------------------------------------------------------------------------- affiliations
+    async def get_affiliations(self, room_jid: str) -> dict[str, str]:
+        """Bare JID -> 'owner' | 'admin' | 'member' | 'outcast', from the four lists."""
+        room = self._room(room_jid)
+
+        async def one(affiliation: str) -> list[tuple[str, str]]:
+            query = Element(f"{{{NS_ADMIN}}}query")
+            SubElement(query, f"{{{NS_ADMIN}}}item", {"affiliation": affiliation})
+            reply = await self._iq(room, "get", query, f"reading the {affiliation} list")
+            return [(JID(item.get("jid", "")).bare, affiliation)
+                    for item in reply.xml.iter(f"{{{NS_ADMIN}}}item") if item.get("jid")]
+
+        lists = await asyncio.gather(*(one(affiliation) for affiliation in AFFILIATIONS))
+        return {jid: affiliation for pairs in lists for jid, affiliation in pairs}
+
+    async def set_affiliation(self, room_jid: str, jid: str, affiliation: str, reason: str = "") -> None:
+        """Set one JID's affiliation ('none' removes it): one item per IQ, the only form Prosody 0.12 honours."""
+        room = self._room(room_jid)
+        if affiliation not in (*AFFILIATIONS, "none"):
+            raise ValueError(f"unknown affiliation {affiliation!r}")
+        bare = JID(jid).bare
+        query = Element(f"{{{NS_ADMIN}}}query")
+        item = SubElement(query, f"{{{NS_ADMIN}}}item", {"jid": bare, "affiliation": affiliation})
+        if reason:
+            SubElement(item, f"{{{NS_ADMIN}}}reason").text = reason
+        with self._events.own_affiliation_change(room, bare, affiliation):
+            await self._iq(room, "set", query, f"setting {bare} {affiliation}")
+        log.debug("Room %s: %s set to %s", room, bare, affiliation)
+
+    # ----------------------------------------------------------------------------------- messages
+    async def send_notice(self, room_jid: str, text: str) -> None:
+        """A groupchat message from the observer; returns once the room has echoed it (so it is archived).
+        If the room no longer counts us as an occupant, rejoin once and resend."""
+        room = self._room(room_jid)
+        try:
+            await self._send_notice(room, text)
+        except MucError as exc:
+            if exc.condition != "not-acceptable":
+                raise
+            log.warning("Room %s refused our notice (not an occupant): rejoining", room)
+            await self.join(room)
+            await self._send_notice(room, text)
+
+    async def invite(self, room_jid: str, user_jid: str, reason: str) -> None:
+        """An XEP-0249 direct invitation from the component's bare JID (which is in every user's roster, so
+        mod_block_strangers lets it through), with a store hint so the server keeps it for offline users."""
+        room = self._room(room_jid)
+        message = self.component.make_message(mto=JID(user_jid).bare, mfrom=self.component.boundjid.bare)
+        attributes = {"jid": room, **({"reason": reason} if reason else {})}
+        SubElement(message.xml, f"{{{NS_CONFERENCE}}}x", attributes)
+        SubElement(message.xml, f"{{{NS_HINTS}}}store")
+        message.send()
+        log.debug("Room %s: invitation sent to %s", room, JID(user_jid).bare)
+
+    # ----------------------------------------------------------------------------------- bookmarks
+    async def publish_bookmark(self, user_jid: str, room_jid: str, name: str, nick: str) -> None:
+        """XEP-0402 autojoin bookmark in the user's PEP, item id = room JID. Raises BookmarkError."""
+        await self._bookmarks.publish(user_jid, self._room(room_jid), name, nick)
+
+    async def retract_bookmark(self, user_jid: str, room_jid: str) -> None:
+        """Idempotent: retracting a bookmark the user does not have is fine."""
+        await self._bookmarks.retract(user_jid, self._room(room_jid))
+
+    async def get_bookmarks(self, user_jid: str) -> dict[str, dict[str, Any]]:
+        """Room JID -> {'name', 'autojoin', 'nick'} from the user's PEP."""
+        return await self._bookmarks.read(user_jid)
+
+    # ----------------------------------------------------------------------------------- events
+    def on_affiliation_change(self, callback: AffiliationCallback) -> None:
+        """Call `callback` for every affiliation change heard in a room the observer is in, except the ones
+        this object made (`set_affiliation`) and any whose actor is the observer. Callbacks run as tasks."""
+        self._events.affiliation_callbacks.append(callback)
+
+    def on_config_change(self, callback: ConfigCallback) -> None:
+        """Call `callback(room_jid)` when a room announces a configuration change (status 104, 170-174),
+        except the submissions this object made itself."""
+        self._events.config_callbacks.append(callback)
+
+    # ----------------------------------------------------------------------------------- internals
+    def _room(self, room_jid: str) -> str:
+        room = JID(room_jid)
+        if not room.user or room.domain != self.muc_host or room.resource:
+            raise ValueError(f"{room_jid!r} is not a room of {self.muc_host}")
+        return room.bare
+
+    @asynccontextmanager
+    async def _exclusive(self, room: str) -> AsyncIterator[None]:
+        """One join/configure/destroy at a time per room (concurrent open_room calls are safe)."""
+        lock, users = self._locks.setdefault(room, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._locks.pop(room, None)
+
+    async def _join(self, room: str) -> bool:
+        """Send a join presence (no history) and wait for our own presence; True when it created the room.
+        If someone holds our nickname, try 'DoTimely (2)', 'DoTimely (3)'."""
+        nicks = [self.nick, *(f"{self.nick} ({n})" for n in range(2, NICK_ATTEMPTS + 1))]
+        for nick in dict.fromkeys([self._events.joined.get(room, self.nick), *nicks]):
+            future = self._events.expect_join(room)
+            presence = self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}")
+            SubElement(SubElement(presence.xml, f"{{{NS_MUC}}}x"), f"{{{NS_MUC}}}history", {"maxstanzas": "0"})
+            presence.send()
+            try:
+                reply = await asyncio.wait_for(future, self.timeout)
+            except TimeoutError:
+                raise MucError(room, f"joining {room} timed out", "remote-server-timeout") from None
+            if reply["type"] == "error":
+                condition = error_condition(reply.xml)
+                if condition == "conflict":
+                    log.warning("Room %s: nickname %r is taken", room, nick)
+                    continue
+                raise MucError(room, f"joining {room} failed: {condition}", condition)
+            self._events.joined[room] = reply["from"].resource
+            return 201 in status_codes(reply.xml.find(f"{{{NS_USER}}}x"))
+        raise MucError(room, f"joining {room} failed: every nickname tried is taken", "conflict")
+
+    async def _configure(self, room: str, name: str, description: str, always_submit: bool) -> list[str]:
+        reply = await self._iq(room, "get", Element(f"{{{NS_OWNER}}}query"), "fetching the owner form")
+        form = reply.xml.find(f"{{{NS_OWNER}}}query/{{{NS_DATA}}}x")
+        if form is None:
+            raise MucError(room, f"room {room} sent no configuration form", "undefined-condition")
+        offered = offered_fields(form)
+        if missing := missing_essentials(offered):
+            log.warning("Room %s: the server offers no %s field", room, ", ".join(missing))
+        wanted = wanted_config(name, description)
+        wrong = wrong_fields(offered, wanted)
+        if wrong or always_submit:
+            query = Element(f"{{{NS_OWNER}}}query")
+            query.append(submit_form(offered, wanted))
+            with self._events.own_configuration(room):  # our own status 104 is not reported
+                await self._iq(room, "set", query, "submitting the owner form")
+        return wrong
+
+    async def _destroy(self, room: str, reason: str) -> None:
+        query = Element(f"{{{NS_OWNER}}}query")
+        destroy = SubElement(query, f"{{{NS_OWNER}}}destroy")
+        if reason:
+            SubElement(destroy, f"{{{NS_OWNER}}}reason").text = reason
+        await self._iq(room, "set", query, "destroying the room")
+        self._events.forget(room)
+
+    async def _send_notice(self, room: str, text: str) -> None:
+        message = self.component.make_message(mto=room, mfrom=self.observer, mtype="groupchat", mbody=text)
+        message["id"] = f"dotimely-{uuid.uuid4().hex}"
+        future = self._events.expect_echo(message["id"])
+        message.send()
+        try:
+            reply = await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise MucError(room, f"notice to {room} not echoed in time", "remote-server-timeout") from None
+        if reply["type"] == "error":
+            condition = error_condition(reply.xml)
+            raise MucError(room, f"notice to {room} refused: {condition}", condition)
+        log.debug("Room %s: notice posted", room)
+
+    async def _iq(self, room: str, itype: IqTypes, payload: Element, what: str) -> Iq:
+        iq = self.component.make_iq(ifrom=self.observer, ito=room, itype=itype)
+        iq.append(payload)
+        try:
+            return await iq.send(timeout=self.timeout)
+        except IqError as exc:
+            raise MucError(room, f"room {room}: {what} failed: {exc.condition}", exc.condition) from None
+        except IqTimeout:
+            raise MucError(room, f"room {room}: {what} timed out", "remote-server-timeout") from None

@@ -1,0 +1,89 @@
+"""The room configuration we want, read from and written to a MUC owner form (XEP-0045 §10.2).
+
+Pure functions on the `<x xmlns='jabber:x:data'>` element, no I/O: `MucRooms.ensure_config` fetches the form,
+asks `wrong_fields` what differs and submits `submit_form`. Only fields the server offers are compared and
+submitted: Prosody ignores unknown fields, ejabberd rejects them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element, SubElement
+
+NS_DATA = "jabber:x:data"
+ROOMCONFIG_FORM_TYPE = "http://jabber.org/protocol/muc#roomconfig"
+PROSODY_MEMBER_INVITES = "{http://prosody.im/protocol/muc}roomconfig_allowmemberinvites"
+
+# Fields without which a room would not be what PRODUCT.md §2.3 promises; a form lacking one is logged.
+ESSENTIAL = ("muc#roomconfig_membersonly", "muc#roomconfig_persistentroom", "muc#roomconfig_whois",
+             "muc#roomconfig_publicroom")
+
+
+@dataclass(frozen=True)
+class OfferedField:
+    var: str
+    type: str
+    values: tuple[str, ...]
+
+
+def wanted_config(name: str, description: str) -> dict[str, bool | str]:
+    """Appointment rooms: members-only, persistent, non-anonymous, hidden, archived, no member invites,
+    subject set by moderators only, named. `muc#roomconfig_allowinvites` is XEP-0045's name of the invite
+    right (ejabberd); Prosody offers its own field instead."""
+    return {
+        "muc#roomconfig_membersonly": True,
+        "muc#roomconfig_persistentroom": True,
+        "muc#roomconfig_whois": "anyone",
+        "muc#roomconfig_publicroom": False,
+        "muc#roomconfig_enablearchiving": True,
+        PROSODY_MEMBER_INVITES: False,
+        "muc#roomconfig_allowinvites": False,
+        "muc#roomconfig_changesubject": False,
+        "muc#roomconfig_roomname": name,
+        "muc#roomconfig_roomdesc": description,
+    }
+
+
+def offered_fields(form: Element) -> dict[str, OfferedField]:
+    """The named fields of a data form, with their current values."""
+    fields: dict[str, OfferedField] = {}
+    for field in form.findall(f"{{{NS_DATA}}}field"):
+        var = field.get("var")
+        if var:
+            values = tuple(value.text or "" for value in field.findall(f"{{{NS_DATA}}}value"))
+            fields[var] = OfferedField(var, field.get("type", "text-single"), values)
+    return fields
+
+
+def _as_bool(values: tuple[str, ...]) -> bool:
+    return bool(values) and values[0].strip().lower() in ("1", "true")
+
+
+def matches(field: OfferedField, wanted: bool | str) -> bool:
+    if isinstance(wanted, bool):
+        return _as_bool(field.values) == wanted
+    return "\n".join(field.values) == wanted
+
+
+def wrong_fields(offered: dict[str, OfferedField], wanted: dict[str, bool | str]) -> list[str]:
+    """The wanted fields the form offers whose current value differs, in `wanted` order."""
+    return [var for var, value in wanted.items() if var in offered and not matches(offered[var], value)]
+
+
+def missing_essentials(offered: dict[str, OfferedField]) -> list[str]:
+    return [var for var in ESSENTIAL if var not in offered]
+
+
+def submit_form(offered: dict[str, OfferedField], wanted: dict[str, bool | str]) -> Element:
+    """A submitted form carrying every wanted field the server offered (and nothing else)."""
+    form = Element(f"{{{NS_DATA}}}x", {"type": "submit"})
+    _add_field(form, "FORM_TYPE", ROOMCONFIG_FORM_TYPE)
+    for var, value in wanted.items():
+        if var in offered:
+            _add_field(form, var, ("1" if value else "0") if isinstance(value, bool) else value)
+    return form
+
+
+def _add_field(form: Element, var: str, value: str) -> None:
+    field = SubElement(form, f"{{{NS_DATA}}}field", {"var": var})
+    SubElement(field, f"{{{NS_DATA}}}value").text = value
