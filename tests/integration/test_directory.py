@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
-import aiohttp
 import pytest
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError
@@ -16,53 +13,7 @@ from slixmpp.exceptions import IqError
 from dotimely_chat.app import ChatService
 
 from ..conftest import ClientFactory
-
-
-class Api:
-    def __init__(self, service: ChatService, http: aiohttp.ClientSession) -> None:
-        self.base = service.config.http.api_public_url
-        self.http = http
-        self.headers = {"Authorization": f"Bearer {service.config.api.token}"}
-
-    async def call(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
-        async with self.http.request(method, self.base + path, json=body, headers=self.headers) as response:
-            data = await response.json()
-            if expect is not None:
-                assert response.status == expect, (response.status, data)
-            return data
-
-
-@pytest.fixture
-async def api(chat_service: ChatService) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as http:
-        yield Api(chat_service, http)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{time.monotonic_ns()}"
-
-
-async def roster_of(client: ClientXMPP) -> dict[str, tuple[str, list[str], str]]:
-    """The server's copy, asked without a roster version (slixmpp's get_roster may get an empty delta)."""
-    iq = client.make_iq_get(queryxmlns="jabber:iq:roster")
-    items = (await iq.send(timeout=10))["roster"]["items"]
-    return {str(jid): (item["name"], sorted(item["groups"]), item["subscription"]) for jid, item in items.items()}
-
-
-async def make_business(api: Api, customers: int = 2, staff: int = 1) -> dict[str, Any]:
-    """A business made through the API; returns ids, JIDs and generated passwords."""
-    business = unique("biz")
-    await api.call("PUT", f"/v1/businesses/{business}", {"name": f"Salon {business}"}, expect=201)
-    people: dict[str, dict[str, Any]] = {}
-    plan = [("owner", "owner", "Olga Owner")] + [(f"staff{i}", "staff", f"Stan Staff{i}") for i in range(staff)] \
-        + [(f"customer{i}", "customer", f"Cathy Customer{i}") for i in range(customers)]
-    for key, role, name in plan:
-        person = unique(key)
-        body = await api.call("PUT", f"/v1/businesses/{business}/people/{person}",
-                              {"role": role, "display_name": name, "email": f"{key}@mail.test"}, expect=201)
-        assert body["roster_synced"] is True and body["password"]
-        people[key] = {**body, "id": person}
-    return {"id": business, "people": people}
+from .business import Api, make_business, roster_of, unique
 
 
 async def test_people_get_accounts_and_rosters_follow_roles(

@@ -16,7 +16,7 @@ from slixmpp.exceptions import IqError
 from dotimely_chat.app import ChatService
 
 from ..conftest import ClientFactory
-from .test_directory import Api, api, make_business, unique  # noqa: F401 - the api fixture
+from .business import Api, make_business, unique
 
 MUC_USER = "http://jabber.org/protocol/muc#user"
 
