@@ -375,3 +375,41 @@ async def test_start_chat_command_from_a_client(
     room = done["command"]["form"]["values"]["room"]
     listed = (await api.call("GET", f"/v1/businesses/{biz['id']}/conversations", expect=200))["conversations"]
     assert [(c["jid"], c["kind"], c["appointment"]) for c in listed] == [(str(room), "owner", appointment)]
+
+
+async def test_a_second_service_administrator_cannot_remove_the_owner_or_open_the_room(
+    api: Api, chat_service: ChatService
+) -> None:
+    """Another MUC service admin (here the component's bare JID, which the generated config lists too)
+    turns members-only, whois and archiving off and removes the business owner: all put back within 2 s."""
+    import xml.etree.ElementTree as ET
+
+    biz = await make_business(api, customers=1, staff=1)
+    owner = biz["people"]["owner"]
+    jid = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+    component = chat_service.component
+    data, muc = "jabber:x:data", "http://jabber.org/protocol/muc"
+    query = ET.Element(f"{{{muc}#owner}}query")
+    form = ET.SubElement(query, f"{{{data}}}x", type="submit")
+    for var, value in {"FORM_TYPE": f"{muc}#roomconfig", "muc#roomconfig_membersonly": "0",
+                       "muc#roomconfig_whois": "moderators", "muc#roomconfig_enablearchiving": "0"}.items():
+        ET.SubElement(ET.SubElement(form, f"{{{data}}}field", var=var), f"{{{data}}}value").text = value
+    iq = component.make_iq_set(ito=jid, ifrom=component.boundjid.bare)
+    iq.append(query)
+    await iq.send(timeout=10)
+    admin = component.make_iq_set(ito=jid, ifrom=component.boundjid.bare)
+    admin_query = ET.SubElement(admin.xml, f"{{{muc}#admin}}query")
+    ET.SubElement(admin_query, f"{{{muc}#admin}}item", jid=owner["jid"], affiliation="none")
+    await admin.send(timeout=10)
+
+    await eventually(lambda: _has(chat_service, jid, owner["jid"], "admin"), 2.0)
+
+    async def audited() -> bool:
+        entries = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit"))["entries"]
+        return any(e["action"] == "config_reverted" and e["room"] == jid for e in entries) and any(
+            e["action"] == "affiliation_reverted" and e["subject"] == owner["jid"] for e in entries)
+
+    await eventually(audited, 2.0)
+    entries = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit"))["entries"]
+    fields = next(e for e in entries if e["action"] == "config_reverted")["details"]["fields"]
+    assert {"muc#roomconfig_membersonly", "muc#roomconfig_whois", "muc#roomconfig_enablearchiving"} <= set(fields)
