@@ -103,6 +103,9 @@ log = {{ {{ levels = {{ min = "info" }}, to = "console" }} }}
 -- Measured on this kind of machine: the generational collector carries about 2.8x the MUC traffic of
 -- the default one (shared/FACTS.md).
 gc = {{ mode = "generational" }}
+-- Small stanzas go out at once instead of waiting for the peer's delayed ACK (about 40 ms on Linux):
+-- measured here on the component link (room opening) and on small HTTP downloads.
+network_settings = {{ nagle = false }}
 
 modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "ping"; "time"; "version"; "uptime";

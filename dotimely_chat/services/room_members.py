@@ -144,10 +144,10 @@ class RoomMembership:
                     before = actual.get(jid, "none")
                     action = ("affiliation_reverted" if cause == "revert"
                               else "member_added" if affiliation != "none" else "member_removed")
-                    await audit.add(room.business_id, actor, action, room_jid=room_jid, subject_jid=jid,
+                    audit.add(room.business_id, actor, action, room_jid=room_jid, subject_jid=jid,
                                     details={"from": before, "to": affiliation})
                 if fixed_config:
-                    await audit.add(room.business_id, actor, "config_reverted", room_jid=room_jid,
+                    audit.add(room.business_id, actor, "config_reverted", room_jid=room_jid,
                                     details={"fields": fixed_config})
                 if name != room.name:
                     stored = await RoomRepository(session).get_by_jid(room_jid)
@@ -216,7 +216,7 @@ class RoomMembership:
                                      ("customer_changed", change.old_customer_id is not None),
                                      ("appointment_cancelled", change.cancelled)):
                 if happened:
-                    await audit.add(change.business_id, "api", action, details={"appointment": plan.appointment_id})
+                    audit.add(change.business_id, "api", action, details={"appointment": plan.appointment_id})
             await session.commit()
         for room in rooms:
             await self.reconcile_room(room.jid, "follow")

@@ -64,6 +64,7 @@ class RoomService(RoomMembership):
         super().__init__(database, gateway, untouchable)
         self.muc_host = muc_host
         self._start_locks: defaultdict[tuple[int, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.welcomes: dict[str, asyncio.Task[None]] = {}  # room JID -> bookmarks, invitations, notice
 
     # ------------------------------------------------------------------------------------------- start
     async def start_chat(self, business_ext: str, request: StartChat) -> tuple[dict[str, Any], bool]:
@@ -94,26 +95,26 @@ class RoomService(RoomMembership):
                 existing = await RoomRepository(session).get(business.id, appointment.id, audience)
                 if existing is not None:
                     return await self.room_json(existing.jid), False
-            room_jid = await self._create(business.id, appointment.id, audience, initiator_jid)
-        return await self.room_json(room_jid), True
+            return await self._create(business.id, appointment.id, audience, initiator_jid)
 
-    async def _create(self, business_id: int, appointment_id: int, audience: Audience, initiator: str) -> str:
+    async def _create(self, business_id: int, appointment_id: int, audience: Audience, initiator: str
+                      ) -> tuple[dict[str, Any], bool]:
         async with self.database.session() as session:
             plan = await self.plan(session, business_id, appointment_id, audience)
         jid = f"appt-{secrets.token_hex(8)}@{self.muc_host}"
         name = room_name(plan.service, plan.customer_name, plan.starts_at, audience)
         await self.gateway.open_room(jid, name, plan.description)
-        for member, affiliation in plan.affiliations.items():
-            await self.gateway.set_affiliation(jid, member, affiliation, "appointment room")
         try:
+            await asyncio.gather(*(self.gateway.set_affiliation(jid, member, affiliation, "appointment room")
+                                   for member, affiliation in plan.affiliations.items()))
             async with self.database.session() as session:
                 room = await RoomRepository(session).add(business_id, appointment_id, audience, jid, name)
                 audit = AuditRepository(session)
-                await audit.add(business_id, initiator, "room_created", room_jid=jid,
-                                details={"audience": audience, "appointment_id": appointment_id})
+                audit.add(business_id, initiator, "room_created", room_jid=jid,
+                          details={"audience": audience, "appointment_id": appointment_id})
                 for member, affiliation in plan.affiliations.items():
-                    await audit.add(business_id, "component", "member_added", room_jid=jid, subject_jid=member,
-                                    details={"affiliation": affiliation})
+                    audit.add(business_id, "component", "member_added", room_jid=jid, subject_jid=member,
+                              details={"affiliation": affiliation})
                 await session.commit()
         except BaseException as exc:
             await self._discard(jid)
@@ -121,11 +122,14 @@ class RoomService(RoomMembership):
                 async with self.database.session() as session:
                     other = await RoomRepository(session).get(business_id, appointment_id, audience)
                     if other is not None:
-                        return other.jid
+                        return self._room_json(other, plan), False
             raise
         log.info("Room %s created for appointment %d (%s) by %s", jid, appointment_id, audience, initiator)
-        await self.welcome(room, plan, list(plan.affiliations))
-        return jid
+        # The room is usable now; bookmarks, invitations and the notice follow without holding the caller.
+        task = asyncio.create_task(self.welcome(room, plan, list(plan.affiliations)))
+        self.welcomes[jid] = task
+        task.add_done_callback(lambda _: self.welcomes.pop(jid, None))
+        return self._room_json(room, plan), True
 
     async def _discard(self, jid: str) -> None:
         try:
@@ -134,10 +138,15 @@ class RoomService(RoomMembership):
             log.exception("Could not destroy room %s after a failed write", jid)
 
     async def welcome(self, room: Room, plan: RoomPlan, members: list[str]) -> None:
-        """Bookmarks and invitations for `members`, and the creation notice."""
-        await self.add_bookmarks(room.jid, room.name, members, plan.names)
-        await self.notice(room.jid, f"This chat is about {plan.service} on {plan.when} with "
-                                    f"{plan.customer_name} and {plan.staff_name}. The business's owners can read it.")
+        """Bookmarks and invitations for `members`, and the creation notice. Never raises."""
+        try:
+            await asyncio.gather(
+                self.add_bookmarks(room.jid, room.name, members, plan.names),
+                self.notice(room.jid, f"This chat is about {plan.service} on {plan.when} with "
+                                      f"{plan.customer_name} and {plan.staff_name}. "
+                                      "The business's owners can read it."))
+        except Exception:  # noqa: BLE001 - reconciliation publishes missing bookmarks again
+            log.exception("Welcoming the members of %s failed", room.jid)
 
     # ------------------------------------------------------------------------------------------- views
     async def room_json(self, room_jid: str) -> dict[str, Any]:

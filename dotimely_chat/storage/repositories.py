@@ -405,12 +405,11 @@ class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, business_id: int, actor: str, action: str, *, room_jid: str | None = None,
-                  subject_jid: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
+    def add(self, business_id: int, actor: str, action: str, *, room_jid: str | None = None,
+            subject_jid: str | None = None, details: dict[str, Any] | None = None) -> AuditEntry:
         entry = AuditEntry(business_id=business_id, actor=actor, action=action, room_jid=room_jid,
                            subject_jid=subject_jid, details=json.dumps(details or {}, sort_keys=True))
-        self._session.add(entry)
-        await self._session.flush()
+        self._session.add(entry)  # written with the use case's commit (no round trip per entry)
         return entry
 
     async def list(self, business_id: int, since: dt.datetime | None = None, until: dt.datetime | None = None,
