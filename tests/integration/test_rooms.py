@@ -413,3 +413,37 @@ async def test_a_second_service_administrator_cannot_remove_the_owner_or_open_th
     entries = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit"))["entries"]
     fields = next(e for e in entries if e["action"] == "config_reverted")["details"]["fields"]
     assert {"muc#roomconfig_membersonly", "muc#roomconfig_whois", "muc#roomconfig_enablearchiving"} <= set(fields)
+
+
+async def test_after_a_prosody_restart_rooms_are_rejoined_and_watched_again(
+    prosody_factory: Callable[..., Awaitable[Any]], tmp_path: Any
+) -> None:
+    import aiohttp
+
+    from ..conftest import ClientFactory as Clients
+
+    prosody = await prosody_factory()
+    service = ChatService(prosody.config)
+    await service.start()
+    clients = Clients(prosody)
+    try:
+        assert await service.component.wait_connected(15)
+        async with aiohttp.ClientSession() as http:
+            api = Api(service, http)
+            biz = await make_business(api, customers=1, staff=1)
+            jid = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+            connections = service.component.state.connections
+            await prosody.stop()
+            await prosody.start()
+            await eventually(lambda: _resynced(service, connections + 1), 20)
+            assert jid in service.muc.joined_rooms()
+            assert (await api.call("GET", f"/v1/businesses/{biz['id']}/conversations"))["conversations"][0][
+                "jid"] == jid, "no duplicate room"
+            owner, customer = biz["people"]["owner"], biz["people"]["customer0"]
+            client = await clients.connect(owner["jid"], owner["password"])
+            await join(client, jid, "owner")
+            await _admin_iq(client, jid, customer["jid"], "outcast")
+            await eventually(lambda: _has(service, jid, customer["jid"], "member"), 2.0)
+    finally:
+        await clients.close()
+        await service.stop()
