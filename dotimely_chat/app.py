@@ -15,7 +15,9 @@ from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
 from .component.link import ChatComponent
 from .component.muc import MucRooms
+from .component.message_status import register_message_status
 from .component.new_conversation import register_new_conversation
+from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search
 from .component.start_chat import register_start_chat
@@ -29,6 +31,8 @@ from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
 from .services.rooms import RoomService
 from .services.rosters import RosterService
+from .services.status import StatusRecorder
+from .services.status_queries import StatusQueries
 from .storage import Database, sqlite_url_for
 from .storage.migrate import upgrade_database
 
@@ -65,6 +69,11 @@ class ChatService:
         self.directory.listeners.append(self.rooms)
         self.muc.on_affiliation_change(self.rooms.on_affiliation_change)
         self.muc.on_config_change(self.rooms.on_config_change)
+        self.recorder = StatusRecorder(self.database, self.rooms.status_members)
+        self.muc.add_traffic_listener(self.recorder)
+        self.rooms.members_changed.append(self.recorder.invalidate)
+        register_presence(self.component, self.recorder, config.xmpp.domain)
+        self.status = StatusQueries(self.database, self.rooms, config.muc.host)
         # Rosters first: the component must be in users' rosters for its invitations to pass.
         self.component.add_resync_step("rosters", self._reconcile_rosters)
         self.component.add_resync_step("rooms", self._reconcile_rooms)
@@ -72,6 +81,7 @@ class ChatService:
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
         register_start_chat(self.component, self.appointments, self.rooms)
+        register_message_status(self.component, self.status)
         self._runners: list[web.AppRunner] = []
 
     async def _reconcile_rosters(self) -> None:
@@ -83,9 +93,10 @@ class ChatService:
     async def start(self) -> None:
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
+        self.recorder.start()
         self.component.start()
         api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
-                                       self.appointments, self.rooms))
+                                       self.appointments, self.rooms, self.status))
         upload = build_upload_app(self.config.upload_directory)
         certificate, key = tls_files(self.config)
         await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)
@@ -106,6 +117,7 @@ class ChatService:
 
     async def stop(self) -> None:
         await self.component.stop()
+        await self.recorder.stop()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

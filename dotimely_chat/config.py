@@ -78,7 +78,15 @@ class HttpConfig:
 @dataclass(frozen=True)
 class UploadConfig:
     directory: str  # "" means <state>/uploads
-    max_file_size: int
+    max_file_size: int  # the largest file of any kind (announced in the service's disco info)
+    picture_types: tuple[str, ...]
+    picture_max_size: int
+    video_types: tuple[str, ...]
+    video_max_size: int
+    document_types: tuple[str, ...]
+    document_max_size: int
+    daily_quota: int  # bytes per person over the last 24 hours
+    slot_expires_after: int  # seconds
 
 
 @dataclass(frozen=True)
@@ -263,6 +271,40 @@ def _size(key: str, value: Any) -> int:
     return int(m.group(1)) * units[m.group(2)]
 
 
+_MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def _mime_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and _MIME_RE.match(v) for v in value):
+        raise _fail(key, value, "a list of lower-case MIME types such as [\"image/jpeg\", \"image/png\"]")
+    return tuple(dict.fromkeys(value))
+
+
+def _seconds(low: int, high: int) -> Validator:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _fail(key, value, f"a number of seconds from {low} to {high}")
+        return value
+
+    return check
+
+
+def _upload_config(values: dict[str, Any], directory: str) -> UploadConfig:
+    """The [upload] section; a kind's limit may not exceed max_file_size, a type belongs to one kind."""
+    kinds = ("picture", "video", "document")
+    for kind in kinds:
+        if values[f"{kind}_max_size"] > values["max_file_size"]:
+            raise _fail(f"upload.{kind}_max_size", values[f"{kind}_max_size"],
+                        f"a size not above upload.max_file_size ({values['max_file_size']} bytes)")
+    seen: dict[str, str] = {}
+    for kind in kinds:
+        for mime in values[f"{kind}_types"]:
+            if mime in seen:
+                raise _fail(f"upload.{kind}_types", mime, f"a type not already in upload.{seen[mime]}_types")
+            seen[mime] = kind
+    return UploadConfig(**{**values, "directory": directory})
+
+
 def _redact_url(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
@@ -302,6 +344,22 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
     "upload": {
         "directory": (_string(allowed_empty=True), ""),
         "max_file_size": (_size, "100 MiB"),
+        "picture_types": (_mime_list, ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
+                                       "image/heif"]),
+        "picture_max_size": (_size, "20 MiB"),
+        "video_types": (_mime_list, ["video/mp4", "video/quicktime", "video/webm"]),
+        "video_max_size": (_size, "100 MiB"),
+        "document_types": (_mime_list, [
+            "application/pdf", "text/plain", "text/csv",
+            "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+            "application/vnd.oasis.opendocument.presentation", "application/rtf"]),
+        "document_max_size": (_size, "25 MiB"),
+        "daily_quota": (_size, "1 GiB"),
+        "slot_expires_after": (_seconds(10, 86400), 300),
     },
     "archive": {"retention": (_duration, "5y")},
     "api": {"token": (_secret, REQUIRED)},
@@ -379,7 +437,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
         muc=MucConfig(**s["muc"]),
         database=DatabaseConfig(**s["database"]),
         http=HttpConfig(**s["http"]),
-        upload=UploadConfig(directory=upload_dir, max_file_size=s["upload"]["max_file_size"]),
+        upload=_upload_config(s["upload"], upload_dir),
         archive=ArchiveConfig(**s["archive"]),
         api=ApiConfig(**s["api"]),
         demo=DemoConfig(**s["demo"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import appointments, audit, businesses, conversations, health, openapi, people
+from . import appointments, audit, businesses, conversations, health, openapi, people, status
 from .context import CONTEXT, ApiContext
 from .middleware import bearer_auth, json_errors
 
@@ -30,4 +30,8 @@ def build_api_app(context: ApiContext) -> web.Application:
     app.router.add_get("/v1/businesses/{business}/conversations", conversations.list_conversations)
     app.router.add_post("/v1/businesses/{business}/conversations", conversations.start_conversation)
     app.router.add_get("/v1/businesses/{business}/audit", audit.list_audit)
+    app.router.add_get("/v1/businesses/{business}/conversations/{conversation}/status", status.conversation_status)
+    app.router.add_get("/v1/businesses/{business}/conversations/{conversation}/messages/{stanza_id}/status",
+                       status.message_status)
+    app.router.add_get("/v1/businesses/{business}/people/{person}/presence", status.presence)
     return app

@@ -11,6 +11,7 @@ from ..config import Config
 from ..services.appointments import AppointmentService
 from ..services.directory import DirectoryService
 from ..services.rooms import RoomService
+from ..services.status_queries import StatusQueries
 from ..storage import Database
 
 
@@ -22,6 +23,7 @@ class ApiContext:
     directory: DirectoryService
     appointments: AppointmentService | None = None
     rooms: RoomService | None = None
+    status: StatusQueries | None = None
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

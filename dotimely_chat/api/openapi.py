@@ -101,6 +101,38 @@ SCHEMAS: dict[str, Any] = {
 }
 
 APPOINTMENT = _path_param("appointment", "the booking backend's id of the appointment")
+CONVERSATION = _path_param("conversation", "the conversation's `id` (the room JID's local part) or the room JID")
+VIEWER = {"name": "viewer", "in": "query", "schema": {"type": "string"},
+          "description": "a person id: answer with what that person may see (403 otherwise); without it the "
+                         "backend sees everything of its business"}
+STATUS_TIME = {"type": ["string", "null"], "format": "date-time"}
+SCHEMAS["MessageStatus"] = {"type": "object", "properties": {
+    "conversation": {"type": "string"}, "stanza_id": {"type": "string", "description": "the room's XEP-0359 id"},
+    "sender": {"type": "object", "properties": {"jid": {"type": "string"}, "name": {"type": "string"}}},
+    "sent_at": {"type": "string", "format": "date-time"}, "has_attachment": {"type": "boolean"},
+    "status": {"type": "string", "enum": ["sent", "delivered", "read"],
+               "description": "delivered: to every other member; read: by every other member"},
+    "members": {"type": "array", "items": {"type": "object", "properties": {
+        "jid": {"type": "string"}, "name": {"type": "string"}, "delivered_at": STATUS_TIME,
+        "delivered_via": {"type": ["string", "null"], "enum": ["online", "join", "receipt", "marker", None],
+                          "description": "online: one of the member's clients was in the room when it was "
+                                         "sent; join: a client of theirs entered the room later (it then gets "
+                                         "what it missed); receipt: an XEP-0184 receipt; marker: an XEP-0333 "
+                                         "marker for it or a later message"},
+        "read_at": STATUS_TIME}}}}}
+SCHEMAS["ConversationStatus"] = {"type": "object", "properties": {
+    "conversation": {"type": "string"}, "jid": {"type": "string"},
+    "last_message": {"type": ["object", "null"]},
+    "members": {"type": "array", "items": {"type": "object", "properties": {
+        "jid": {"type": "string"}, "name": {"type": "string"}, "unread": {"type": "integer"},
+        "last_read": {"type": ["object", "null"], "properties": {"stanza_id": {"type": "string"},
+                                                                 "sent_at": {"type": "string"}}}}}}}}
+SCHEMAS["Presence"] = {"type": "object", "properties": {
+    "person": {"type": "string"}, "jid": {"type": "string"}, "online": {"type": "boolean",
+                                                                    "description": "any client connected"},
+    "last_seen_at": {**STATUS_TIME, "description": "when the last client went away"},
+    "idle_since": {**STATUS_TIME, "description": "XEP-0319, when the client says so"},
+    "status": {"type": ["string", "null"]}}}
 
 
 def openapi_document(public_url: str) -> dict[str, Any]:
@@ -200,6 +232,28 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                         "responses": {"200": _ok("rooms", {"type": "object", "properties": {"conversations": {
                             "type": "array", "items": {"$ref": "#/components/schemas/Conversation"}}}}),
                             **AUTH, "404": _error("no such business or person")}}},
+            "/v1/businesses/{business}/conversations/{conversation}/messages/{stanza_id}/status": {
+                "parameters": [BUSINESS, CONVERSATION, {"name": "stanza_id", "in": "path", "required": True,
+                                                        "schema": {"type": "string"}}],
+                "get": {"summary": "Delivery and read status of one room message, per member",
+                        "parameters": [VIEWER],
+                        "responses": {"200": _ok("the status", "MessageStatus"), **AUTH,
+                                      "403": _error("the viewer is not a member of the conversation"),
+                                      "404": _error("no such conversation or message (yet)")}}},
+            "/v1/businesses/{business}/conversations/{conversation}/status": {
+                "parameters": [BUSINESS, CONVERSATION],
+                "get": {"summary": "Per member: unread messages and the last message read",
+                        "parameters": [VIEWER],
+                        "responses": {"200": _ok("the summary", "ConversationStatus"), **AUTH,
+                                      "403": _error("the viewer is not a member of the conversation"),
+                                      "404": _error("no such conversation")}}},
+            "/v1/businesses/{business}/people/{person}/presence": {
+                "parameters": [BUSINESS, PERSON],
+                "get": {"summary": "Online or not, last seen, idle since, status text",
+                        "parameters": [VIEWER],
+                        "responses": {"200": _ok("the presence", "Presence"), **AUTH,
+                                      "403": _error("staff and customers see the owners' presence only"),
+                                      "404": _error("not a person of this business")}}},
             "/v1/businesses/{business}/audit": {
                 "parameters": [BUSINESS],
                 "get": {"summary": "The audit log, oldest first",

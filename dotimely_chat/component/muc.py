@@ -42,6 +42,8 @@ from .muc_events import (
     ConfigCallback,
     MucError,
     RoomEvents,
+    RoomTraffic,
+    TrafficListener,
     status_codes,
 )
 
@@ -211,6 +213,10 @@ class MucRooms:
         """Call `callback(room_jid)` when a room announces a configuration change (status 104, 170-174),
         except the submissions this object made itself."""
         self._events.config_callbacks.append(callback)
+
+    def add_traffic_listener(self, listener: TrafficListener) -> None:
+        """Live room messages (with markers and receipts) and occupancy, for the status observer."""
+        self._events.traffic_listeners.append(listener)
 
     # ----------------------------------------------------------------------------------- internals
     def _room(self, room_jid: str) -> str:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from xml.etree.ElementTree import Element
 
 from slixmpp import JID
@@ -65,6 +65,40 @@ class MucError(RuntimeError):
 AffiliationCallback = Callable[[AffiliationChange], Awaitable[None]]
 ConfigCallback = Callable[[str], Awaitable[None]]
 
+NS_SID = "urn:xmpp:sid:0"
+NS_MARKERS = "urn:xmpp:chat-markers:0"
+NS_RECEIPTS = "urn:xmpp:receipts"
+NS_DELAY = "urn:xmpp:delay"
+NS_OOB = "jabber:x:oob"
+
+
+@dataclass(frozen=True)
+class RoomTraffic:
+    """A groupchat message of an occupant, as the room broadcast it live (history replays are left out).
+
+    `stanza_id` is the room's XEP-0359 id (only on archived messages); `markers` are the XEP-0333 markers
+    and XEP-0184 receipts it carries, as (kind, referenced id) with kind 'received', 'displayed' or
+    'receipt'. `sender` is the occupant's real bare JID (the rooms are non-anonymous)."""
+
+    room_jid: str
+    sender: str
+    stanza_id: str | None
+    origin_id: str | None
+    message_id: str | None
+    has_body: bool
+    has_attachment: bool
+    markers: tuple[tuple[str, str], ...]
+
+
+class TrafficListener(Protocol):
+    """Called synchronously for every live message and occupancy change: keep it cheap."""
+
+    def room_message(self, traffic: RoomTraffic) -> None: ...
+
+    def occupant(self, room_jid: str, jid: str, present: bool) -> None: ...
+
+    def left_all_rooms(self) -> None: ...
+
 
 class RoomEvents:
     """The observer's view of its rooms: where it is, what it waits for, what it reports."""
@@ -72,12 +106,14 @@ class RoomEvents:
     def __init__(self, component: ChatComponent, muc_host: str, observer: str) -> None:
         self.muc_host = muc_host
         self.observer = observer
+        self._ns = component.default_ns
         self.joined: dict[str, str] = {}                             # room -> our nick there
         self._occupants: dict[str, dict[str, tuple[str, str]]] = {}  # room -> nick -> (bare JID, affiliation)
         self._joins: dict[str, asyncio.Future[StanzaBase]] = {}
         self._echoes: dict[str, asyncio.Future[StanzaBase]] = {}
         self._own_changes: dict[tuple[str, str, str], list[object]] = {}
         self._configuring: dict[str, int] = {}
+        self.traffic_listeners: list[TrafficListener] = []
         self.affiliation_callbacks: list[AffiliationCallback] = []
         self.config_callbacks: list[ConfigCallback] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -173,6 +209,9 @@ class RoomEvents:
         previous = occupants.pop(nick, None) if gone else occupants.get(nick)
         if not gone:
             occupants[nick] = (bare, affiliation)
+        if bare and (gone or previous is None):
+            for listener in self.traffic_listeners:
+                listener.occupant(room, bare, not gone)
         actor = item.find(f"{{{NS_USER}}}actor")
         changed = bool(codes & REMOVAL_CODES) if gone else (
             (previous is not None and previous[1] != affiliation) or (previous is None and actor is not None))
@@ -189,7 +228,11 @@ class RoomEvents:
         if echo is not None and not echo.done() and message["type"] in ("groupchat", "error"):
             echo.set_result(message)
             return
-        if message["from"].resource or message["type"] == "error":
+        if message["type"] == "error":
+            return
+        if message["from"].resource:
+            if message["type"] == "groupchat" and self.traffic_listeners:
+                self._traffic(room, message)
             return
         x = message.xml.find(f"{{{NS_USER}}}x")
         if x is None or x.find(f"{{{NS_USER}}}invite") is not None or x.find(f"{{{NS_USER}}}decline") is not None:
@@ -206,6 +249,32 @@ class RoomEvents:
             self._report(AffiliationChange(room, JID(item.get("jid", "")).bare, item.get("affiliation", "none"),
                                            None, None, codes, item.findtext(f"{{{NS_USER}}}reason") or "",
                                            in_room=False))
+
+    def _traffic(self, room: str, message: StanzaBase) -> None:
+        xml = message.xml
+        delay = xml.find(f"{{{NS_DELAY}}}delay")
+        if delay is not None and delay.get("from") == room:
+            return  # history replayed on (re)join: recorded when it was live
+        nick = message["from"].resource
+        if nick == self.joined.get(room):
+            return  # our own notices
+        occupant = self._occupants.get(room, {}).get(nick)
+        if occupant is None or not occupant[0]:
+            return
+        stanza_id = next((e.get("id") for e in xml.findall(f"{{{NS_SID}}}stanza-id") if e.get("by") == room), None)
+        origin = xml.find(f"{{{NS_SID}}}origin-id")
+        markers = tuple((child.tag.split("}")[1], child.get("id", "")) for child in xml
+                        if child.tag.startswith(f"{{{NS_MARKERS}}}") and child.get("id")
+                        and child.tag.split("}")[1] in ("received", "displayed"))
+        receipt = xml.find(f"{{{NS_RECEIPTS}}}received")
+        if receipt is not None and receipt.get("id"):
+            markers += (("receipt", receipt.get("id", "")),)
+        body = xml.find(f"{{{self._ns}}}body")
+        traffic = RoomTraffic(room, occupant[0], stanza_id, origin.get("id") if origin is not None else None,
+                              message["id"] or None, body is not None and bool(body.text),
+                              xml.find(f"{{{NS_OOB}}}x") is not None, markers)
+        for listener in self.traffic_listeners:
+            listener.room_message(traffic)
 
     def _report(self, change: AffiliationChange) -> None:
         markers = self._own_changes.get((change.room_jid, change.jid, change.affiliation))
@@ -236,6 +305,8 @@ class RoomEvents:
             if not future.done():
                 future.set_exception(MucError("", "the link to the server was lost", "remote-server-timeout"))
         self._occupants.clear()
+        for listener in self.traffic_listeners:
+            listener.left_all_rooms()
 
 
 def status_codes(x: Element | None) -> frozenset[int]:

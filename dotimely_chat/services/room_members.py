@@ -8,14 +8,22 @@ import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..policies.rooms import Affiliation, Audience, Parties, affiliation_fixes, room_affiliations, room_name
-from ..storage import AppointmentRepository, AuditRepository, Database, MembershipRepository, RoomRepository
+from ..storage import (
+    AppointmentRepository,
+    AuditRepository,
+    Database,
+    MembershipRepository,
+    PersonRepository,
+    RoomRepository,
+)
 from ..storage.models import Appointment
 from .appointments import AppointmentChange
+from .status import RoomMembers
 
 log = logging.getLogger(__name__)
 RECONCILE_CONCURRENCY = 16
@@ -66,6 +74,22 @@ class RoomMembership:
     def __init__(self, database: Database, gateway: RoomGateway, untouchable: set[str]) -> None:
         self.database, self.gateway, self.untouchable = database, gateway, set(untouchable)
         self._room_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.members_changed: list[Callable[[str], None]] = []  # e.g. the status observer's cache
+
+    async def status_members(self, room_jid: str) -> RoomMembers | None:
+        """The room's members by person id (for the status observer); None for a room that is not ours."""
+        async with self.database.session() as session:
+            room = await RoomRepository(session).get_by_jid(room_jid)
+            if room is None:
+                return None
+            plan = await self.plan(session, room.business_id, room.appointment_id, room.audience)
+            people = PersonRepository(session)
+            ids = {}
+            for jid in plan.affiliations:
+                person = await people.get_by_jid(jid)
+                if person is not None:
+                    ids[jid] = person.id
+            return RoomMembers(room.id, room.business_id, ids)
 
     # ------------------------------------------------------------------------------------------ plan
     @staticmethod
@@ -160,6 +184,9 @@ class RoomMembership:
                 added = list(plan.affiliations)  # every bookmark carries the room's name
             await self.add_bookmarks(room_jid, name, added, plan.names)
             await self.remove_bookmarks(room_jid, removed)
+            if fixes:
+                for listener in self.members_changed:
+                    listener(room_jid)
             if fixes or fixed_config:
                 log.info("Room %s: %d affiliation(s) and %d config field(s) put back (%s)", room_jid, len(fixes),
                          len(fixed_config), cause)

@@ -159,7 +159,7 @@ class RoomService(RoomMembership):
 
     def _room_json(self, room: Room, plan: RoomPlan) -> dict[str, Any]:
         return {
-            "jid": room.jid, "name": room.name, "kind": room.audience, "appointment": plan.appointment_id,
+            "id": room.jid.split("@")[0], "jid": room.jid, "name": room.name, "kind": room.audience, "appointment": plan.appointment_id,
             "appointment_status": plan.status,
             "members": [{"jid": jid, "name": plan.names.get(jid, jid), "affiliation": aff}
                         for jid, aff in sorted(plan.affiliations.items())],

@@ -24,6 +24,8 @@ from dotimely_chat.storage.models import (
     Role,
     Room,
     RosterItem,
+    UploadedFile,
+    UploadSlot,
 )
 from dotimely_chat.storage.repositories import (
     AppointmentRepository,
@@ -34,6 +36,7 @@ from dotimely_chat.storage.repositories import (
     PersonRepository,
     RoomRepository,
     RosterItemRepository,
+    UploadRepository,
 )
 from dotimely_chat.storage.types import UTCDateTime, utcnow
 
@@ -61,6 +64,9 @@ __all__ = [
     "RosterItemRepository",
     "DirectoryQueries",
     "UTCDateTime",
+    "UploadRepository",
+    "UploadSlot",
+    "UploadedFile",
     "current_revision",
     "describe_url",
     "downgrade_database",

@@ -223,3 +223,124 @@ class AuditEntry(Base):
 
     def __repr__(self) -> str:
         return f"<AuditEntry {self.action} room={self.room_jid} subject={self.subject_jid}>"
+
+
+class RoomMessage(Base):
+    """A message the observer saw in a room, keyed by the room's stanza-id (XEP-0359)."""
+
+    __tablename__ = "room_messages"
+    __table_args__ = (
+        UniqueConstraint("room_id", "stanza_id"),
+        Index("ix_room_messages_room_id_origin_id", "room_id", "origin_id"),
+        Index("ix_room_messages_room_id_message_id", "room_id", "message_id"),
+    )
+
+    id: Mapped[intpk]  # also the order of messages: a marker covers every earlier id of its room
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    stanza_id: Mapped[str128]
+    origin_id: Mapped[str | None] = mapped_column(String(128))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    sender_jid: Mapped[str] = mapped_column(String(512))
+    sent_at: Mapped[dt.datetime]
+    has_attachment: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+
+class MessageStatus(Base):
+    """One member's copy of one room message: when it was delivered (and how we know), when read."""
+
+    __tablename__ = "message_status"
+    __table_args__ = (
+        UniqueConstraint("message_id", "person_id"),
+        Index("ix_message_status_room_id_person_id_message_id", "room_id", "person_id", "message_id"),
+    )
+
+    id: Mapped[intpk]
+    message_id: Mapped[int] = mapped_column(ForeignKey("room_messages.id", ondelete="CASCADE"))
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    delivered_at: Mapped[dt.datetime | None]
+    delivered_via: Mapped[str | None] = mapped_column(String(16))  # online | join | receipt | marker
+    read_at: Mapped[dt.datetime | None]
+
+
+class MemberMark(Base):
+    """How far a member's copies of a room are delivered and read (the last message id covered)."""
+
+    __tablename__ = "member_marks"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    delivered_upto: Mapped[int] = mapped_column(default=0, server_default="0")
+    read_upto: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class PresenceState(Base):
+    """A person's presence as the server reported it (XEP-0356 managed entity)."""
+
+    __tablename__ = "presence"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    online: Mapped[bool] = mapped_column(default=False, server_default="0")
+    last_seen_at: Mapped[dt.datetime | None]
+    idle_since: Mapped[dt.datetime | None]
+    status_text: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+# ------------------------------------------------------------------------------------------- uploads
+from sqlalchemy import BigInteger  # the attachments section is appended, with its own imports
+
+UploadSlotState = Literal["issued", "uploading", "done"]
+UPLOAD_SLOT_STATES: Final[tuple[str, ...]] = get_args(UploadSlotState)
+
+
+class UploadSlot(Base):
+    """An XEP-0363 slot: single use, expiring. The PUT token is an HMAC over it, never stored."""
+
+    __tablename__ = "upload_slots"
+    __table_args__ = (
+        CheckConstraint(_in("state", UPLOAD_SLOT_STATES), name="state"),
+        CheckConstraint("size > 0", name="size_positive"),
+        Index("ix_upload_slots_person_id_state", "person_id", "state"),
+        Index("ix_upload_slots_expires_at", "expires_at"),
+    )
+
+    id: Mapped[intpk]
+    file_id: Mapped[str] = mapped_column(String(64), unique=True)  # the URL's id, 160 random bits
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str128]
+    state: Mapped[UploadSlotState] = mapped_column(String(16), default="issued", server_default="issued")
+    created_at: Mapped[created_now]
+    expires_at: Mapped[dt.datetime]
+
+    def __repr__(self) -> str:
+        return f"<UploadSlot {self.file_id[:6]}… person_id={self.person_id} state={self.state}>"
+
+
+class UploadedFile(Base):
+    """A stored attachment: who uploaded it for which business, its size, type and SHA-256."""
+
+    __tablename__ = "uploaded_files"
+    __table_args__ = (
+        Index("ix_uploaded_files_business_id_created_at", "business_id", "created_at"),
+        Index("ix_uploaded_files_person_id_created_at", "person_id", "created_at"),
+        Index("ix_uploaded_files_created_at", "created_at"),
+    )
+
+    id: Mapped[intpk]
+    file_id: Mapped[str] = mapped_column(String(64), unique=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    uploader_jid: Mapped[str] = mapped_column(String(512))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str128]
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_now]
+
+    def __repr__(self) -> str:
+        return f"<UploadedFile {self.file_id[:6]}… business_id={self.business_id} size={self.size}>"

@@ -420,3 +420,102 @@ class AuditRepository:
         if until is not None:
             statement = statement.where(AuditEntry.at < until)
         return (await self._session.scalars(statement.order_by(AuditEntry.at, AuditEntry.id).limit(limit))).all()
+
+
+# ------------------------------------------------------------------------------------------- uploads
+from dotimely_chat.storage.models import UploadedFile, UploadSlot  # appended section, own imports
+
+OPEN_SLOT_STATES = ("issued", "uploading")
+
+
+class UploadRepository:
+    """Upload slots and stored files, looked up by their unguessable file id (the URL is the capability);
+    quota by person, listings and retention by business or time. The hot paths (slot, PUT, GET) use one
+    Core statement each: an attachment costs a handful of round trips, not a dozen."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def uploader(self, jid: str) -> tuple[int, int] | None:
+        """(person id, first business id) of the person with this bare JID, if they belong to a business."""
+        statement = (select(Person.id, func.min(Membership.business_id))
+                     .join(Membership, Membership.person_id == Person.id)
+                     .where(Person.jid == jid).group_by(Person.id))
+        row = (await self._session.execute(statement)).first()
+        return (row[0], row[1]) if row else None
+
+    async def add_slot(self, business_id: int, person_id: int, file_id: str, filename: str, size: int,
+                       content_type: str, expires_at: dt.datetime) -> None:
+        await self._session.execute(insert(UploadSlot).values(
+            business_id=business_id, person_id=person_id, file_id=file_id, filename=filename, size=size,
+            content_type=content_type, expires_at=expires_at, created_at=utcnow()))
+
+    async def get_slot(self, file_id: str) -> UploadSlot | None:
+        return (await self._session.scalars(select(UploadSlot).where(UploadSlot.file_id == file_id))).one_or_none()
+
+    async def slot_for_put(self, file_id: str) -> Any:
+        """The slot's fields and its person's JID (a Row), or None."""
+        statement = (select(UploadSlot.business_id, UploadSlot.person_id, UploadSlot.filename, UploadSlot.size,
+                            UploadSlot.content_type, UploadSlot.state, UploadSlot.expires_at, Person.jid)
+                     .join(Person, Person.id == UploadSlot.person_id).where(UploadSlot.file_id == file_id))
+        return (await self._session.execute(statement)).first()
+
+    async def set_slot_state(self, file_id: str, old: str, new: str) -> bool:
+        """Compare-and-set: True only for the one caller that moved the slot from `old` to `new`."""
+        result = await self._session.execute(
+            update(UploadSlot).where(UploadSlot.file_id == file_id, UploadSlot.state == old)
+            .values(state=new).returning(UploadSlot.id))
+        return result.scalar_one_or_none() is not None
+
+    async def add_file(self, file_id: str, business_id: int, person_id: int | None, uploader_jid: str,
+                       filename: str, size: int, content_type: str, sha256: str) -> None:
+        await self._session.execute(insert(UploadedFile).values(
+            file_id=file_id, business_id=business_id, person_id=person_id, uploader_jid=uploader_jid,
+            filename=filename, size=size, content_type=content_type, sha256=sha256, created_at=utcnow()))
+
+    async def get_file(self, file_id: str) -> UploadedFile | None:
+        query = select(UploadedFile).where(UploadedFile.file_id == file_id)
+        return (await self._session.scalars(query)).one_or_none()
+
+    async def file_for_get(self, file_id: str) -> Any:
+        """(filename, content_type, size) of a stored file (a Row), or None."""
+        statement = select(UploadedFile.filename, UploadedFile.content_type, UploadedFile.size).where(
+            UploadedFile.file_id == file_id)
+        return (await self._session.execute(statement)).first()
+
+    async def files_of_business(self, business_id: int, limit: int = 1000) -> Sequence[UploadedFile]:
+        query = (select(UploadedFile).where(UploadedFile.business_id == business_id)
+                 .order_by(UploadedFile.created_at, UploadedFile.id).limit(limit))
+        return (await self._session.scalars(query)).all()
+
+    async def bytes_used(self, person_id: int, since: dt.datetime, now: dt.datetime) -> int:
+        """Bytes stored since `since` plus bytes of the person's slots still open (the daily quota)."""
+        stored = select(func.coalesce(func.sum(UploadedFile.size), 0)).where(
+            UploadedFile.person_id == person_id, UploadedFile.created_at >= since).scalar_subquery()
+        pending = select(func.coalesce(func.sum(UploadSlot.size), 0)).where(
+            UploadSlot.person_id == person_id, UploadSlot.state.in_(OPEN_SLOT_STATES),
+            UploadSlot.expires_at > now).scalar_subquery()
+        return int(await self._session.scalar(select(stored + pending)) or 0)
+
+    async def delete_stale_slots(self, now: dt.datetime, uploading_grace: dt.timedelta) -> int:
+        """Forget expired slots; one still 'uploading' is kept for `uploading_grace` (a slow PUT)."""
+        result = await self._session.execute(
+            delete(UploadSlot).where(or_(
+                (UploadSlot.state != "uploading") & (UploadSlot.expires_at < now),
+                UploadSlot.expires_at < now - uploading_grace)).returning(UploadSlot.id))
+        return len(result.all())
+
+    async def files_created_before(self, before: dt.datetime, limit: int = 500) -> Sequence[UploadedFile]:
+        query = (select(UploadedFile).where(UploadedFile.created_at < before)
+                 .order_by(UploadedFile.created_at).limit(limit))
+        return (await self._session.scalars(query)).all()
+
+    async def delete_files(self, file_ids: Collection[str]) -> None:
+        await self._session.execute(delete(UploadedFile).where(UploadedFile.file_id.in_(list(file_ids))))
+
+    async def known_file_ids(self, candidates: Collection[str]) -> set[str]:
+        """Which of `candidates` have a stored file or a slot (the rest on disk are orphans)."""
+        ids = list(candidates)
+        files = await self._session.scalars(select(UploadedFile.file_id).where(UploadedFile.file_id.in_(ids)))
+        slots = await self._session.scalars(select(UploadSlot.file_id).where(UploadSlot.file_id.in_(ids)))
+        return set(files.all()) | set(slots.all())

@@ -27,7 +27,10 @@ from dotimely_chat.storage import (
 
 from .tenants import add_tenant
 
-MODEL_TABLES = {"businesses", "people", "memberships", "appointments", "roster_items", "rooms", "audit_log"}
+MODEL_TABLES = {
+    "businesses", "people", "memberships", "appointments", "roster_items", "rooms", "audit_log",
+    "upload_slots", "uploaded_files", "room_messages", "message_status", "member_marks", "presence",
+}
 
 
 def _autogenerate_diff(connection: Connection) -> list[Any]:

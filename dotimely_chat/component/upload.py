@@ -1,0 +1,119 @@
+"""XEP-0363 on the component: the upload service's disco info and slot requests.
+
+Only people of a business see the service (identity store/file, the feature and the max-file-size form)
+and get slots; others get `forbidden`. Prosody lists the component in its domain's disco items, being a
+direct subdomain, so clients find the service by themselves. slixmpp's own xep_0363 plugin is the client
+side; its server side (handle_upload_requests) must stay off or two handlers would answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, cast
+from xml.etree import ElementTree as ET
+
+from slixmpp import Iq
+from slixmpp.exceptions import XMPPError
+from slixmpp.plugins.xep_0004 import Form
+from slixmpp.plugins.xep_0030 import DiscoInfo
+from slixmpp.plugins.xep_0363.stanza import Get, Header, Put, Request, Slot
+from slixmpp.xmlstream import StanzaBase, register_stanza_plugin
+from slixmpp.xmlstream.handler import CoroutineCallback
+from slixmpp.xmlstream.matcher import StanzaPath
+
+from ..http_upload.errors import UploadError
+from ..services.uploads import UploadService
+from .link import ChatComponent
+
+log = logging.getLogger(__name__)
+NS = "urn:xmpp:http:upload:0"
+HANDLER_NAME = "dotimely upload slot request"
+SERVICE_NAME = "DoTimely attachments"
+MAX_FILENAME_BYTES = 1024
+
+
+def error_reply(iq: Iq, exc: UploadError) -> Iq:
+    """The XEP-0363 error: with <file-too-large><max-file-size> when that is the reason."""
+    reply = iq.reply(clear=False)
+    reply["type"] = "error"
+    reply["error"]["type"] = exc.kind.stanza_type
+    reply["error"]["condition"] = exc.kind.condition
+    reply["error"]["text"] = exc.message
+    if exc.reason == "file_too_large" and exc.max_size is not None:
+        too_large = ET.SubElement(reply["error"].xml, f"{{{NS}}}file-too-large")
+        ET.SubElement(too_large, f"{{{NS}}}max-file-size").text = str(exc.max_size)
+    return reply
+
+
+def upload_form(max_size: int) -> Form:
+    form = Form()
+    form["type"] = "result"
+    form.add_field(var="FORM_TYPE", ftype="hidden", value=NS)
+    form.add_field(var="max-file-size", value=str(max_size))
+    return form
+
+
+def register_upload(component: ChatComponent, uploads: UploadService) -> None:
+    client_side = component.plugin.get("xep_0363", None)
+    if client_side is not None and getattr(client_side, "handle_upload_requests", False):
+        raise RuntimeError("slixmpp's xep_0363 handle_upload_requests is on: it would answer slots too")
+    register_stanza_plugin(Iq, Request)
+    register_stanza_plugin(Iq, Slot)
+    register_stanza_plugin(Slot, Put)
+    register_stanza_plugin(Slot, Get)
+    register_stanza_plugin(Put, Header, iterable=True)
+    register_stanza_plugin(DiscoInfo, Form, iterable=True)
+
+    async def on_slot_request(stanza: StanzaBase) -> None:
+        iq = cast(Iq, stanza)
+        if iq["to"].bare != component.boundjid.bare:  # e.g. the rooms observer: not an upload service
+            raise XMPPError("service-unavailable")
+        request = iq["http_upload_request"]
+        requester = iq["from"].bare
+        try:
+            size = int(request["size"])
+            filename = request["filename"]
+            if len(filename.encode()) > MAX_FILENAME_BYTES:
+                raise ValueError("file name too long")
+        except ValueError:
+            error_reply(iq, UploadError("bad_request", "size must be a number of bytes and the file name "
+                                                       "at most 1 KiB")).send()
+            return
+        try:
+            slot = await uploads.request_slot(requester, filename, size, request["content-type"] or None)
+        except UploadError as exc:
+            error_reply(iq, exc).send()
+            return
+        except Exception:
+            log.exception("Upload slot request from %s failed", requester)
+            raise XMPPError("internal-server-error", "the upload service failed; try again") from None
+        reply = iq.reply()
+        put = reply["http_upload_slot"]["put"]
+        put["url"] = slot.url
+        header = Header()
+        header["name"], header["value"] = "Authorization", f"Bearer {slot.token}"
+        put.append(header)
+        reply["http_upload_slot"]["get"]["url"] = slot.url
+        reply.send()
+
+    component.register_handler(CoroutineCallback(
+        HANDLER_NAME, StanzaPath("iq@type=get/http_upload_request"), on_slot_request))
+
+    disco = component.plugin["xep_0030"]
+    static_info = disco.static.get_info
+
+    async def get_info(jid: Any, node: str | None, ifrom: Any, data: Any) -> DiscoInfo | None:
+        """The component's disco info, with the upload service for people of a business only."""
+        info = static_info(jid, node, ifrom, data)
+        if node or ifrom is None or not str(ifrom) or info is None:
+            return info
+        if await uploads.uploader(ifrom.bare) is None:
+            return info
+        info = copy.copy(info)  # the stored info is shared by every requester
+        info.add_identity("store", "file", name=SERVICE_NAME)
+        info.add_feature(NS)
+        info.append(upload_form(uploads.settings.limits.announced_max_size))
+        return info
+
+    disco.api.register(get_info, "get_info", jid=component.boundjid)

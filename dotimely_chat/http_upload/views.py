@@ -1,0 +1,124 @@
+"""The upload host's views: PUT (streamed to disk), GET/HEAD (FileResponse: Range, sendfile), OPTIONS (CORS).
+
+One catch-all route: the raw path is decoded once, normalised and routed here (slots.parse_path), so no
+path from a request reaches the file system; only a 160-bit hex id found in the database does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from aiohttp import hdrs, web
+
+from ..policies.uploads import disposition
+from ..services.uploads import UploadService
+from .errors import UPLOAD_ERRORS, UploadError
+from .slots import BadPath, bearer_token, parse_path
+from .store import receive_file
+
+log = logging.getLogger(__name__)
+
+UPLOADS: web.AppKey[UploadService] = web.AppKey("uploads", UploadService)
+SEND_CHUNK = 256 * 1024
+ALLOWED_METHODS = "GET, HEAD, PUT, OPTIONS"
+SECURITY_HEADERS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "Referrer-Policy": "no-referrer",
+}
+CORS_HEADERS: Mapping[str, str] = {
+    # Browser clients (Converse.js) PUT with Authorization + Content-Type and no credentials; "*" suffices.
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Content-Disposition, Accept-Ranges",
+}
+PREFLIGHT_HEADERS: Mapping[str, str] = {
+    "Access-Control-Allow-Methods": ALLOWED_METHODS,
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def error_response(status: int, errcode: str, message: str, **extra: object) -> web.Response:
+    response = web.json_response({"errcode": errcode, "error": message, **extra}, status=status)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+def upload_error_response(exc: UploadError) -> web.Response:
+    kind = UPLOAD_ERRORS[exc.reason]
+    extra = {"max_file_size": exc.max_size} if exc.max_size is not None else {}
+    return error_response(kind.http_status, kind.errcode, exc.message, **extra)
+
+
+def content_disposition(content_type: str, filename: str) -> str:
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in filename)
+    return f"{disposition(content_type)}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    try:
+        parsed = parse_path(request.raw_path)
+    except BadPath as exc:
+        return error_response(400, "bad_path", str(exc))
+    if parsed.route == "health":
+        return web.json_response({"status": "ok", "service": "upload"})
+    if parsed.route != "upload":
+        return error_response(404, "not_found", "no such file")
+    if request.method == hdrs.METH_OPTIONS:
+        return web.Response(status=204, headers={**CORS_HEADERS, **PREFLIGHT_HEADERS})
+    uploads = request.app[UPLOADS]
+    try:
+        if request.method == hdrs.METH_PUT:
+            return await put_file(request, uploads, parsed.file_id, parsed.filename)
+        if request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
+            return await get_file(request, uploads, parsed.file_id, parsed.filename)
+    except UploadError as exc:
+        return upload_error_response(exc)
+    response = error_response(405, "method_not_allowed", f"use {ALLOWED_METHODS}")
+    response.headers["Allow"] = ALLOWED_METHODS
+    return response
+
+
+async def put_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
+                   ) -> web.StreamResponse:
+    claim = await uploads.claim(file_id, filename, bearer_token(request.headers.get(hdrs.AUTHORIZATION)),
+                                request.content_length, request.headers.get(hdrs.CONTENT_TYPE))
+    try:
+        if request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
+            # Only now that the slot is checked: a refused client never sends its body.
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0
+        sha256 = await receive_file(request.content, claim.size, file_id, uploads.layout,
+                                    uploads.active_partials)
+        await uploads.complete(claim, sha256)
+    except BaseException as exc:
+        await uploads.release(claim)
+        if isinstance(exc, UploadError):
+            log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], claim.uploader_jid,
+                     claim.business_id, exc.reason)
+            response = upload_error_response(exc)
+            response.force_close()  # the rest of a refused body is not read
+            return response
+        if isinstance(exc, Exception):
+            log.warning("PUT of %s… by %s (business %d) interrupted: %s", file_id[:6], claim.uploader_jid,
+                        claim.business_id, type(exc).__name__)
+        raise
+    response = web.Response(status=201, headers={**SECURITY_HEADERS, **CORS_HEADERS})
+    return response
+
+
+async def get_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
+                   ) -> web.StreamResponse:
+    served = await uploads.find_file(file_id, filename)
+    if served is None:
+        raise UploadError("not_found", "no such file")
+    headers = {
+        **SECURITY_HEADERS, **CORS_HEADERS,
+        hdrs.CONTENT_TYPE: served.content_type,
+        hdrs.CONTENT_DISPOSITION: content_disposition(served.content_type, served.filename),
+        hdrs.CACHE_CONTROL: "private, max-age=31536000, immutable",  # a file never changes
+    }
+    return web.FileResponse(served.path, chunk_size=SEND_CHUNK, headers=headers)

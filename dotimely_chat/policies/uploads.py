@@ -1,0 +1,126 @@
+"""Attachments: which files a person may upload (PRODUCT.md §4) and how a browser may show them (§8).
+
+Pure rules over plain values (standard library only): the caller looks up membership and usage, the
+limits come from the `[upload]` config section.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+Kind = Literal["picture", "video", "document"]
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+Reason = Literal["not_a_member", "bad_request", "type_not_allowed", "file_too_large", "quota_reached"]
+REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
+
+# Top-level types a browser renders without running anything; image/svg+xml is a document that can hold
+# scripts, so it is an exception (PRODUCT.md §8).
+INLINE_TOP_LEVEL: Final[frozenset[str]] = frozenset({"image", "video", "audio"})
+NEVER_INLINE: Final[frozenset[str]] = frozenset({"image/svg+xml"})
+MAX_FILENAME_LENGTH: Final = 120
+_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]*"
+_MIME_RE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """The allow-list, per-kind size limits, the overall maximum and the daily quota (bytes)."""
+
+    types: Mapping[Kind, frozenset[str]]
+    max_size: Mapping[Kind, int]
+    max_file_size: int
+    daily_quota: int
+
+    @property
+    def announced_max_size(self) -> int:
+        """What the service's disco info says: no file of any allowed kind can be larger."""
+        allowed = [self.max_size[kind] for kind in KINDS if self.types.get(kind)]
+        return min(self.max_file_size, max(allowed, default=0))
+
+    def kind_of(self, content_type: str) -> Kind | None:
+        return next((kind for kind in KINDS if content_type in self.types.get(kind, ())), None)
+
+
+@dataclass(frozen=True)
+class UploadDecision:
+    """`reason` is None when allowed; `message` is safe to show to the person."""
+
+    reason: Reason | None
+    message: str
+    kind: Kind | None = None
+    max_size: int | None = None  # set with file_too_large
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is None
+
+
+def normalize_content_type(value: str | None) -> str | None:
+    """'Image/JPEG; charset=x' -> 'image/jpeg'; None when it is not a MIME type."""
+    if not value:
+        return None
+    base = value.split(";", 1)[0].strip().lower()
+    return base if _MIME_RE.match(base) else None
+
+
+def human_size(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def may_upload(*, is_member: bool, content_type: str | None, size: int, used_today: int,
+               limits: UploadLimits) -> UploadDecision:
+    """May a person (of a business or not) upload `size` bytes of `content_type` now?
+
+    `used_today` counts the person's bytes of the last 24 hours: files stored and slots not used yet.
+    """
+    if not is_member:
+        return UploadDecision("not_a_member", "Only people of a business may upload files.")
+    if size <= 0:
+        return UploadDecision("bad_request", "The file size must be a positive number of bytes.")
+    normalized = normalize_content_type(content_type)
+    kind = limits.kind_of(normalized) if normalized else None
+    if kind is None:
+        return UploadDecision("type_not_allowed", f"Files of type {content_type or '(none)'} are not allowed; "
+                                                  "send a picture, a video or a document (PDF, office, text).")
+    if size > min(limits.max_size[kind], limits.max_file_size):
+        maximum = min(limits.max_size[kind], limits.max_file_size)
+        return UploadDecision("file_too_large", f"File too large: the maximum for a {kind} is "
+                                                f"{human_size(maximum)} ({maximum} bytes).", kind, maximum)
+    if used_today + size > limits.daily_quota:
+        return UploadDecision("quota_reached", f"Daily upload quota reached ({human_size(limits.daily_quota)} "
+                                               "per 24 hours); try again later.", kind)
+    return UploadDecision(None, "allowed", kind)
+
+
+def disposition(content_type: str) -> Literal["inline", "attachment"]:
+    """Inline only for pictures, video and audio; SVG and everything else is downloaded, never rendered."""
+    normalized = normalize_content_type(content_type) or ""
+    if normalized in NEVER_INLINE or normalized.split("/", 1)[0] not in INLINE_TOP_LEVEL:
+        return "attachment"
+    return "inline"
+
+
+def safe_filename(name: str | None) -> str:
+    """A display name for the URL and Content-Disposition (never a disk path): no folders, no control or
+    separator characters, at most MAX_FILENAME_LENGTH characters with the extension kept."""
+    text = unicodedata.normalize("NFC", name or "")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" and ch not in '"<>|*?:')
+    text = text.strip().strip(".").strip()
+    if not text:
+        return "file"
+    if len(text) > MAX_FILENAME_LENGTH:
+        stem, dot, ext = text.rpartition(".")
+        if dot and 0 < len(ext) <= 16:
+            text = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
+        else:
+            text = text[:MAX_FILENAME_LENGTH]
+    return text

@@ -1,0 +1,227 @@
+"""The status observer: records room messages, receipts, markers, occupancy and presence, in batches.
+
+Handlers are synchronous and cheap (they run for every stanza): they append an event to a queue; a
+flush task writes the queue every `FLUSH_SECONDS` in one transaction, so what was seen is on disk within
+about 100 ms and a burst costs one commit, not one per stanza. How "delivered" is known (PRODUCT.md §3):
+the earliest of the broadcast while one of the member's clients was in the room (`online`), the member's
+next entry into the room (`join`), a receipt (`receipt`) or a marker (`marker`); read = a `displayed`
+marker for that message or a later one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..storage import Database, PersonRepository
+from ..storage.status_store import StatusStore
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.1
+MAX_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class RoomMembers:
+    room_id: int
+    business_id: int
+    people: dict[str, int]  # bare JID -> person id, the room's members (admins and members)
+
+
+MembersLookup = Callable[[str], Awaitable[RoomMembers | None]]
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class RecorderStats:
+    events: int = 0
+    messages: int = 0
+    markers: int = 0
+    flushes: int = 0
+    lags: list[float] = field(default_factory=list)  # seconds from event to commit, last flushes
+
+
+class StatusRecorder:
+    """Implements component.muc_events.TrafficListener and receives users' presence."""
+
+    def __init__(self, database: Database, members_of: MembersLookup) -> None:
+        self.database, self.members_of = database, members_of
+        self.stats = RecorderStats()
+        self._queue: list[tuple[float, str, tuple[Any, ...]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._rooms: dict[str, RoomMembers | None] = {}
+        self._people: dict[str, int | None] = {}
+        self._occupancy: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._resources: defaultdict[str, dict[str, tuple[dt.datetime | None, str | None]]] = defaultdict(dict)
+        self._lost_at: dt.datetime | None = None
+
+    # --------------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+
+    def invalidate(self, room_jid: str) -> None:
+        """Forget what we know of a room's members (after membership changes)."""
+        self._rooms.pop(room_jid, None)
+
+    # ------------------------------------------------------------------------------ room traffic
+    def room_message(self, traffic: Any) -> None:
+        at = now()
+        if traffic.has_body and traffic.stanza_id:
+            present = {jid for jid, count in self._occupancy[traffic.room_jid].items() if count > 0}
+            self._push("message", (traffic, at, frozenset(present)))
+        for kind, reference in traffic.markers:
+            self._push("marker", (traffic.room_jid, traffic.sender, kind, reference, at))
+
+    def occupant(self, room_jid: str, jid: str, present: bool) -> None:
+        counts = self._occupancy[room_jid]
+        counts[jid] = max(0, counts[jid] + (1 if present else -1))
+        if present:
+            self._push("join", (room_jid, jid, now()))
+
+    def left_all_rooms(self) -> None:
+        self._occupancy.clear()
+
+    # ---------------------------------------------------------------------------------- presence
+    def presence(self, jid: str, resource: str, available: bool, idle_since: dt.datetime | None,
+                 status: str | None) -> None:
+        resources = self._resources[jid]
+        was_online = bool(resources)
+        if available:
+            resources[resource] = (idle_since, status)
+        else:
+            resources.pop(resource, None)
+        online = bool(resources)
+        idle, text = next(iter(resources.values())) if resources else (None, None)
+        if available or was_online != online:
+            self._push("presence", (jid, online, now(), idle, text))
+
+    def link_lost(self) -> None:
+        """What we know of presence stops now; the server re-sends current presence when we reconnect."""
+        self._lost_at = now()
+        self._resources.clear()
+
+    async def link_restored(self, settle_seconds: float = 2.0) -> None:
+        """After the server re-sent every current presence: whoever we had online and did not hear from
+        again went away while we were disconnected; their last seen is when we lost the link."""
+        await asyncio.sleep(settle_seconds)
+        await self.flush()
+        lost_at = self._lost_at or now()
+        async with self.database.session() as session:
+            store = StatusStore(session)
+            online = set(await store.online_people())
+            present = {self._people.get(jid) for jid in self._resources}
+            gone = [person for person in online if person not in present]
+            for person in gone:
+                await store.set_presence(person, False, lost_at, None, None)
+            await session.commit()
+        if gone:
+            log.info("%d people went offline while the component was away", len(gone))
+
+    # ------------------------------------------------------------------------------------ flushing
+    def _push(self, kind: str, payload: tuple[Any, ...]) -> None:
+        self._queue.append((time.monotonic(), kind, payload))
+        self.stats.events += 1
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(FLUSH_SECONDS)  # gather a batch
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Writing %d status events failed; they are kept for the next try", len(self._queue))
+
+    async def flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                await self._write(batch)
+            except BaseException:
+                self._queue[:0] = batch
+                raise
+            done = time.monotonic()
+            self.stats.flushes += 1
+            self.stats.lags = (self.stats.lags + [done - batch[0][0]])[-1000:]
+
+    async def _write(self, batch: list[tuple[float, str, tuple[Any, ...]]]) -> None:
+        async with self.database.session() as session:
+            store = StatusStore(session)
+            for _, kind, payload in batch:
+                if kind == "message":
+                    await self._write_message(store, *payload)
+                elif kind == "marker":
+                    await self._write_marker(store, *payload)
+                elif kind == "join":
+                    await self._write_join(store, *payload)
+                else:
+                    await self._write_presence(session, store, *payload)
+            await session.commit()
+
+    async def _room(self, room_jid: str) -> RoomMembers | None:
+        if room_jid not in self._rooms:
+            self._rooms[room_jid] = await self.members_of(room_jid)
+        return self._rooms[room_jid]
+
+    async def _write_message(self, store: StatusStore, traffic: Any, at: dt.datetime,
+                             present: frozenset[str]) -> None:
+        room = await self._room(traffic.room_jid)
+        if room is None:
+            return
+        sender_id = room.people.get(traffic.sender)
+        delivered = {person: ((at, "online") if jid in present else (None, None))
+                     for jid, person in room.people.items() if jid != traffic.sender}
+        if await store.add_message(room.room_id, traffic.stanza_id, traffic.origin_id, traffic.message_id,
+                                   sender_id, traffic.sender, at, traffic.has_attachment, delivered) is not None:
+            self.stats.messages += 1
+
+    async def _write_marker(self, store: StatusStore, room_jid: str, sender: str, kind: str, reference: str,
+                            at: dt.datetime) -> None:
+        room = await self._room(room_jid)
+        person = room.people.get(sender) if room else None
+        if room is None or person is None:
+            return  # not one of ours, or not a member: changes nothing
+        upto = await store.resolve(room.room_id, reference)
+        if upto is None:
+            return
+        via = "receipt" if kind == "receipt" else "marker"
+        await store.cover(room.room_id, person, upto, at, via, read=kind == "displayed")
+        self.stats.markers += 1
+
+    async def _write_join(self, store: StatusStore, room_jid: str, jid: str, at: dt.datetime) -> None:
+        room = await self._room(room_jid)
+        person = room.people.get(jid) if room else None
+        if room is not None and person is not None:
+            await store.deliver_all(room.room_id, person, at, "join")
+
+    async def _write_presence(self, session: Any, store: StatusStore, jid: str, online: bool, at: dt.datetime,
+                              idle: dt.datetime | None, text: str | None) -> None:
+        if jid not in self._people:
+            person = await PersonRepository(session).get_by_jid(jid)
+            self._people[jid] = person.id if person else None
+        person_id = self._people[jid]
+        if person_id is not None:
+            await store.set_presence(person_id, online, at, idle, text)

@@ -1,0 +1,130 @@
+"""Reading delivery/read status and presence, within the rules of PRODUCT.md §3: a member sees the status of
+the messages of their own conversations, an owner everything of their business, nobody another business."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..errors import FORBIDDEN, NOT_FOUND, DomainError
+from ..storage import BusinessRepository, Database, MembershipRepository, PersonRepository, RoomRepository
+from ..storage.models import Business, Person, Room
+from ..storage.status_store import StatusStore
+from .room_members import RoomMembership
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def overall(statuses: list[dict[str, Any]]) -> str:
+    """sent → delivered (to every other member) → read (by every other member)."""
+    if statuses and all(s["read_at"] for s in statuses):
+        return "read"
+    if statuses and all(s["delivered_at"] for s in statuses):
+        return "delivered"
+    return "sent"
+
+
+class StatusQueries:
+    def __init__(self, database: Database, rooms: RoomMembership, muc_host: str) -> None:
+        self.database, self.rooms, self.muc_host = database, rooms, muc_host
+
+    async def _context(self, session: Any, business_ext: str, conversation: str, viewer_ext: str | None = None,
+                       viewer_jid: str | None = None) -> tuple[Business, Room, dict[str, str], dict[int, Person]]:
+        business = await BusinessRepository(session).get_by_external_id(business_ext)
+        if business is None:
+            raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
+        jid = conversation if "@" in conversation else f"{conversation}@{self.muc_host}"
+        room = await RoomRepository(session).get_by_jid(jid)
+        if room is None or room.business_id != business.id:
+            raise DomainError(NOT_FOUND, f"no conversation {conversation!r} in business {business_ext!r}")
+        plan = await self.rooms.plan(session, business.id, room.appointment_id, room.audience)
+        people: dict[int, Person] = {}
+        for member in plan.affiliations:
+            person = await PersonRepository(session).get_by_jid(member)
+            if person is not None:
+                people[person.id] = person
+        if viewer_ext is not None or viewer_jid is not None:
+            viewer = (await PersonRepository(session).get_by_external_id(viewer_ext) if viewer_ext
+                      else await PersonRepository(session).get_by_jid(viewer_jid or ""))
+            if viewer is None or viewer.id not in people:
+                raise DomainError(FORBIDDEN, "only the members of a conversation see its status", field="person")
+        return business, room, plan.names, people
+
+    async def message_status(self, business_ext: str, conversation: str, stanza_id: str,
+                             viewer_ext: str | None = None, viewer_jid: str | None = None) -> dict[str, Any]:
+        async with self.database.session() as session:
+            _, room, names, people = await self._context(session, business_ext, conversation, viewer_ext,
+                                                         viewer_jid)
+            store = StatusStore(session)
+            message = await store.message(room.id, stanza_id)
+            if message is None:
+                raise DomainError(NOT_FOUND, f"no message {stanza_id!r} in this conversation")
+            rows = await store.statuses(message.id)
+        members = [{"jid": people[r.person_id].jid if r.person_id in people else None,
+                    "name": people[r.person_id].display_name if r.person_id in people else None,
+                    "delivered_at": _iso(r.delivered_at), "delivered_via": r.delivered_via,
+                    "read_at": _iso(r.read_at)} for r in rows]
+        return {"conversation": room.jid.split("@")[0], "stanza_id": message.stanza_id,
+                "sender": {"jid": message.sender_jid, "name": names.get(message.sender_jid, message.sender_jid)},
+                "sent_at": _iso(message.sent_at), "has_attachment": message.has_attachment,
+                "status": overall(members), "members": members}
+
+    async def conversation_status(self, business_ext: str, conversation: str, viewer_ext: str | None = None
+                                  ) -> dict[str, Any]:
+        async with self.database.session() as session:
+            _, room, _, people = await self._context(session, business_ext, conversation, viewer_ext)
+            store = StatusStore(session)
+            marks = await store.marks(room.id)
+            latest = await store.latest(room.id)
+            members = []
+            for person_id, person in sorted(people.items()):
+                mark = marks.get(person_id)
+                read_upto = mark.read_upto if mark else 0
+                last_read = await store.by_id(read_upto) if read_upto else None
+                members.append({"jid": person.jid, "name": person.display_name,
+                                "unread": await store.unread(room.id, person_id, read_upto),
+                                "last_read": {"stanza_id": last_read.stanza_id, "sent_at": _iso(last_read.sent_at)}
+                                if last_read else None})
+        return {"conversation": room.jid.split("@")[0], "jid": room.jid,
+                "last_message": {"stanza_id": latest.stanza_id, "sender": latest.sender_jid,
+                                 "sent_at": _iso(latest.sent_at)} if latest else None,
+                "members": members}
+
+    async def presence(self, business_ext: str, person_ext: str, viewer_ext: str | None = None) -> dict[str, Any]:
+        async with self.database.session() as session:
+            business = await BusinessRepository(session).get_by_external_id(business_ext)
+            person = await PersonRepository(session).get_by_external_id(person_ext)
+            membership = (person and business and await MembershipRepository(session).get(business.id, person.id))
+            if business is None or person is None or not membership:
+                raise DomainError(NOT_FOUND, f"no person {person_ext!r} in business {business_ext!r}")
+            if viewer_ext is not None:
+                viewer = await PersonRepository(session).get_by_external_id(viewer_ext)
+                seen_by = viewer and await MembershipRepository(session).get(business.id, viewer.id)
+                if not seen_by or (seen_by.role != "owner" and membership.role != "owner"
+                                   and viewer is not None and viewer.id != person.id):
+                    raise DomainError(FORBIDDEN, "staff and customers see the presence of the owners only",
+                                      field="person")
+            state = await StatusStore(session).presence(person.id)
+        return {"person": person.external_id, "jid": person.jid, "online": bool(state and state.online),
+                "last_seen_at": _iso(state.last_seen_at) if state else None,
+                "idle_since": _iso(state.idle_since) if state and state.online else None,
+                "status": state.status_text if state and state.online else None}
+
+    async def recent_for(self, jid: str, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        """(business id, room JID, stanza id, label) of recent messages in the person's conversations."""
+        async with self.database.session() as session:
+            person = await PersonRepository(session).get_by_jid(jid)
+            if person is None:
+                return []
+            room_ids: dict[int, tuple[str, str]] = {}
+            for membership in await MembershipRepository(session).businesses_of_person(person.id):
+                owner = membership.role == "owner"
+                for room in await RoomRepository(session).list(membership.business_id,
+                                                               None if owner else person.id, limit=1000):
+                    room_ids[room.id] = (membership.business.external_id, room.jid)
+            messages = await StatusStore(session).recent(list(room_ids), limit)
+        return [(room_ids[m.room_id][0], room_ids[m.room_id][1], m.stanza_id,
+                 f"{m.sent_at:%d %b %H:%M} {m.sender_jid.split('@')[0]} in {room_ids[m.room_id][1].split('@')[0]}")
+                for m in messages]

@@ -1,0 +1,280 @@
+"""Delivery status, read receipts and presence, seen by the observer from real clients in real rooms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from slixmpp import ClientXMPP
+from slixmpp.exceptions import IqError
+
+from dotimely_chat.app import ChatService
+
+from ..conftest import ClientFactory
+from .business import Api, make_business
+from .test_rooms import book, eventually, join, start
+
+SID, MARKERS = "urn:xmpp:sid:0", "urn:xmpp:chat-markers:0"
+
+
+class Member:
+    def __init__(self, client: ClientXMPP, room: str) -> None:
+        self.client, self.room = client, room
+        self.echoes: dict[str, str] = {}  # our message id -> the room's stanza-id
+        client.add_event_handler("groupchat_message", self._on_message)
+
+    def _on_message(self, message: Any) -> None:
+        sid = next((e.get("id") for e in message.xml.findall(f"{{{SID}}}stanza-id")
+                    if e.get("by") == self.room), None)
+        if sid and message["id"]:
+            self.echoes[message["id"]] = sid
+
+    async def say(self, text: str) -> str:
+        """Send a markable message; return the room's stanza-id of it."""
+        message = self.client.make_message(mto=self.room, mbody=text, mtype="groupchat")
+        message["id"] = uuid.uuid4().hex
+        origin = message.xml.makeelement(f"{{{SID}}}origin-id", {"id": message["id"]})
+        message.xml.append(origin)
+        message.xml.append(message.xml.makeelement(f"{{{MARKERS}}}markable", {}))
+        message.send()
+        deadline = time.monotonic() + 10
+        while message["id"] not in self.echoes:
+            assert time.monotonic() < deadline, "no echo from the room"
+            await asyncio.sleep(0.02)
+        return self.echoes[message["id"]]
+
+    def mark(self, kind: str, reference: str) -> None:
+        message = self.client.make_message(mto=self.room, mtype="groupchat")
+        message.xml.append(message.xml.makeelement(f"{{{MARKERS}}}{kind}", {"id": reference}))
+        message.xml.append(message.xml.makeelement("{urn:xmpp:hints}store", {}))
+        message.send()
+
+
+async def room_with_people(api: Api, xmpp_clients: ClientFactory, staff: int = 1) -> tuple[dict, str, dict]:
+    biz = await make_business(api, customers=1, staff=staff)
+    room = await start(api, biz, "customer0", await book(api, biz))
+    clients = {}
+    for key in ("customer0", "staff0", "owner"):
+        person = biz["people"][key]
+        clients[key] = await xmpp_clients.connect(person["jid"], person["password"], "xep_0045")
+    return biz, room["jid"], clients
+
+
+async def status_of(api: Api, biz: dict, room: str, stanza: str, viewer: str | None = None,
+                    expect: int | None = 200) -> dict[str, Any]:
+    query = f"?viewer={viewer}" if viewer else ""
+    return await api.call("GET", f"/v1/businesses/{biz['id']}/conversations/{room.split('@')[0]}/messages/"
+                                 f"{stanza}/status{query}", expect=expect)
+
+
+def by_member(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["jid"]: m for m in status["members"]}
+
+
+async def test_delivery_and_read_follow_what_members_do(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    customer, staff, owner = (biz["people"][k]["jid"] for k in ("customer0", "staff0", "owner"))
+    await join(clients["customer0"], room, "customer")
+    await join(clients["staff0"], room, "staff")
+    speaker, listener = Member(clients["customer0"], room), Member(clients["staff0"], room)
+
+    first = await speaker.say("Hello, is 10:00 still fine?")
+    second = await speaker.say("I might be 5 minutes late")
+
+    async def recorded() -> bool:
+        answer = await status_of(api, biz, room, second, expect=None)
+        return "members" in answer
+
+    took = await eventually(recorded, 2.0)
+    status = await status_of(api, biz, room, first)
+    members = by_member(status)
+    assert status["sender"]["jid"] == customer and status["status"] == "sent"
+    assert set(members) == {staff, owner}, "the sender has no copy to deliver"
+    assert members[staff]["delivered_via"] == "online" and members[staff]["read_at"] is None
+    assert members[owner]["delivered_at"] is None, "the owner was not in the room"
+
+    # The owner's client enters: everything it missed is delivered now.
+    await join(clients["owner"], room, "owner")
+    await eventually(lambda: _member_field(api, biz, room, first, owner, "delivered_via", "join"), 2.0)
+
+    # A displayed marker with the room's stanza-id covers every earlier message too.
+    listener.mark("displayed", second)
+    await eventually(lambda: _member_field(api, biz, room, first, staff, "read_at"), 2.0)
+    members = by_member(await status_of(api, biz, room, first))
+    assert members[staff]["read_at"] >= members[staff]["delivered_at"]
+    # The owner's client names the sender's origin-id instead: accepted too.
+    owner_side = Member(clients["owner"], room)
+    origin = next(mid for mid, sid in speaker.echoes.items() if sid == second)
+    owner_side.mark("displayed", origin)
+    await eventually(lambda: _overall(api, biz, room, second, "read"), 2.0)
+    read_at = by_member(await status_of(api, biz, room, second))[staff]["read_at"]
+
+    # Repeated or unknown markers change nothing.
+    listener.mark("displayed", second)
+    listener.mark("displayed", "no-such-id")
+    await speaker.say("ok")  # something to wait on: the batch after the markers is written
+    await asyncio.sleep(0.4)
+    assert by_member(await status_of(api, biz, room, second))[staff]["read_at"] == read_at
+
+    summary = await api.call("GET", f"/v1/businesses/{biz['id']}/conversations/{room.split('@')[0]}/status",
+                             expect=200)
+    unread = {m["jid"]: (m["unread"], (m["last_read"] or {}).get("stanza_id")) for m in summary["members"]}
+    assert unread[staff] == (1, second) and unread[owner] == (1, second)
+    assert unread[customer][0] == 0, "one's own messages are never unread"
+    assert took < 2.0
+
+
+async def _member_field(api: Api, biz: dict, room: str, stanza: str, member: str, field: str,
+                        value: Any = None) -> bool:
+    got = by_member(await status_of(api, biz, room, stanza))[member][field]
+    return got == value if value is not None else got is not None
+
+
+async def _overall(api: Api, biz: dict, room: str, stanza: str, wanted: str) -> bool:
+    return (await status_of(api, biz, room, stanza))["status"] == wanted
+
+
+async def test_members_see_their_conversations_only_and_businesses_stay_apart(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    await join(clients["customer0"], room, "customer")
+    stanza = await Member(clients["customer0"], room).say("hello")
+    appointment = (await api.call("GET", f"/v1/businesses/{biz['id']}/conversations"))["conversations"][0][
+        "appointment"]
+    private = await start(api, biz, "staff0", appointment, audience="owner")
+    await join(clients["staff0"], private["jid"], "staff")
+    private_stanza = await Member(clients["staff0"], private["jid"]).say("about the customer")
+    await eventually(lambda: _recorded(api, biz, private["jid"], private_stanza), 2.0)
+
+    customer, staff = biz["people"]["customer0"]["id"], biz["people"]["staff0"]["id"]
+    assert (await status_of(api, biz, room, stanza, viewer=customer))["stanza_id"] == stanza
+    refused = await status_of(api, biz, private["jid"], private_stanza, viewer=customer, expect=403)
+    assert refused["errcode"] == "forbidden"
+    assert (await status_of(api, biz, private["jid"], private_stanza, viewer=staff))["status"] in ("sent", "delivered")
+    other = await make_business(api, customers=1, staff=1)
+    missing = await api.call("GET", f"/v1/businesses/{other['id']}/conversations/{room.split('@')[0]}/messages/"
+                                    f"{stanza}/status", expect=404)
+    assert missing["errcode"] == "not_found"
+
+
+async def _recorded(api: Api, biz: dict, room: str, stanza: str) -> bool:
+    answer = await api.call("GET", f"/v1/businesses/{biz['id']}/conversations/{room.split('@')[0]}/messages/"
+                                   f"{stanza}/status")
+    return "members" in answer
+
+
+async def test_presence_online_idle_and_last_seen(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz = await make_business(api, customers=1, staff=1)
+    staff = biz["people"]["staff0"]
+    path = f"/v1/businesses/{biz['id']}/people/{staff['id']}/presence"
+    assert (await api.call("GET", path, expect=200))["online"] is False
+    client = await xmpp_clients.connect(staff["jid"], staff["password"])
+    presence = client.make_presence(pstatus="With a client")
+    presence.xml.append(presence.xml.makeelement("{urn:xmpp:idle:1}idle", {"since": "2026-11-25T08:00:00Z"}))
+    presence.send()
+
+    async def online() -> bool:
+        return (await api.call("GET", path))["online"] is True
+
+    await eventually(online, 2.0)
+    state = await api.call("GET", path)
+    assert state["status"] == "With a client" and state["idle_since"].startswith("2026-11-25T08:00:00")
+    left = time.time()
+    client.disconnect()
+
+    async def offline() -> bool:
+        return (await api.call("GET", path))["online"] is False
+
+    await eventually(offline, 5.0)
+    state = await api.call("GET", path)
+    assert state["last_seen_at"] is not None and state["idle_since"] is None
+    customer, owner = biz["people"]["customer0"]["id"], biz["people"]["owner"]["id"]
+    refused = await api.call("GET", f"{path}?viewer={customer}", expect=403)
+    assert refused["errcode"] == "forbidden"
+    await api.call("GET", f"/v1/businesses/{biz['id']}/people/{owner}/presence?viewer={customer}", expect=200)
+    assert abs(_epoch(state["last_seen_at"]) - left) < 5
+
+
+def _epoch(iso: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(iso).timestamp()
+
+
+async def test_status_survives_a_reconnect_and_people_who_left_meanwhile_are_offline(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    await join(clients["customer0"], room, "customer")
+    stanza = await Member(clients["customer0"], room).say("before the restart")
+    await eventually(lambda: _recorded(api, biz, room, stanza), 2.0)
+    staff = biz["people"]["staff0"]
+    clients["staff0"].send_presence()
+    path = f"/v1/businesses/{biz['id']}/people/{staff['id']}/presence"
+
+    async def online() -> bool:
+        return (await api.call("GET", path))["online"] is True
+
+    await eventually(online, 2.0)
+    link = chat_service.component
+    connections = link.state.connections
+    link.disconnect(reason="test: the component goes away")
+    await eventually(lambda: _not_connected(chat_service), 5)
+    clients["staff0"].disconnect()  # leaves while nobody watches
+    await asyncio.sleep(0.3)
+    await eventually(lambda: _reconnected(chat_service, connections + 1), 20)
+
+    async def offline() -> bool:
+        return (await api.call("GET", path))["online"] is False
+
+    await eventually(offline, 5.0)
+    assert (await status_of(api, biz, room, stanza))["sender"]["jid"] == biz["people"]["customer0"]["jid"]
+
+
+async def _not_connected(service: ChatService) -> bool:
+    return not service.component.state.connected
+
+
+async def _reconnected(service: ChatService, connections: int) -> bool:
+    state = service.component.state
+    return state.connections >= connections and state.resyncs_completed >= connections
+
+
+async def test_message_status_command_shows_who_read_what(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    await join(clients["customer0"], room, "customer")
+    await join(clients["staff0"], room, "staff")
+    stanza = await Member(clients["customer0"], room).say("see you tomorrow")
+    await eventually(lambda: _recorded(api, biz, room, stanza), 2.0)
+    Member(clients["staff0"], room).mark("displayed", stanza)
+    await eventually(lambda: _member_field(api, biz, room, stanza, biz["people"]["staff0"]["jid"], "read_at"), 2.0)
+
+    customer = biz["people"]["customer0"]
+    client = await xmpp_clients.connect(customer["jid"], customer["password"], "xep_0050")
+    adhoc = client.plugin["xep_0050"]
+    component = chat_service.config.component.jid
+    first = await adhoc.send_command(component, "message-status", timeout=10)
+    form = first["command"]["form"]
+    option = next(o for o in form.get_fields()["message"].get_options() if o["value"].endswith(stanza))
+    form["type"] = "submit"
+    form.set_values({"message": option["value"]})
+    done = await adhoc.send_command(component, "message-status", sessionid=first["command"]["sessionid"],
+                                    action="complete", payload=form, timeout=10)
+    rows = {item["name"]: item for item in done["command"]["form"]["items"]}
+    assert rows["Stan Staff0"]["read"] != "-" and rows["Olga Owner"]["read"] == "-"
+
+    stranger, password = xmpp_clients.account()
+    nobody = await xmpp_clients.connect(stranger, password, "xep_0050")
+    with pytest.raises(IqError) as refused:
+        await nobody.plugin["xep_0050"].send_command(component, "message-status", timeout=10)
+    assert refused.value.condition == "item-not-found"

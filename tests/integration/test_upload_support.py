@@ -1,0 +1,157 @@
+"""Fixtures and helpers of the upload tests (no tests here): the upload service on a running ChatService,
+a business with connected clients, slot requests and HTTPS requests trusting the generated certificate.
+
+Until app.py wires attachments, `attach_uploads` does it on the running service: registers the slot
+handler on its component and puts the full upload app on the service's upload_listen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from slixmpp import JID, ClientXMPP
+
+from dotimely_chat.app import ChatService, tls_files
+from dotimely_chat.component.upload import register_upload
+from dotimely_chat.http_upload.server import build_upload_app, server_ssl_context
+from dotimely_chat.services.uploads import UploadService
+
+from ..conftest import ClientFactory
+from .business import Api, make_business
+
+WAIT = 10
+
+
+async def attach_uploads(service: ChatService) -> UploadService:
+    """The service's UploadService; wired here on the running service when app.py does not do it yet."""
+    wired = getattr(service, "uploads", None)
+    if isinstance(wired, UploadService):
+        return wired
+    uploads = UploadService(service.database, service.config)
+    register_upload(service.component, uploads)
+    listen = service.config.http.upload_listen
+    for runner in list(service._runners):  # replace the health-only upload host
+        if any(address[1] == listen.port for address in runner.addresses):
+            await runner.cleanup()
+            service._runners.remove(runner)
+    runner = web.AppRunner(build_upload_app(service.config.upload_directory, uploads), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, listen.host, listen.port,
+                      ssl_context=server_ssl_context(*tls_files(service.config))).start()
+    service._runners.append(runner)  # stopped with the service
+    service.uploads = uploads  # type: ignore[attr-defined]
+    return uploads
+
+
+def https_context(service: ChatService) -> ssl.SSLContext:
+    """Trust exactly the upload host's certificate (verified TLS, as a client would)."""
+    return ssl.create_default_context(cafile=str(tls_files(service.config)[0]))
+
+
+@dataclass
+class Member:
+    jid: str
+    client: ClientXMPP
+
+
+@dataclass
+class UploadEnv:
+    service: ChatService
+    uploads: UploadService
+    http: aiohttp.ClientSession
+    business: dict[str, Any]
+    owner: Member
+    staff: Member
+    customer: Member
+    ssl: ssl.SSLContext
+
+    @property
+    def component(self) -> JID:
+        return JID(self.service.config.component.jid)
+
+    @property
+    def base_url(self) -> str:
+        return self.service.config.http.upload_public_url
+
+    def limit(self, **changes: Any) -> None:
+        """Change the upload limits (or slot lifetime) for this test."""
+        settings = self.uploads.settings
+        limit_keys = {"types", "max_size", "max_file_size", "daily_quota"}
+        limits = dataclasses.replace(settings.limits, **{k: v for k, v in changes.items() if k in limit_keys})
+        rest = {k: v for k, v in changes.items() if k not in limit_keys}
+        self.uploads.settings = dataclasses.replace(settings, limits=limits, **rest)
+
+    async def slot(self, member: Member, filename: str, size: int, content_type: str) -> tuple[str, str]:
+        """(URL, bearer token) of a new slot, asked over XMPP."""
+        iq = await member.client.plugin["xep_0363"].request_slot(self.component, filename, size, content_type,
+                                                                 timeout=WAIT)
+        slot = iq["http_upload_slot"]
+        headers = {h["name"]: h["value"] for h in slot["put"]["headers"]}
+        assert slot["put"]["url"] == slot["get"]["url"]
+        return slot["put"]["url"], headers["Authorization"].removeprefix("Bearer ")
+
+    async def put(self, url: str, token: str | None, data: Any, content_type: str,
+                  headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        sent = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {}),
+                **(headers or {})}
+        async with self.http.put(url, data=data, headers=sent, ssl=self.ssl) as response:
+            body = await response.json() if response.content_type == "application/json" else {}
+            return response.status, body
+
+    async def upload(self, member: Member, filename: str, data: bytes, content_type: str) -> str:
+        url, token = await self.slot(member, filename, len(data), content_type)
+        status, body = await self.put(url, token, data, content_type)
+        assert status == 201, body
+        return url
+
+
+async def raw_request(env: UploadEnv, head: bytes, body: bytes = b"", idle: float = 0.5) -> bytes:
+    """Send bytes as they are (no client-side normalisation of the path); read the answer until the server
+    closes or stays silent for `idle` seconds after answering."""
+    listen = env.service.config.http.upload_listen
+    reader, writer = await asyncio.open_connection(listen.host, listen.port, ssl=env.ssl,
+                                                   server_hostname=listen.host)
+    answer = b""
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), WAIT)
+        while True:
+            more = await asyncio.wait_for(reader.read(65536), idle)
+            if not more:
+                break
+            answer += more
+    except (TimeoutError, ConnectionResetError):
+        pass
+    finally:
+        writer.close()
+    return answer
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.fixture
+async def upload_env(chat_service: ChatService, api: Api, xmpp_clients: ClientFactory
+                     ) -> AsyncIterator[UploadEnv]:
+    uploads = await attach_uploads(chat_service)
+    original = uploads.settings
+    business = await make_business(api, customers=1, staff=1)
+    members = []
+    for key in ("owner", "staff0", "customer0"):
+        person = business["people"][key]
+        client = await xmpp_clients.connect(person["jid"], person["password"], "xep_0363")
+        members.append(Member(person["jid"], client))
+    context = https_context(chat_service)
+    async with aiohttp.ClientSession() as http:
+        yield UploadEnv(chat_service, uploads, http, business, *members, ssl=context)
+    uploads.settings = original

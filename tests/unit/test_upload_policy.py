@@ -1,0 +1,116 @@
+"""Upload rules (policies.uploads), from tables: who may upload what, how big, how often; how it is shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from dotimely_chat.policies.uploads import (
+    UploadLimits,
+    disposition,
+    human_size,
+    may_upload,
+    normalize_content_type,
+    safe_filename,
+)
+
+MiB = 1024**2
+LIMITS = UploadLimits(
+    types={"picture": frozenset({"image/jpeg", "image/png", "image/heic"}),
+           "video": frozenset({"video/mp4", "video/quicktime"}),
+           "document": frozenset({"application/pdf", "text/plain"})},
+    max_size={"picture": 20 * MiB, "video": 100 * MiB, "document": 25 * MiB},
+    max_file_size=100 * MiB, daily_quota=200 * MiB)
+
+
+@pytest.mark.parametrize(("member", "ctype", "size", "used", "reason", "kind", "max_size"), [
+    (True, "image/jpeg", 3 * MiB, 0, None, "picture", None),
+    (True, "IMAGE/JPEG; charset=binary", 3 * MiB, 0, None, "picture", None),
+    (True, "image/heic", 20 * MiB, 0, None, "picture", None),
+    (True, "image/heic", 20 * MiB + 1, 0, "file_too_large", "picture", 20 * MiB),
+    (True, "video/quicktime", 100 * MiB, 0, None, "video", None),
+    (True, "video/mp4", 100 * MiB + 1, 0, "file_too_large", "video", 100 * MiB),
+    (True, "application/pdf", 25 * MiB + 1, 0, "file_too_large", "document", 25 * MiB),
+    (True, "text/plain", 10, 0, None, "document", None),
+    (True, "image/svg+xml", 10, 0, "type_not_allowed", None, None),
+    (True, "application/x-msdownload", 10, 0, "type_not_allowed", None, None),
+    (True, "text/html", 10, 0, "type_not_allowed", None, None),
+    (True, None, 10, 0, "type_not_allowed", None, None),
+    (True, "not a type", 10, 0, "type_not_allowed", None, None),
+    (True, "image/jpeg", 0, 0, "bad_request", None, None),
+    (True, "image/jpeg", -5, 0, "bad_request", None, None),
+    (True, "image/jpeg", 10 * MiB, 190 * MiB, None, "picture", None),
+    (True, "image/jpeg", 10 * MiB + 1, 190 * MiB, "quota_reached", "picture", None),
+    (True, "image/jpeg", 1, 200 * MiB, "quota_reached", "picture", None),
+    (False, "image/jpeg", 1, 0, "not_a_member", None, None),
+    (False, "application/x-msdownload", 10**12, 10**12, "not_a_member", None, None),
+])
+def test_may_upload(member: bool, ctype: str | None, size: int, used: int, reason: str | None,
+                    kind: str | None, max_size: int | None) -> None:
+    decision = may_upload(is_member=member, content_type=ctype, size=size, used_today=used, limits=LIMITS)
+    assert (decision.reason, decision.kind, decision.max_size) == (reason, kind, max_size)
+    assert decision.allowed is (reason is None)
+    assert decision.message
+
+
+def test_a_refusal_for_size_names_the_maximum() -> None:
+    decision = may_upload(is_member=True, content_type="video/mp4", size=300 * MiB, used_today=0, limits=LIMITS)
+    assert "100 MiB" in decision.message and "video" in decision.message
+
+
+def test_the_overall_maximum_caps_every_kind() -> None:
+    capped = UploadLimits(LIMITS.types, LIMITS.max_size, max_file_size=10 * MiB, daily_quota=LIMITS.daily_quota)
+    decision = may_upload(is_member=True, content_type="video/mp4", size=11 * MiB, used_today=0, limits=capped)
+    assert (decision.reason, decision.max_size) == ("file_too_large", 10 * MiB)
+    assert capped.announced_max_size == 10 * MiB
+
+
+@pytest.mark.parametrize(("types", "expected"), [
+    (LIMITS.types, 100 * MiB),
+    ({"picture": frozenset({"image/png"}), "video": frozenset(), "document": frozenset({"text/plain"})}, 25 * MiB),
+    ({"picture": frozenset(), "video": frozenset(), "document": frozenset()}, 0),
+])
+def test_announced_maximum_is_the_largest_allowed_kind(types: dict, expected: int) -> None:
+    assert UploadLimits(types, LIMITS.max_size, 100 * MiB, 1).announced_max_size == expected
+
+
+@pytest.mark.parametrize(("ctype", "expected"), [
+    ("image/jpeg", "inline"), ("image/png", "inline"), ("video/mp4", "inline"), ("audio/ogg", "inline"),
+    ("Image/GIF", "inline"),
+    ("image/svg+xml", "attachment"), ("IMAGE/SVG+XML; charset=utf-8", "attachment"),
+    ("application/pdf", "attachment"), ("text/plain", "attachment"), ("text/html", "attachment"),
+    ("application/octet-stream", "attachment"), ("", "attachment"), ("garbage", "attachment"),
+])
+def test_only_pictures_video_and_audio_are_inline(ctype: str, expected: str) -> None:
+    assert disposition(ctype) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("image/jpeg", "image/jpeg"), (" Image/JPEG ; q=1", "image/jpeg"), ("text/plain;charset=utf-8", "text/plain"),
+    ("", None), (None, None), ("image", None), ("image/", None), ("/jpeg", None), ("a/b/c", None),
+    ("image/jp eg", None), ("image/jpeg\r\nX-Evil: 1", None),
+])
+def test_content_types_are_normalised_or_refused(value: str | None, expected: str | None) -> None:
+    assert normalize_content_type(value) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("photo.jpg", "photo.jpg"),
+    ("../../etc/passwd", "passwd"),
+    ("..\\..\\boot.ini", "boot.ini"),
+    ("/abs/path/report.pdf", "report.pdf"),
+    ("..", "file"), ("", "file"), (None, "file"), ("   ", "file"),
+    ("evil\u202egpj.exe", "evilgpj.exe"),  # right-to-left override removed
+    ("a\x00b\nc.txt", "abc.txt"),
+    ('quote"d<name>.pdf', "quotedname.pdf"),
+    ("Café Ünïcödé.png", "Café Ünïcödé.png"),
+    ("x" * 300 + ".jpeg", "x" * 115 + ".jpeg"),
+    ("y" * 300, "y" * 120),
+])
+def test_file_names_are_made_safe_and_keep_their_extension(name: str | None, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+@pytest.mark.parametrize(("size", "text"), [(5, "5 bytes"), (2048, "2 KiB"), (int(1.5 * MiB), "1.5 MiB"),
+                                            (100 * MiB, "100 MiB"), (3 * 1024**3, "3 GiB")])
+def test_sizes_are_shown_in_binary_units(size: int, text: str) -> None:
+    assert human_size(size) == text

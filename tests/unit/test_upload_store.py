@@ -1,0 +1,100 @@
+"""Streaming a PUT body to disk (http_upload.store): exact size, hashed, atomic, never overwriting."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from dotimely_chat.http_upload.errors import UploadError
+from dotimely_chat.http_upload.slots import FileLayout, new_file_id
+from dotimely_chat.http_upload.store import BLOCK_SIZE, receive_file
+
+
+class Body:
+    """A request body in pieces; `fail_after` pieces raise a lost connection."""
+
+    def __init__(self, data: bytes, piece: int = 65536, fail_after: int | None = None) -> None:
+        self.pieces = [data[i:i + piece] for i in range(0, len(data), piece)]
+        self.fail_after = fail_after
+
+    async def readany(self) -> bytes:
+        await asyncio.sleep(0)
+        if self.fail_after is not None and self.fail_after <= 0:
+            raise ConnectionResetError("client went away")
+        if self.fail_after is not None:
+            self.fail_after -= 1
+        return self.pieces.pop(0) if self.pieces else b""
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> FileLayout:
+    layout = FileLayout(tmp_path)
+    layout.ensure()
+    return layout
+
+
+def leftovers(layout: FileLayout) -> list[Path]:
+    return list(layout.partial_dir.iterdir())
+
+
+@pytest.mark.parametrize("size", [1, 1000, BLOCK_SIZE - 1, BLOCK_SIZE, 3 * BLOCK_SIZE + 17])
+async def test_a_complete_body_is_stored_with_its_sha256(layout: FileLayout, size: int) -> None:
+    data = os.urandom(size)
+    file_id, active = new_file_id(), set()
+    digest = await receive_file(Body(data), size, file_id, layout, active)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert layout.final_path(file_id).read_bytes() == data
+    assert leftovers(layout) == [] and active == set()
+
+
+@pytest.mark.parametrize(("sent", "reason"), [(1001, "file_too_large"), (999, "size_mismatch"), (0, "size_mismatch")])
+async def test_a_body_of_the_wrong_length_leaves_nothing(layout: FileLayout, sent: int, reason: str) -> None:
+    file_id = new_file_id()
+    with pytest.raises(UploadError) as caught:
+        await receive_file(Body(os.urandom(sent)), 1000, file_id, layout, set())
+    assert caught.value.reason == reason
+    assert not layout.final_path(file_id).exists() and leftovers(layout) == []
+
+
+async def test_a_longer_body_is_cut_off_as_soon_as_it_passes_the_size(layout: FileLayout) -> None:
+    body = Body(os.urandom(10 * BLOCK_SIZE), piece=BLOCK_SIZE)
+    with pytest.raises(UploadError):
+        await receive_file(body, BLOCK_SIZE + 5, new_file_id(), layout, set())
+    assert len(body.pieces) == 8, "reading stops at the piece that crosses the size"
+
+
+async def test_an_interrupted_body_leaves_nothing(layout: FileLayout) -> None:
+    file_id, active = new_file_id(), set()
+    with pytest.raises(ConnectionResetError):
+        await receive_file(Body(os.urandom(5 * BLOCK_SIZE), fail_after=40), 5 * BLOCK_SIZE, file_id, layout,
+                           active)
+    assert not layout.final_path(file_id).exists() and leftovers(layout) == [] and active == set()
+
+
+async def test_a_cancelled_upload_leaves_nothing(layout: FileLayout) -> None:
+    class Slow(Body):
+        async def readany(self) -> bytes:
+            await asyncio.sleep(0.01)
+            return b"x" * 1000
+
+    file_id = new_file_id()
+    task = asyncio.create_task(receive_file(Slow(b""), 10**9, file_id, layout, set()))
+    await asyncio.sleep(0.1)
+    assert len(leftovers(layout)) == 1, "the body is written under a temporary name while it arrives"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not layout.final_path(file_id).exists() and leftovers(layout) == []
+
+
+async def test_an_existing_file_is_never_overwritten(layout: FileLayout) -> None:
+    file_id = new_file_id()
+    await receive_file(Body(b"first"), 5, file_id, layout, set())
+    with pytest.raises(UploadError) as caught:
+        await receive_file(Body(b"other"), 5, file_id, layout, set())
+    assert caught.value.reason == "already_uploaded"
+    assert layout.final_path(file_id).read_bytes() == b"first" and leftovers(layout) == []
