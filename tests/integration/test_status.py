@@ -15,7 +15,7 @@ from dotimely_chat.app import ChatService
 
 from ..conftest import ClientFactory
 from .business import Api, make_business
-from .test_rooms import book, eventually, join, start
+from .test_rooms import _not_connected, _resynced, book, eventually, join, start
 
 SID, MARKERS = "urn:xmpp:sid:0", "urn:xmpp:chat-markers:0"
 
@@ -230,22 +230,13 @@ async def test_status_survives_a_reconnect_and_people_who_left_meanwhile_are_off
     await eventually(lambda: _not_connected(chat_service), 5)
     clients["staff0"].disconnect()  # leaves while nobody watches
     await asyncio.sleep(0.3)
-    await eventually(lambda: _reconnected(chat_service, connections + 1), 20)
+    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
 
     async def offline() -> bool:
         return (await api.call("GET", path))["online"] is False
 
     await eventually(offline, 5.0)
     assert (await status_of(api, biz, room, stanza))["sender"]["jid"] == biz["people"]["customer0"]["jid"]
-
-
-async def _not_connected(service: ChatService) -> bool:
-    return not service.component.state.connected
-
-
-async def _reconnected(service: ChatService, connections: int) -> bool:
-    state = service.component.state
-    return state.connections >= connections and state.resyncs_completed >= connections
 
 
 async def test_message_status_command_shows_who_read_what(
