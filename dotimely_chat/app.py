@@ -14,8 +14,8 @@ from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
 from .component.link import ChatComponent
-from .component.muc import MucRooms
 from .component.message_status import register_message_status
+from .component.muc import MucRooms
 from .component.new_conversation import register_new_conversation
 from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters

@@ -42,7 +42,6 @@ from .muc_events import (
     ConfigCallback,
     MucError,
     RoomEvents,
-    RoomTraffic,
     TrafficListener,
     status_codes,
 )

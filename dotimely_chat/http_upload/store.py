@@ -2,7 +2,9 @@
 linked into place — never over an existing file — so a file is servable only when complete.
 
 Blocks of about 1 MiB are written and hashed in a worker thread while the next block is read (both release
-the GIL), with one block in flight: memory stays flat whatever the file size.
+the GIL), with one block in flight: memory stays flat whatever the file size. Every file system call runs
+in the worker too: creating a file waits for the journal while other uploads fsync (measured: a third of
+the event loop's time for 100 KiB files when it ran there).
 """
 
 from __future__ import annotations
@@ -11,39 +13,61 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from .errors import UploadError
 from .slots import FileLayout
 
 BLOCK_SIZE = 1 << 20
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 class BodyStream(Protocol):
     async def readany(self) -> bytes: ...
 
 
-def _write_block(fd: int, hasher: Any, block: bytearray) -> None:
-    hasher.update(block)
-    view = memoryview(block)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+class _Sink:
+    """The temporary file, opened by the first write (in the worker)."""
 
+    def __init__(self, partial: Path) -> None:
+        self.partial = partial
+        self.fd: int | None = None
+        self.hasher = hashlib.sha256()
 
-def _finish(fd: int, partial: Path, final: Path) -> None:
-    """fsync, then hard-link into place (fails if the final name exists: never overwrite)."""
-    try:
+    def write(self, block: bytearray) -> None:
+        if self.fd is None:
+            self.fd = os.open(self.partial, _OPEN_FLAGS, 0o600)
+        self.hasher.update(block)
+        view = memoryview(block)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def finish(self, last: bytearray, final: Path) -> None:
+        """Write the last block, fsync, then hard-link into place (fails if the final name exists: never
+        overwrite). One worker hop ends every file, and is the whole of a small one."""
         try:
-            os.fsync(fd)
+            self.write(last)
+            assert self.fd is not None
+            os.fsync(self.fd)
+            self.close()
+            try:
+                os.link(self.partial, final)
+            except FileNotFoundError:  # the first file of its two-letter folder
+                final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.link(self.partial, final)
+        except FileExistsError:
+            raise UploadError("already_uploaded", "this file exists; a slot is used once") from None
         finally:
-            os.close(fd)
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.link(partial, final)
-    except FileExistsError:
-        raise UploadError("already_uploaded", "this file exists; a slot is used once") from None
-    finally:
-        partial.unlink(missing_ok=True)
+            self.discard()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def discard(self) -> None:
+        self.close()
+        self.partial.unlink(missing_ok=True)
 
 
 async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLayout,
@@ -53,14 +77,12 @@ async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLa
     Raises UploadError for a body longer or shorter than `size`; on any failure nothing is left behind.
     """
     loop = asyncio.get_running_loop()
-    partial = layout.partial_path(file_id)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    active.add(partial)
-    hasher = hashlib.sha256()
+    sink = _Sink(layout.partial_path(file_id))
+    active.add(sink.partial)
     received = 0
     in_flight: asyncio.Future[None] | None = None
     block = bytearray()
-    closed = False
+    finished = False
     try:
         while True:
             data = await body.readany()
@@ -73,21 +95,18 @@ async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLa
             if len(block) >= BLOCK_SIZE:
                 if in_flight is not None:
                     await in_flight
-                in_flight, block = loop.run_in_executor(None, _write_block, fd, hasher, block), bytearray()
+                in_flight, block = loop.run_in_executor(None, sink.write, block), bytearray()
         if in_flight is not None:
             await in_flight
             in_flight = None
-        if block:
-            await loop.run_in_executor(None, _write_block, fd, hasher, block)
         if received != size:
             raise UploadError("size_mismatch", f"received {received} of the slot's {size} bytes")
-        closed = True
-        await loop.run_in_executor(None, _finish, fd, partial, layout.final_path(file_id))
-        return hasher.hexdigest()
+        finished = True
+        await loop.run_in_executor(None, sink.finish, block, layout.final_path(file_id))
+        return sink.hasher.hexdigest()
     finally:
         if in_flight is not None:
             await asyncio.gather(in_flight, return_exceptions=True)
-        if not closed:
-            os.close(fd)
-            partial.unlink(missing_ok=True)
-        active.discard(partial)
+        if not finished:
+            await loop.run_in_executor(None, sink.discard)
+        active.discard(sink.partial)

@@ -1,4 +1,4 @@
-"""The upload host's views: PUT (streamed to disk), GET/HEAD (FileResponse: Range, sendfile), OPTIONS (CORS).
+"""The upload host's views: PUT (streamed to disk), GET/HEAD (with Range), OPTIONS (CORS preflight).
 
 One catch-all route: the raw path is decoded once, normalised and routed here (slots.parse_path), so no
 path from a request reaches the file system; only a 160-bit hex id found in the database does.
@@ -15,13 +15,13 @@ from aiohttp import hdrs, web
 from ..policies.uploads import disposition
 from ..services.uploads import UploadService
 from .errors import UPLOAD_ERRORS, UploadError
+from .responses import file_response
 from .slots import BadPath, bearer_token, parse_path
 from .store import receive_file
 
 log = logging.getLogger(__name__)
 
 UPLOADS: web.AppKey[UploadService] = web.AppKey("uploads", UploadService)
-SEND_CHUNK = 256 * 1024
 ALLOWED_METHODS = "GET, HEAD, PUT, OPTIONS"
 SECURITY_HEADERS: Mapping[str, str] = {
     "X-Content-Type-Options": "nosniff",
@@ -84,28 +84,29 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 async def put_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
                    ) -> web.StreamResponse:
-    claim = await uploads.claim(file_id, filename, bearer_token(request.headers.get(hdrs.AUTHORIZATION)),
+    slot = await uploads.claim(file_id, filename, bearer_token(request.headers.get(hdrs.AUTHORIZATION)),
                                 request.content_length, request.headers.get(hdrs.CONTENT_TYPE))
     try:
         if request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
             # Only now that the slot is checked: a refused client never sends its body.
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
-        sha256 = await receive_file(request.content, claim.size, file_id, uploads.layout,
+        sha256 = await receive_file(request.content, slot.size, file_id, uploads.layout,
                                     uploads.active_partials)
-        await uploads.complete(claim, sha256)
+        await uploads.complete(slot, sha256)
     except BaseException as exc:
-        await uploads.release(claim)
         if isinstance(exc, UploadError):
-            log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], claim.uploader_jid,
-                     claim.business_id, exc.reason)
+            log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid,
+                     slot.business_id, exc.reason)
             response = upload_error_response(exc)
             response.force_close()  # the rest of a refused body is not read
             return response
         if isinstance(exc, Exception):
-            log.warning("PUT of %s… by %s (business %d) interrupted: %s", file_id[:6], claim.uploader_jid,
-                        claim.business_id, type(exc).__name__)
+            log.warning("PUT of %s… by %s (business %d) interrupted: %s", file_id[:6], slot.jid,
+                        slot.business_id, type(exc).__name__)
         raise
+    finally:
+        uploads.release(slot)
     response = web.Response(status=201, headers={**SECURITY_HEADERS, **CORS_HEADERS})
     return response
 
@@ -121,4 +122,5 @@ async def get_file(request: web.Request, uploads: UploadService, file_id: str, f
         hdrs.CONTENT_DISPOSITION: content_disposition(served.content_type, served.filename),
         hdrs.CACHE_CONTROL: "private, max-age=31536000, immutable",  # a file never changes
     }
-    return web.FileResponse(served.path, chunk_size=SEND_CHUNK, headers=headers)
+    return file_response(request, served.path, served.size, headers)
+

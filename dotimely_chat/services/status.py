@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..storage import Database, PersonRepository
-from ..storage.status_store import StatusStore
+from ..storage.status_store import NewMessage, StatusStore
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,8 @@ class StatusRecorder:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(FLUSH_SECONDS)  # gather a batch
+            if self._queue:  # gather a batch: write at most FLUSH_SECONDS after its oldest event
+                await asyncio.sleep(max(0.0, self._queue[0][0] + FLUSH_SECONDS - time.monotonic()))
             self._wake.clear()
             try:
                 await self.flush()
@@ -170,15 +171,22 @@ class StatusRecorder:
     async def _write(self, batch: list[tuple[float, str, tuple[Any, ...]]]) -> None:
         async with self.database.session() as session:
             store = StatusStore(session)
+            messages: list[NewMessage] = []
             for _, kind, payload in batch:
                 if kind == "message":
-                    await self._write_message(store, *payload)
-                elif kind == "marker":
+                    if (new := await self._new_message(*payload)) is not None:
+                        messages.append(new)
+                    continue
+                # Messages before a marker are written first: it may name one of them.
+                self.stats.messages += await store.add_messages(messages)
+                messages = []
+                if kind == "marker":
                     await self._write_marker(store, *payload)
                 elif kind == "join":
                     await self._write_join(store, *payload)
                 else:
                     await self._write_presence(session, store, *payload)
+            self.stats.messages += await store.add_messages(messages)
             await session.commit()
 
     async def _room(self, room_jid: str) -> RoomMembers | None:
@@ -186,17 +194,14 @@ class StatusRecorder:
             self._rooms[room_jid] = await self.members_of(room_jid)
         return self._rooms[room_jid]
 
-    async def _write_message(self, store: StatusStore, traffic: Any, at: dt.datetime,
-                             present: frozenset[str]) -> None:
+    async def _new_message(self, traffic: Any, at: dt.datetime, present: frozenset[str]) -> NewMessage | None:
         room = await self._room(traffic.room_jid)
         if room is None:
-            return
-        sender_id = room.people.get(traffic.sender)
+            return None
         delivered = {person: ((at, "online") if jid in present else (None, None))
                      for jid, person in room.people.items() if jid != traffic.sender}
-        if await store.add_message(room.room_id, traffic.stanza_id, traffic.origin_id, traffic.message_id,
-                                   sender_id, traffic.sender, at, traffic.has_attachment, delivered) is not None:
-            self.stats.messages += 1
+        return NewMessage(room.room_id, traffic.stanza_id, traffic.origin_id, traffic.message_id,
+                          room.people.get(traffic.sender), traffic.sender, at, traffic.has_attachment, delivered)
 
     async def _write_marker(self, store: StatusStore, room_jid: str, sender: str, kind: str, reference: str,
                             at: dt.datetime) -> None:

@@ -231,6 +231,7 @@ class RoomMessage(Base):
     __tablename__ = "room_messages"
     __table_args__ = (
         UniqueConstraint("room_id", "stanza_id"),
+        Index("ix_room_messages_room_id_id", "room_id", "id"),
         Index("ix_room_messages_room_id_origin_id", "room_id", "origin_id"),
         Index("ix_room_messages_room_id_message_id", "room_id", "message_id"),
     )
@@ -291,18 +292,15 @@ class PresenceState(Base):
 # ------------------------------------------------------------------------------------------- uploads
 from sqlalchemy import BigInteger  # the attachments section is appended, with its own imports
 
-UploadSlotState = Literal["issued", "uploading", "done"]
-UPLOAD_SLOT_STATES: Final[tuple[str, ...]] = get_args(UploadSlotState)
-
 
 class UploadSlot(Base):
-    """An XEP-0363 slot: single use, expiring. The PUT token is an HMAC over it, never stored."""
+    """An XEP-0363 slot: single use (used once its UploadedFile exists), expiring. The PUT token is an HMAC
+    over it, never stored."""
 
     __tablename__ = "upload_slots"
     __table_args__ = (
-        CheckConstraint(_in("state", UPLOAD_SLOT_STATES), name="state"),
         CheckConstraint("size > 0", name="size_positive"),
-        Index("ix_upload_slots_person_id_state", "person_id", "state"),
+        Index("ix_upload_slots_person_id_expires_at", "person_id", "expires_at"),
         Index("ix_upload_slots_expires_at", "expires_at"),
     )
 
@@ -313,12 +311,11 @@ class UploadSlot(Base):
     filename: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str128]
-    state: Mapped[UploadSlotState] = mapped_column(String(16), default="issued", server_default="issued")
     created_at: Mapped[created_now]
     expires_at: Mapped[dt.datetime]
 
     def __repr__(self) -> str:
-        return f"<UploadSlot {self.file_id[:6]}… person_id={self.person_id} state={self.state}>"
+        return f"<UploadSlot {self.file_id[:6]}… person_id={self.person_id}>"
 
 
 class UploadedFile(Base):

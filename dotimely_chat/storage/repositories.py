@@ -423,55 +423,82 @@ class AuditRepository:
 
 
 # ------------------------------------------------------------------------------------------- uploads
-from dotimely_chat.storage.models import UploadedFile, UploadSlot  # appended section, own imports
+from typing import cast  # appended section, own imports
 
-OPEN_SLOT_STATES = ("issued", "uploading")
+from sqlalchemy import CursorResult, Table, bindparam, exists
+
+from dotimely_chat.storage.models import UploadedFile, UploadSlot
+
+# The hot paths of attachments (slot, PUT, GET) run these statements, built once on the tables: building
+# and caching an ORM statement per call cost more CPU than the query itself (bench/uploads.py). A slot is
+# used once its file row exists (same file_id, unique): one INSERT records a PUT.
+_SLOTS, _FILES = cast(Table, UploadSlot.__table__), cast(Table, UploadedFile.__table__)
+_PEOPLE, _MEMBERSHIPS = cast(Table, Person.__table__), cast(Table, Membership.__table__)
+_UNUSED = ~exists().where(_FILES.c.file_id == _SLOTS.c.file_id)
+_UPLOADER = (select(_PEOPLE.c.id, func.min(_MEMBERSHIPS.c.business_id))
+             .join(_MEMBERSHIPS, _MEMBERSHIPS.c.person_id == _PEOPLE.c.id)
+             .where(_PEOPLE.c.jid == bindparam("jid")).group_by(_PEOPLE.c.id))
+# (person, first business, bytes stored since :since + bytes of open slots) in one round trip.
+_QUOTA = (select(_PEOPLE.c.id, func.min(_MEMBERSHIPS.c.business_id),
+                 select(func.coalesce(func.sum(_FILES.c.size), 0)).where(
+                     _FILES.c.person_id == _PEOPLE.c.id, _FILES.c.created_at >= bindparam("since"))
+                 .scalar_subquery()
+                 + select(func.coalesce(func.sum(_SLOTS.c.size), 0)).where(
+                     _SLOTS.c.person_id == _PEOPLE.c.id, _SLOTS.c.expires_at > bindparam("now"), _UNUSED)
+                 .scalar_subquery())
+          .join(_MEMBERSHIPS, _MEMBERSHIPS.c.person_id == _PEOPLE.c.id)
+          .where(_PEOPLE.c.jid == bindparam("jid")).group_by(_PEOPLE.c.id))
+_SLOT_FOR_PUT = (select(_SLOTS.c.business_id, _SLOTS.c.person_id, _SLOTS.c.filename, _SLOTS.c.size,
+                        _SLOTS.c.content_type, _SLOTS.c.expires_at, _PEOPLE.c.jid, ~_UNUSED)
+                 .join(_PEOPLE, _PEOPLE.c.id == _SLOTS.c.person_id).where(_SLOTS.c.file_id == bindparam("file_id")))
+# The file row, from its slot (which must still exist: a person or business deleted takes it along).
+_ADD_FILE = insert(_FILES).from_select(
+    ["file_id", "business_id", "person_id", "uploader_jid", "filename", "size", "content_type", "sha256",
+     "created_at"],
+    select(_SLOTS.c.file_id, _SLOTS.c.business_id, _SLOTS.c.person_id, bindparam("uploader_jid"),
+           _SLOTS.c.filename, _SLOTS.c.size, _SLOTS.c.content_type, bindparam("sha256"),
+           bindparam("created_at", type_=UploadedFile.created_at.type))
+    .where(_SLOTS.c.file_id == bindparam("slot_file_id"), _UNUSED))
+_FILE_FOR_GET = select(_FILES.c.filename, _FILES.c.content_type, _FILES.c.size).where(
+    _FILES.c.file_id == bindparam("file_id"))
 
 
 class UploadRepository:
     """Upload slots and stored files, looked up by their unguessable file id (the URL is the capability);
-    quota by person, listings and retention by business or time. The hot paths (slot, PUT, GET) use one
-    Core statement each: an attachment costs a handful of round trips, not a dozen."""
+    quota by person, listings and retention by business or time."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def uploader(self, jid: str) -> tuple[int, int] | None:
         """(person id, first business id) of the person with this bare JID, if they belong to a business."""
-        statement = (select(Person.id, func.min(Membership.business_id))
-                     .join(Membership, Membership.person_id == Person.id)
-                     .where(Person.jid == jid).group_by(Person.id))
-        row = (await self._session.execute(statement)).first()
+        row = (await self._session.execute(_UPLOADER, {"jid": jid})).first()
         return (row[0], row[1]) if row else None
+
+    async def uploader_with_usage(self, jid: str, since: dt.datetime, now: dt.datetime
+                                  ) -> tuple[int, int, int] | None:
+        """(person id, first business id, bytes used: stored since `since` + open slots) or None."""
+        row = (await self._session.execute(_QUOTA, {"jid": jid, "since": since, "now": now})).first()
+        return (row[0], row[1], int(row[2])) if row else None
 
     async def add_slot(self, business_id: int, person_id: int, file_id: str, filename: str, size: int,
                        content_type: str, expires_at: dt.datetime) -> None:
-        await self._session.execute(insert(UploadSlot).values(
-            business_id=business_id, person_id=person_id, file_id=file_id, filename=filename, size=size,
-            content_type=content_type, expires_at=expires_at, created_at=utcnow()))
+        await self._session.execute(insert(_SLOTS), {
+            "business_id": business_id, "person_id": person_id, "file_id": file_id, "filename": filename,
+            "size": size, "content_type": content_type, "expires_at": expires_at, "created_at": utcnow()})
 
     async def get_slot(self, file_id: str) -> UploadSlot | None:
         return (await self._session.scalars(select(UploadSlot).where(UploadSlot.file_id == file_id))).one_or_none()
 
     async def slot_for_put(self, file_id: str) -> Any:
-        """The slot's fields and its person's JID (a Row), or None."""
-        statement = (select(UploadSlot.business_id, UploadSlot.person_id, UploadSlot.filename, UploadSlot.size,
-                            UploadSlot.content_type, UploadSlot.state, UploadSlot.expires_at, Person.jid)
-                     .join(Person, Person.id == UploadSlot.person_id).where(UploadSlot.file_id == file_id))
-        return (await self._session.execute(statement)).first()
+        """The slot's fields, its person's JID and whether it is used (a Row), or None."""
+        return (await self._session.execute(_SLOT_FOR_PUT, {"file_id": file_id})).first()
 
-    async def set_slot_state(self, file_id: str, old: str, new: str) -> bool:
-        """Compare-and-set: True only for the one caller that moved the slot from `old` to `new`."""
-        result = await self._session.execute(
-            update(UploadSlot).where(UploadSlot.file_id == file_id, UploadSlot.state == old)
-            .values(state=new).returning(UploadSlot.id))
-        return result.scalar_one_or_none() is not None
-
-    async def add_file(self, file_id: str, business_id: int, person_id: int | None, uploader_jid: str,
-                       filename: str, size: int, content_type: str, sha256: str) -> None:
-        await self._session.execute(insert(UploadedFile).values(
-            file_id=file_id, business_id=business_id, person_id=person_id, uploader_jid=uploader_jid,
-            filename=filename, size=size, content_type=content_type, sha256=sha256, created_at=utcnow()))
+    async def add_file(self, file_id: str, uploader_jid: str, sha256: str) -> bool:
+        """Record the file of an unused slot; False when the slot is gone or used (nothing written)."""
+        result = await self._session.execute(_ADD_FILE, {
+            "slot_file_id": file_id, "uploader_jid": uploader_jid, "sha256": sha256, "created_at": utcnow()})
+        return cast(CursorResult[Any], result).rowcount == 1
 
     async def get_file(self, file_id: str) -> UploadedFile | None:
         query = select(UploadedFile).where(UploadedFile.file_id == file_id)
@@ -479,30 +506,19 @@ class UploadRepository:
 
     async def file_for_get(self, file_id: str) -> Any:
         """(filename, content_type, size) of a stored file (a Row), or None."""
-        statement = select(UploadedFile.filename, UploadedFile.content_type, UploadedFile.size).where(
-            UploadedFile.file_id == file_id)
-        return (await self._session.execute(statement)).first()
+        return (await self._session.execute(_FILE_FOR_GET, {"file_id": file_id})).first()
 
     async def files_of_business(self, business_id: int, limit: int = 1000) -> Sequence[UploadedFile]:
         query = (select(UploadedFile).where(UploadedFile.business_id == business_id)
                  .order_by(UploadedFile.created_at, UploadedFile.id).limit(limit))
         return (await self._session.scalars(query)).all()
 
-    async def bytes_used(self, person_id: int, since: dt.datetime, now: dt.datetime) -> int:
-        """Bytes stored since `since` plus bytes of the person's slots still open (the daily quota)."""
-        stored = select(func.coalesce(func.sum(UploadedFile.size), 0)).where(
-            UploadedFile.person_id == person_id, UploadedFile.created_at >= since).scalar_subquery()
-        pending = select(func.coalesce(func.sum(UploadSlot.size), 0)).where(
-            UploadSlot.person_id == person_id, UploadSlot.state.in_(OPEN_SLOT_STATES),
-            UploadSlot.expires_at > now).scalar_subquery()
-        return int(await self._session.scalar(select(stored + pending)) or 0)
-
-    async def delete_stale_slots(self, now: dt.datetime, uploading_grace: dt.timedelta) -> int:
-        """Forget expired slots; one still 'uploading' is kept for `uploading_grace` (a slow PUT)."""
-        result = await self._session.execute(
-            delete(UploadSlot).where(or_(
-                (UploadSlot.state != "uploading") & (UploadSlot.expires_at < now),
-                UploadSlot.expires_at < now - uploading_grace)).returning(UploadSlot.id))
+    async def delete_stale_slots(self, now: dt.datetime, keep: Collection[str] = ()) -> int:
+        """Forget expired slots but those in `keep` (being uploaded: a slow PUT may outlast its slot)."""
+        statement = delete(UploadSlot).where(UploadSlot.expires_at < now)
+        if keep:
+            statement = statement.where(UploadSlot.file_id.not_in(list(keep)))
+        result = await self._session.execute(statement.returning(UploadSlot.id))
         return len(result.all())
 
     async def files_created_before(self, before: dt.datetime, limit: int = 500) -> Sequence[UploadedFile]:

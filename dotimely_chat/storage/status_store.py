@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -12,6 +13,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dotimely_chat.storage.models import MemberMark, MessageStatus, PresenceState, RoomMessage
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    room_id: int
+    stanza_id: str
+    origin_id: str | None
+    message_id: str | None
+    sender_id: int | None
+    sender_jid: str
+    sent_at: dt.datetime
+    has_attachment: bool
+    delivered: dict[int, tuple[dt.datetime | None, str | None]]  # other members -> (delivered at, via)
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -23,23 +37,25 @@ class StatusStore:
         self._session = session
 
     # ------------------------------------------------------------------------------------------ writes
-    async def add_message(self, room_id: int, stanza_id: str, origin_id: str | None, message_id: str | None,
-                          sender_id: int | None, sender_jid: str, sent_at: dt.datetime, has_attachment: bool,
-                          delivered: dict[int, tuple[dt.datetime | None, str | None]]) -> int | None:
-        """Record a message and one status row per other member; None if it was recorded before."""
+    async def add_messages(self, messages: list[NewMessage]) -> int:
+        """Record messages and one status row per other member, in two statements; messages recorded
+        before (same room and stanza-id) are skipped. Returns how many were new."""
+        if not messages:
+            return 0
         insert = _insert(self._session)
-        statement = insert(RoomMessage).values(
-            room_id=room_id, stanza_id=stanza_id, origin_id=origin_id, message_id=message_id, sender_id=sender_id,
-            sender_jid=sender_jid, sent_at=sent_at, has_attachment=has_attachment,
-        ).on_conflict_do_nothing(index_elements=["room_id", "stanza_id"]).returning(RoomMessage.id)
-        new_id = (await self._session.execute(statement)).scalar()
-        if new_id is None:
-            return None
-        if delivered:
-            await self._session.execute(insert(MessageStatus), [
-                {"message_id": new_id, "room_id": room_id, "person_id": person, "delivered_at": at,
-                 "delivered_via": via, "read_at": None} for person, (at, via) in delivered.items()])
-        return int(new_id)
+        statement = insert(RoomMessage).values([{
+            "room_id": m.room_id, "stanza_id": m.stanza_id, "origin_id": m.origin_id, "message_id": m.message_id,
+            "sender_id": m.sender_id, "sender_jid": m.sender_jid, "sent_at": m.sent_at,
+            "has_attachment": m.has_attachment} for m in messages])
+        statement = statement.on_conflict_do_nothing(index_elements=["room_id", "stanza_id"]).returning(
+            RoomMessage.id, RoomMessage.room_id, RoomMessage.stanza_id)
+        ids = {(row.room_id, row.stanza_id): row.id for row in await self._session.execute(statement)}
+        rows = [{"message_id": ids[(m.room_id, m.stanza_id)], "room_id": m.room_id, "person_id": person,
+                 "delivered_at": at, "delivered_via": via, "read_at": None}
+                for m in messages if (m.room_id, m.stanza_id) in ids for person, (at, via) in m.delivered.items()]
+        if rows:
+            await self._session.execute(insert(MessageStatus), rows)
+        return len(ids)
 
     async def resolve(self, room_id: int, reference: str) -> int | None:
         """The id of the room message a marker or receipt names: the room's stanza-id, else the sender's
@@ -107,10 +123,11 @@ class StatusStore:
         return {mark.person_id: mark for mark in rows}
 
     async def unread(self, room_id: int, person_id: int, after: int) -> int:
-        """Messages of others in the room after `after` (the member's read mark)."""
-        return int(await self._session.scalar(select(func.count()).select_from(RoomMessage).where(
-            RoomMessage.room_id == room_id, RoomMessage.id > after,
-            (RoomMessage.sender_id != person_id) | RoomMessage.sender_id.is_(None))) or 0)
+        """The member's copies after `after` (their read mark): messages of others sent while they were a
+        member (an index range on message_status, not a scan of the room)."""
+        return int(await self._session.scalar(select(func.count()).select_from(MessageStatus).where(
+            MessageStatus.room_id == room_id, MessageStatus.person_id == person_id,
+            MessageStatus.message_id > after)) or 0)
 
     async def latest(self, room_id: int) -> RoomMessage | None:
         return await self._session.scalar(select(RoomMessage).where(RoomMessage.room_id == room_id)

@@ -14,26 +14,29 @@ from .test_upload_support import UploadEnv, raw_request, status_of
 
 upload_env = test_upload_support.upload_env  # the fixture
 
-VIDEO = os.urandom(2 * 1024**2 + 123)
+BIG_VIDEO = os.urandom(2 * 1024**2 + 123)  # served by FileResponse
+SMALL_VIDEO = BIG_VIDEO[: 300 * 1024]  # read in one go
 
 
-async def test_range_requests_let_a_player_seek(upload_env: UploadEnv) -> None:
+@pytest.mark.parametrize("video", [BIG_VIDEO, SMALL_VIDEO], ids=["large", "small"])
+async def test_range_requests_let_a_player_seek(upload_env: UploadEnv, video: bytes) -> None:
     env = upload_env
-    url = await env.upload(env.customer, "clip.mp4", VIDEO, "video/mp4")
+    url = await env.upload(env.customer, "clip.mp4", video, "video/mp4")
     async with env.http.get(url, ssl=env.ssl, headers={"Range": "bytes=1000-1999"}) as response:
         assert response.status == 206
-        assert response.headers["Content-Range"] == f"bytes 1000-1999/{len(VIDEO)}"
-        assert await response.read() == VIDEO[1000:2000]
+        assert response.headers["Content-Range"] == f"bytes 1000-1999/{len(video)}"
+        assert await response.read() == video[1000:2000]
         assert response.headers["Content-Type"] == "video/mp4"
         assert response.headers["Content-Disposition"].startswith("inline;")
     async with env.http.get(url, ssl=env.ssl, headers={"Range": "bytes=-10"}) as response:
-        assert response.status == 206 and await response.read() == VIDEO[-10:]
+        assert response.status == 206 and await response.read() == video[-10:]
     async with env.http.get(url, ssl=env.ssl, headers={"Range": "bytes=0-"}) as response:
-        assert response.status == 206 and await response.read() == VIDEO
-    async with env.http.get(url, ssl=env.ssl, headers={"Range": f"bytes={len(VIDEO) + 5}-"}) as response:
+        assert response.status == 206 and await response.read() == video
+    async with env.http.get(url, ssl=env.ssl, headers={"Range": f"bytes={len(video) + 5}-"}) as response:
         assert response.status == 416
     async with env.http.head(url, ssl=env.ssl) as response:
-        assert response.status == 200 and int(response.headers["Content-Length"]) == len(VIDEO)
+        assert response.status == 200 and int(response.headers["Content-Length"]) == len(video)
+        assert await response.read() == b""
         assert response.headers["Accept-Ranges"] == "bytes"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from dotimely_chat.http_upload.housekeeping import UploadHousekeeping
+from dotimely_chat.http_upload.housekeeping import UploadHousekeeping, run_housekeeping
 from dotimely_chat.http_upload.slots import new_file_id
 from dotimely_chat.storage import UploadRepository, utcnow
 
@@ -27,10 +27,10 @@ async def test_an_unused_slot_expires_and_is_forgotten(upload_env: UploadEnv) ->
     env = upload_env
     url, token = await env.slot(env.customer, "late.png", 10, "image/png")
     file_id = url.split("/")[-2]
-    report = await env.uploads.housekeeping()
+    report = await run_housekeeping(env.uploads)
     async with env.service.database.session() as session:
         assert await UploadRepository(session).get_slot(file_id) is not None, "not expired yet"
-    report = await env.uploads.housekeeping(now=utcnow() + env.uploads.settings.slot_lifetime
+    report = await run_housekeeping(env.uploads, now=utcnow() + env.uploads.settings.slot_lifetime
                                             + dt.timedelta(seconds=1))
     assert report.slots_expired >= 1
     async with env.service.database.session() as session:
@@ -45,9 +45,9 @@ async def test_files_are_deleted_when_the_archive_retention_says_so(upload_env: 
     file_id = url.split("/")[-2]
     path = env.uploads.layout.final_path(file_id)
     assert path.exists()
-    report = await env.uploads.housekeeping(now=utcnow() + dt.timedelta(days=6))
+    report = await run_housekeeping(env.uploads, now=utcnow() + dt.timedelta(days=6))
     assert report.files_retired == 0 and await status(env, url) == 200
-    report = await env.uploads.housekeeping(now=utcnow() + dt.timedelta(days=8))
+    report = await run_housekeeping(env.uploads, now=utcnow() + dt.timedelta(days=8))
     assert report.files_retired >= 1
     assert not path.exists() and await status(env, url) == 404
     async with env.service.database.session() as session:
@@ -58,7 +58,7 @@ async def test_retention_never_keeps_files(upload_env: UploadEnv) -> None:
     env = upload_env
     env.limit(retention=None)
     url = await env.upload(env.owner, "keep.pdf", b"%PDF keep", "application/pdf")
-    report = await env.uploads.housekeeping(now=utcnow() + dt.timedelta(days=3650))
+    report = await run_housekeeping(env.uploads, now=utcnow() + dt.timedelta(days=3650))
     assert report.files_retired == 0 and await status(env, url) == 200
 
 
@@ -81,7 +81,7 @@ async def test_partial_and_orphan_files_are_removed_but_live_ones_stay(upload_en
     os.utime(orphan, (old, old))
     os.utime(layout.final_path(url.split("/")[-2]), (old, old))
     try:
-        report = await env.uploads.housekeeping()
+        report = await run_housekeeping(env.uploads)
     finally:
         env.uploads.active_partials.discard(writing)
     assert (report.partials_removed, report.orphans_removed) == (1, 1)

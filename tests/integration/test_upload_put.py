@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dotimely_chat.storage import UploadRepository
 
 from . import test_upload_support
+from .business import Api
 from .test_upload_support import WAIT, UploadEnv, raw_request, status_of
 
 upload_env = test_upload_support.upload_env  # the fixture
@@ -95,6 +96,29 @@ async def test_a_slot_is_used_once_and_a_file_is_never_overwritten(upload_env: U
     assert status == 409 and answer["errcode"] == "already_uploaded"
     async with env.http.get(url, ssl=env.ssl) as response:
         assert await response.read() == PDF
+
+
+async def test_slots_and_files_survive_a_restart_of_the_service(upload_env: UploadEnv) -> None:
+    env = upload_env
+    url, token = await env.slot(env.customer, "a.pdf", len(PDF), "application/pdf")
+    used_url, used_token = await env.slot(env.customer, "b.pdf", len(PDF), "application/pdf")
+    assert (await env.put(used_url, used_token, PDF, "application/pdf"))[0] == 201
+    env.uploads.slots.clear()  # what a restart forgets; the database remembers
+    env.uploads.files = type(env.uploads.files)(10, 60)
+    assert (await env.put(url, token, PDF, "application/pdf"))[0] == 201
+    status, answer = await env.put(used_url, used_token, PDF, "application/pdf")
+    assert status == 409 and answer["errcode"] == "already_uploaded"
+    assert await servable(env, used_url) == 200 and await servable(env, url) == 200
+
+
+async def test_a_slot_of_a_deleted_business_cannot_be_used(upload_env: UploadEnv, api: Api) -> None:
+    env = upload_env
+    url, token = await env.slot(env.staff, "a.png", len(PNG), "image/png")
+    await api.call("DELETE", f"/v1/businesses/{env.business['id']}", expect=200)
+    status, answer = await env.put(url, token, PNG, "image/png")
+    assert status == 410, answer
+    assert await servable(env, url) == 404 and leftovers(env) == []
+    assert not env.uploads.layout.final_path(url.split("/")[-2]).exists()
 
 
 async def test_concurrent_puts_on_one_slot_store_one_body(upload_env: UploadEnv) -> None:

@@ -65,7 +65,10 @@ async def test_a_slot_is_recorded_before_its_result_and_names_the_file(upload_en
     assert len(file_id) == 40 and token not in url
     async with upload_env.service.database.session() as session:
         slot = await UploadRepository(session).get_slot(file_id)
-    assert slot is not None and (slot.size, slot.content_type, slot.state) == (12345, "image/jpeg", "issued")
+        customer = await UploadRepository(session).uploader(upload_env.customer.jid)
+    assert slot is not None and customer is not None
+    assert (slot.size, slot.content_type, slot.filename) == (12345, "image/jpeg", "Holiday photo.JPG")
+    assert (slot.person_id, slot.business_id) == customer
 
 
 @pytest.mark.parametrize(("filename", "size", "ctype", "etype", "condition", "max_size"), [

@@ -51,10 +51,11 @@ async def test_migration_builds_the_upload_tables_of_the_models_and_drops_them(e
         assert not UPLOAD_TABLES & set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
 
 
-async def test_slots_are_claimed_once_and_count_toward_the_quota(empty_db: Database) -> None:  # noqa: F811
+async def test_a_slot_is_used_once_and_counts_toward_the_quota(empty_db: Database) -> None:  # noqa: F811
     await upgrade_database(empty_db)
     tenant = await add_tenant(empty_db, "a")
-    now = utcnow()
+    owner = "owner.a@chat.test"
+    now, day = utcnow(), dt.timedelta(days=1)
     async with empty_db.session() as session:
         uploads = UploadRepository(session)
         await uploads.add_slot(tenant.business_id, tenant.owner_id, ID, "a.jpg", 5 * 1024**3, "image/jpeg",
@@ -62,43 +63,46 @@ async def test_slots_are_claimed_once_and_count_toward_the_quota(empty_db: Datab
         await uploads.add_slot(tenant.business_id, tenant.owner_id, "cd" * 20, "old.jpg", 7, "image/jpeg",
                                now - dt.timedelta(minutes=1))
         await session.commit()
-        assert await uploads.bytes_used(tenant.owner_id, now - dt.timedelta(days=1), now) == 5 * 1024**3
-        assert await uploads.set_slot_state(ID, "issued", "uploading") is True
-        assert await uploads.set_slot_state(ID, "issued", "uploading") is False
-        assert await uploads.set_slot_state(ID, "uploading", "done") is True
-        await uploads.add_file(ID, tenant.business_id, tenant.owner_id, "owner.a@chat.test", "a.jpg", 5 * 1024**3,
-                               "image/jpeg", "0" * 64)
+        assert await uploads.uploader(owner) == (tenant.owner_id, tenant.business_id)
+        assert await uploads.uploader("nobody@chat.test") is None
+        assert await uploads.uploader_with_usage(owner, now - day, now) == (
+            tenant.owner_id, tenant.business_id, 5 * 1024**3), "the open slot counts, the expired one not"
+        assert await uploads.uploader_with_usage("nobody@chat.test", now, now) is None
+        put = await uploads.slot_for_put(ID)
+        assert put is not None and (put.jid, put.size, bool(put[-1])) == (owner, 5 * 1024**3, False)
+
+        assert await uploads.add_file(ID, owner, "0" * 64) is True
+        assert await uploads.add_file(ID, owner, "1" * 64) is False, "a slot is used once"
+        assert await uploads.add_file("ef" * 20, owner, "0" * 64) is False, "no slot, no file"
         await session.commit()
         stored = await uploads.get_file(ID)
         assert stored is not None and stored.size == 5 * 1024**3, "sizes past 2 GiB fit"
+        assert (stored.business_id, stored.person_id, stored.sha256) == (tenant.business_id, tenant.owner_id, "0" * 64)
         assert (await uploads.file_for_get(ID)) == ("a.jpg", "image/jpeg", 5 * 1024**3)
-        assert await uploads.uploader("owner.a@chat.test") == (tenant.owner_id, tenant.business_id)
-        assert await uploads.uploader("nobody@chat.test") is None
         put = await uploads.slot_for_put(ID)
-        assert put is not None and (put.state, put.jid, put.size) == ("done", "owner.a@chat.test", 5 * 1024**3)
-        assert await uploads.bytes_used(tenant.owner_id, now - dt.timedelta(days=1), now) == 5 * 1024**3
-        assert await uploads.bytes_used(tenant.owner_id, now + dt.timedelta(days=1), now) == 0
-        assert await uploads.bytes_used(tenant.staff_id, now - dt.timedelta(days=1), now) == 0
+        assert put is not None and bool(put[-1]) is True
+        assert (await uploads.uploader_with_usage(owner, now - day, now))[2] == 5 * 1024**3, "counted once"
+        assert (await uploads.uploader_with_usage(owner, now + day, now))[2] == 0
+        assert (await uploads.uploader_with_usage("staff.a@chat.test", now - day, now))[2] == 0
         assert [f.file_id for f in await uploads.files_of_business(tenant.business_id)] == [ID]
         assert await uploads.known_file_ids([ID, "cd" * 20, "ef" * 20]) == {ID, "cd" * 20}
 
 
-async def test_stale_slots_go_and_a_slot_being_uploaded_gets_a_grace(empty_db: Database) -> None:  # noqa: F811
+async def test_expired_slots_go_but_those_being_uploaded(empty_db: Database) -> None:  # noqa: F811
     await upgrade_database(empty_db)
     tenant = await add_tenant(empty_db, "a")
     now = utcnow()
-    states = {"aa": ("issued", -1), "bb": ("issued", 10), "cc": ("uploading", -1), "dd": ("uploading", -2000),
-              "ee": ("done", -1)}
+    minutes = {"aa": -1, "bb": 10, "cc": -2000, "dd": -1}
     async with empty_db.session() as session:
         uploads = UploadRepository(session)
-        for prefix, (state, minutes) in states.items():
+        for prefix, offset in minutes.items():
             await uploads.add_slot(tenant.business_id, tenant.customer_id, prefix * 20, "f.pdf", 1,
-                                   "application/pdf", now + dt.timedelta(minutes=minutes))
-            if state != "issued":
-                await uploads.set_slot_state(prefix * 20, "issued", state)
-        assert await uploads.delete_stale_slots(now, dt.timedelta(days=1)) == 3
+                                   "application/pdf", now + dt.timedelta(minutes=offset))
+        await uploads.add_file("dd" * 20, "customer.a@chat.test", "0" * 64)
+        assert await uploads.delete_stale_slots(now, keep={"cc" * 20}) == 2
         await session.commit()
-        assert await uploads.known_file_ids([p * 20 for p in states]) == {"bb" * 20, "cc" * 20}
+        assert await uploads.known_file_ids([p * 20 for p in minutes]) == {"bb" * 20, "cc" * 20, "dd" * 20}
+        assert await uploads.get_slot("dd" * 20) is None and await uploads.get_file("dd" * 20) is not None
 
 
 async def test_deleting_a_person_removes_their_slots_but_keeps_their_files(empty_db: Database) -> None:  # noqa: F811
@@ -108,8 +112,7 @@ async def test_deleting_a_person_removes_their_slots_but_keeps_their_files(empty
         uploads = UploadRepository(session)
         await uploads.add_slot(tenant.business_id, tenant.customer_id, ID, "f.pdf", 3, "application/pdf",
                                utcnow() + dt.timedelta(minutes=5))
-        await uploads.add_file(ID, tenant.business_id, tenant.customer_id, "customer.a@chat.test", "f.pdf", 3,
-                               "application/pdf", "0" * 64)
+        await uploads.add_file(ID, "customer.a@chat.test", "0" * 64)
         await uploads.add_slot(tenant.business_id, tenant.customer_id, "cd" * 20, "g.pdf", 3, "application/pdf",
                                utcnow() + dt.timedelta(minutes=5))
         await session.commit()

@@ -30,10 +30,8 @@ def upgrade() -> None:
         sa.Column("filename", sa.String(length=255), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("content_type", sa.String(length=128), nullable=False),
-        sa.Column("state", sa.String(length=16), server_default="issued", nullable=False),
         sa.Column("created_at", TZ, server_default=sa.func.now(), nullable=False),
         sa.Column("expires_at", TZ, nullable=False),
-        sa.CheckConstraint("state IN ('issued', 'uploading', 'done')", name=op.f("ck_upload_slots_state")),
         sa.CheckConstraint("size > 0", name=op.f("ck_upload_slots_size_positive")),
         sa.ForeignKeyConstraint(["business_id"], ["businesses.id"],
                                 name=op.f("fk_upload_slots_business_id_businesses"), ondelete="CASCADE"),
@@ -42,7 +40,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_upload_slots")),
         sa.UniqueConstraint("file_id", name=op.f("uq_upload_slots_file_id")),
     )
-    op.create_index("ix_upload_slots_person_id_state", "upload_slots", ["person_id", "state"])
+    op.create_index("ix_upload_slots_person_id_expires_at", "upload_slots", ["person_id", "expires_at"])
     op.create_index("ix_upload_slots_expires_at", "upload_slots", ["expires_at"])
     op.create_table(
         "uploaded_files",
@@ -74,5 +72,5 @@ def downgrade() -> None:
     op.drop_index("ix_uploaded_files_business_id_created_at", table_name="uploaded_files")
     op.drop_table("uploaded_files")
     op.drop_index("ix_upload_slots_expires_at", table_name="upload_slots")
-    op.drop_index("ix_upload_slots_person_id_state", table_name="upload_slots")
+    op.drop_index("ix_upload_slots_person_id_expires_at", table_name="upload_slots")
     op.drop_table("upload_slots")

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_room_messages")),
         sa.UniqueConstraint("room_id", "stanza_id", name=op.f("uq_room_messages_room_id_stanza_id")),
     )
+    op.create_index("ix_room_messages_room_id_id", "room_messages", ["room_id", "id"])
     op.create_index("ix_room_messages_room_id_origin_id", "room_messages", ["room_id", "origin_id"])
     op.create_index("ix_room_messages_room_id_message_id", "room_messages", ["room_id", "message_id"])
     op.create_table(
@@ -94,4 +95,5 @@ def downgrade() -> None:
     op.drop_table("message_status")
     op.drop_index("ix_room_messages_room_id_message_id", table_name="room_messages")
     op.drop_index("ix_room_messages_room_id_origin_id", table_name="room_messages")
+    op.drop_index("ix_room_messages_room_id_id", table_name="room_messages")
     op.drop_table("room_messages")
