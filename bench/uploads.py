@@ -6,9 +6,10 @@ Starts, on free loopback ports in a temp dir:
   - Prosody #2 from the same generated config plus a `http_file_share` component on HTTPS (lines appended
     here only);
   - a bare aiohttp server (PUT streamed to disk, GET with FileResponse/sendfile), on HTTPS and on plain HTTP.
-Each target gets 200 files of 100 KiB and 10 of 20 MiB at a given concurrency: slot IQ + PUT (bare: PUT
-only), then GET. Prints MB/s (10^6 bytes/s) each way, the ratios, and the peak RSS of each server process;
-then the component's peak RSS while one 1 GiB file goes up and down (flat memory).
+Each target gets 200 files of 100 KiB and 10 of 20 MiB at a given concurrency (one XMPP connection per
+worker): slot IQ + PUT (bare: PUT only), then GET. Prints MB/s (10^6 bytes/s) each way, the ratios, and the
+RSS of each server process before the run and at its peak; then the component's peak RSS while one 1 GiB
+file goes up and down (flat memory).
 Run: .venv/bin/python bench/uploads.py [--small 200] [--large 10] [--concurrency 8] [--no-big]
 """
 
@@ -104,10 +105,10 @@ async def spawn(*args: str) -> asyncio.subprocess.Process:
     return process
 
 
-def peak_rss(pid: int) -> float:
-    """VmHWM in MiB (reset by reset_peak)."""
+def peak_rss(pid: int, field: str = "VmHWM") -> float:
+    """VmHWM (the peak since reset_peak) or VmRSS (now) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -212,7 +213,7 @@ async def workload(label: str, upload: Uploader, http: aiohttp.ClientSession, sm
 
     await asyncio.gather(*(put(f"warm{i}-{label}.jpg", small_data, "image/jpeg") for i in range(8)))
     reset_peak(pid)
-    figures: dict[str, float] = {}
+    figures: dict[str, float] = {"RSS before": peak_rss(pid, "VmRSS")}
     for kind, count, data, ctype, ext in (("100 KiB", small, small_data, "image/jpeg", "jpg"),
                                           ("20 MiB", large, large_data, "video/mp4", "mp4")):
         seconds, urls = await timed([put(f"{kind[:3].strip()}-{i}-{label}.{ext}", data, ctype)
@@ -318,17 +319,17 @@ async def run(small: int, large: int, concurrency: int, big: bool) -> None:
     report(results, small, large, concurrency)
     if big:
         before, peak, seconds = big_figures
-        print(f"1 GiB up and down through ours: {seconds:.1f} s, component peak RSS {peak:.0f} MiB "
-              f"(peak before: {before:.0f} MiB)")
+        print(f"1 GiB up and down through ours: {seconds:.1f} s, component peak RSS during it {peak:.0f} MiB "
+              f"(peak of the run before it: {before:.0f} MiB)")
 
 
 def report(results: dict[str, dict[str, float]], small: int, large: int, concurrency: int) -> None:
     print(f"{small} files of 100 KiB and {large} of 20 MiB, concurrency {concurrency}; MB/s (10^6 bytes/s); "
           "PUT includes the slot request")
-    print(f"{'':34}" + "".join(f"{c:>13}" for c in COLUMNS) + f"{'peak RSS':>13}")
+    print(f"{'':34}" + "".join(f"{c:>13}" for c in COLUMNS) + "   RSS before -> peak")
     for label, figures in results.items():
         print(f"{LABELS[label]:34}" + "".join(f"{figures[c]:13.1f}" for c in COLUMNS)
-              + f"{figures['peak RSS']:9.0f} MiB")
+              + f"{figures['RSS before']:9.0f} -> {figures['peak RSS']:.0f} MiB")
     ours = results["ours"]
     for other in ("prosody", "bare-https", "bare-http"):
         print(f"{'ratio ours/' + other:34}" + "".join(f"{ours[c] / results[other][c]:13.2f}" for c in COLUMNS))

@@ -21,7 +21,9 @@ from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search
 from .component.start_chat import register_start_chat
+from .component.upload import register_upload
 from .config import Config
+from .http_upload.housekeeping import UploadHousekeeping
 from .http_upload.server import build_upload_app, server_ssl_context
 from .servers.accounts import ProsodyAccounts
 from .servers.prosody_config import ProsodyPaths, observer_jid
@@ -33,6 +35,7 @@ from .services.rooms import RoomService
 from .services.rosters import RosterService
 from .services.status import StatusRecorder
 from .services.status_queries import StatusQueries
+from .services.uploads import UploadService
 from .storage import Database, sqlite_url_for
 from .storage.migrate import upgrade_database
 
@@ -82,6 +85,9 @@ class ChatService:
         register_new_conversation(self.component, self.directory)
         register_start_chat(self.component, self.appointments, self.rooms)
         register_message_status(self.component, self.status)
+        self.uploads = UploadService(self.database, config)
+        register_upload(self.component, self.uploads)
+        self.upload_housekeeping = UploadHousekeeping(self.uploads)
         self._runners: list[web.AppRunner] = []
 
     async def _reconcile_rosters(self) -> None:
@@ -97,11 +103,12 @@ class ChatService:
         self.component.start()
         api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
                                        self.appointments, self.rooms, self.status))
-        upload = build_upload_app(self.config.upload_directory)
+        upload = build_upload_app(self.config.upload_directory, self.uploads)
         certificate, key = tls_files(self.config)
         await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)
         await self._serve(upload, self.config.http.upload_listen.host, self.config.http.upload_listen.port,
                           server_ssl_context(certificate, key))
+        self.upload_housekeeping.start()
         log.info("HTTP API on %s, upload host on %s", self.config.http.api_public_url,
                  self.config.http.upload_public_url)
 
@@ -121,6 +128,7 @@ class ChatService:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        await self.upload_housekeeping.stop()
         await self.database.dispose()
 
 

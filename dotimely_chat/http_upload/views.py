@@ -94,22 +94,19 @@ async def put_file(request: web.Request, uploads: UploadService, file_id: str, f
         sha256 = await receive_file(request.content, slot.size, file_id, uploads.layout,
                                     uploads.active_partials)
         await uploads.complete(slot, sha256)
-    except BaseException as exc:
-        if isinstance(exc, UploadError):
-            log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid,
-                     slot.business_id, exc.reason)
-            response = upload_error_response(exc)
-            response.force_close()  # the rest of a refused body is not read
-            return response
-        if isinstance(exc, Exception):
-            log.warning("PUT of %s… by %s (business %d) interrupted: %s", file_id[:6], slot.jid,
-                        slot.business_id, type(exc).__name__)
+    except UploadError as exc:
+        log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid, slot.business_id,
+                 exc.reason)
+        response = upload_error_response(exc)
+        response.force_close()  # the rest of a refused body is not read
+        return response
+    except Exception as exc:
+        log.warning("PUT of %s… by %s (business %d) interrupted: %s", file_id[:6], slot.jid, slot.business_id,
+                    type(exc).__name__)
         raise
     finally:
         uploads.release(slot)
-    response = web.Response(status=201, headers={**SECURITY_HEADERS, **CORS_HEADERS})
-    return response
-
+    return web.Response(status=201, headers={**SECURITY_HEADERS, **CORS_HEADERS})
 
 async def get_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
                    ) -> web.StreamResponse:

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, ClassVar, Final, Literal, get_args
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -290,7 +291,6 @@ class PresenceState(Base):
 
 
 # ------------------------------------------------------------------------------------------- uploads
-from sqlalchemy import BigInteger  # the attachments section is appended, with its own imports
 
 
 class UploadSlot(Base):

@@ -9,9 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager, joinedload
@@ -26,6 +38,8 @@ from dotimely_chat.storage.models import (
     Role,
     Room,
     RosterItem,
+    UploadedFile,
+    UploadSlot,
 )
 from dotimely_chat.storage.types import utcnow
 
@@ -423,11 +437,6 @@ class AuditRepository:
 
 
 # ------------------------------------------------------------------------------------------- uploads
-from typing import cast  # appended section, own imports
-
-from sqlalchemy import CursorResult, Table, bindparam, exists
-
-from dotimely_chat.storage.models import UploadedFile, UploadSlot
 
 # The hot paths of attachments (slot, PUT, GET) run these statements, built once on the tables: building
 # and caching an ORM statement per call cost more CPU than the query itself (bench/uploads.py). A slot is
