@@ -16,20 +16,11 @@ import asyncio
 import logging
 import os
 import secrets
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from dotimely_chat.app import ChatService  # noqa: E402
-from dotimely_chat.config import parse_config  # noqa: E402
-from dotimely_chat.servers.prosody_process import ProsodyProcess  # noqa: E402
-from tests.conftest import config_document  # noqa: E402
+from harness import running_service  # bench/ is on sys.path when run as a script
 
 
 def process_cpu(pid: int) -> float:
@@ -39,54 +30,44 @@ def process_cpu(pid: int) -> float:
 
 
 async def run(customers: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="dotimely-bench-") as tmp:
-        config = parse_config(config_document(Path(tmp) / "state"), Path(tmp))
-        prosody = ProsodyProcess(config)
-        await prosody.start()
-        service = ChatService(config)
-        await service.start()
-        try:
-            assert prosody.process is not None
-            prosody_pid = prosody.process.pid
-            assert await service.component.wait_connected(20)
-            domain = config.xmpp.domain
-            semaphore = asyncio.Semaphore(concurrency)
+    async with running_service() as (config, prosody, service):
+        assert prosody.process is not None
+        prosody_pid = prosody.process.pid
+        domain = config.xmpp.domain
+        semaphore = asyncio.Semaphore(concurrency)
 
-            async def native(i: int) -> None:
+        async def native(i: int) -> None:
+            async with semaphore:
+                await service.accounts.create_account(f"native{i}@{domain}", secrets.token_urlsafe(12))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(native(i) for i in range(customers)))
+        native_s = time.perf_counter() - started
+
+        headers = {"Authorization": f"Bearer {config.api.token}"}
+        base = f"{config.http.api_public_url}/v1/businesses/bench"
+        async with aiohttp.ClientSession(headers=headers) as http:
+            await (await http.put(base, json={"name": "Bench Salon"})).release()
+            owner = await (await http.put(f"{base}/people/owner", json={
+                "role": "owner", "display_name": "Owner"})).json()
+
+            async def ours(i: int) -> None:
                 async with semaphore:
-                    await service.accounts.create_account(f"native{i}@{domain}", secrets.token_urlsafe(12))
+                    async with http.put(f"{base}/people/c{i}", json={
+                            "role": "customer", "display_name": f"Customer {i}"}) as response:
+                        body = await response.json()
+                        assert response.status == 201 and body["roster_synced"], body
 
-            started = time.perf_counter()
-            await asyncio.gather(*(native(i) for i in range(customers)))
-            native_s = time.perf_counter() - started
+            started, cpu_before = time.perf_counter(), (process_cpu(prosody_pid), time.process_time())
+            await asyncio.gather(*(ours(i) for i in range(customers)))
+            ours_s = time.perf_counter() - started
+            prosody_cpu = process_cpu(prosody_pid) - cpu_before[0]
+            our_cpu = time.process_time() - cpu_before[1]
 
-            headers = {"Authorization": f"Bearer {config.api.token}"}
-            base = f"{config.http.api_public_url}/v1/businesses/bench"
-            async with aiohttp.ClientSession(headers=headers) as http:
-                await (await http.put(base, json={"name": "Bench Salon"})).release()
-                owner = await (await http.put(f"{base}/people/owner", json={
-                    "role": "owner", "display_name": "Owner"})).json()
-
-                async def ours(i: int) -> None:
-                    async with semaphore:
-                        async with http.put(f"{base}/people/c{i}", json={
-                                "role": "customer", "display_name": f"Customer {i}"}) as response:
-                            body = await response.json()
-                            assert response.status == 201 and body["roster_synced"], body
-
-                started, cpu_before = time.perf_counter(), (process_cpu(prosody_pid), time.process_time())
-                await asyncio.gather(*(ours(i) for i in range(customers)))
-                ours_s = time.perf_counter() - started
-                prosody_cpu = process_cpu(prosody_pid) - cpu_before[0]
-                our_cpu = time.process_time() - cpu_before[1]
-
-            roster = await service.rosters.gateway.get_roster(owner["jid"])
-            started = time.perf_counter()
-            unchanged = await service.rosters.reconcile_all()
-            reconcile_s = time.perf_counter() - started
-        finally:
-            await service.stop()
-            await prosody.stop()
+        roster = await service.rosters.gateway.get_roster(owner["jid"])
+        started = time.perf_counter()
+        unchanged = await service.rosters.reconcile_all()
+        reconcile_s = time.perf_counter() - started
 
     print(f"customers                       {customers} (concurrency {concurrency})")
     print(f"native  XEP-0133 accounts only  {native_s:7.2f} s  {customers / native_s:8.1f} /s")

@@ -18,20 +18,10 @@ import asyncio
 import datetime as dt
 import logging
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from dotimely_chat.app import ChatService  # noqa: E402
-from dotimely_chat.config import parse_config  # noqa: E402
-from dotimely_chat.servers.prosody_process import ProsodyProcess  # noqa: E402
-from tests.conftest import config_document  # noqa: E402
+from harness import running_service  # bench/ is on sys.path when run as a script
 
 STAFF, CUSTOMERS = 5, 50
 
@@ -42,78 +32,68 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(rooms: int, appointments: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="dotimely-bench-") as tmp:
-        config = parse_config(config_document(Path(tmp) / "state"), Path(tmp))
-        prosody = ProsodyProcess(config)
-        await prosody.start()
-        service = ChatService(config)
-        await service.start()
-        try:
-            assert await service.component.wait_connected(20)
-            headers = {"Authorization": f"Bearer {config.api.token}"}
-            base = f"{config.http.api_public_url}/v1/businesses/bench"
-            async with aiohttp.ClientSession(headers=headers) as http:
-                await (await http.put(base, json={"name": "Bench Salon"})).release()
-                people = [("owner", "owner")] + [(f"s{i}", "staff") for i in range(STAFF)] + [
-                    (f"c{i}", "customer") for i in range(CUSTOMERS)]
-                jids = {}
-                for person, role in people:
-                    async with http.put(f"{base}/people/{person}", json={"role": role, "display_name": person}) as r:
-                        jids[person] = (await r.json())["jid"]
-                when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    async with running_service() as (config, prosody, service):
+        headers = {"Authorization": f"Bearer {config.api.token}"}
+        base = f"{config.http.api_public_url}/v1/businesses/bench"
+        async with aiohttp.ClientSession(headers=headers) as http:
+            await (await http.put(base, json={"name": "Bench Salon"})).release()
+            people = [("owner", "owner")] + [(f"s{i}", "staff") for i in range(STAFF)] + [
+                (f"c{i}", "customer") for i in range(CUSTOMERS)]
+            jids = {}
+            for person, role in people:
+                async with http.put(f"{base}/people/{person}", json={"role": role, "display_name": person}) as r:
+                    jids[person] = (await r.json())["jid"]
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
 
-                async def put_appointment(i: int) -> None:
-                    async with http.put(f"{base}/appointments/a{i}", json={
-                            "customer": f"c{i % CUSTOMERS}", "staff": f"s{i % STAFF}",
-                            "starts_at": (when + dt.timedelta(minutes=30 * i)).isoformat(),
-                            "duration_minutes": 30, "service_name": "Haircut"}) as response:
-                        assert response.status in (200, 201), await response.text()
+            async def put_appointment(i: int) -> None:
+                async with http.put(f"{base}/appointments/a{i}", json={
+                        "customer": f"c{i % CUSTOMERS}", "staff": f"s{i % STAFF}",
+                        "starts_at": (when + dt.timedelta(minutes=30 * i)).isoformat(),
+                        "duration_minutes": 30, "service_name": "Haircut"}) as response:
+                    assert response.status in (200, 201), await response.text()
 
-                async def open_room(i: int) -> tuple[float, float]:
-                    """Seconds until the response, and until the members' bookmarks are published too."""
-                    started = time.perf_counter()
-                    async with http.post(f"{base}/conversations", json={
-                            "initiator": f"c{i % CUSTOMERS}", "appointment": f"a{i}"}) as response:
-                        assert response.status == 201, await response.text()
-                        room = (await response.json())["jid"]
-                    answered = time.perf_counter() - started
-                    welcome = service.rooms.welcomes.get(room)
-                    if welcome is not None:
-                        await welcome
-                    return answered, time.perf_counter() - started
-
-                # 1. bare MUC operations, through the gateway
-                muc = service.muc
-                members = [jids["owner"], jids["s0"], jids["c0"]]
-                bare = []
-                for i in range(rooms):
-                    started = time.perf_counter()
-                    room = f"bare-{i}@{config.muc.host}"
-                    await muc.open_room(room, f"Bare {i}")
-                    for member, affiliation in zip(members, ("admin", "member", "member"), strict=True):
-                        await muc.set_affiliation(room, member, affiliation)
-                    bare.append(time.perf_counter() - started)
-
-                # 2. ours, one at a time
-                for i in range(rooms):
-                    await put_appointment(i)
-                timings = [await open_room(i) for i in range(rooms)]
-                ours, complete = [t[0] for t in timings], [t[1] for t in timings]
-
-                # 3. many appointments and their rooms
-                semaphore = asyncio.Semaphore(concurrency)
-
-                async def provision(i: int) -> None:
-                    async with semaphore:
-                        await put_appointment(i)
-                        await open_room(i)
-
+            async def open_room(i: int) -> tuple[float, float]:
+                """Seconds until the response, and until the members' bookmarks are published too."""
                 started = time.perf_counter()
-                await asyncio.gather(*(provision(i) for i in range(rooms, rooms + appointments)))
-                bulk_s = time.perf_counter() - started
-        finally:
-            await service.stop()
-            await prosody.stop()
+                async with http.post(f"{base}/conversations", json={
+                        "initiator": f"c{i % CUSTOMERS}", "appointment": f"a{i}"}) as response:
+                    assert response.status == 201, await response.text()
+                    room = (await response.json())["jid"]
+                answered = time.perf_counter() - started
+                welcome = service.rooms.welcomes.get(room)
+                if welcome is not None:
+                    await welcome
+                return answered, time.perf_counter() - started
+
+            # 1. bare MUC operations, through the gateway
+            muc = service.muc
+            members = [jids["owner"], jids["s0"], jids["c0"]]
+            bare = []
+            for i in range(rooms):
+                started = time.perf_counter()
+                room = f"bare-{i}@{config.muc.host}"
+                await muc.open_room(room, f"Bare {i}")
+                for member, affiliation in zip(members, ("admin", "member", "member"), strict=True):
+                    await muc.set_affiliation(room, member, affiliation)
+                bare.append(time.perf_counter() - started)
+
+            # 2. ours, one at a time
+            for i in range(rooms):
+                await put_appointment(i)
+            timings = [await open_room(i) for i in range(rooms)]
+            ours, complete = [t[0] for t in timings], [t[1] for t in timings]
+
+            # 3. many appointments and their rooms
+            semaphore = asyncio.Semaphore(concurrency)
+
+            async def provision(i: int) -> None:
+                async with semaphore:
+                    await put_appointment(i)
+                    await open_room(i)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(provision(i) for i in range(rooms, rooms + appointments)))
+            bulk_s = time.perf_counter() - started
 
     ms = 1000
     print(f"rooms measured one at a time       {rooms}")
