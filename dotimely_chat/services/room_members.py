@@ -83,13 +83,8 @@ class RoomMembership:
             if room is None:
                 return None
             plan = await self.plan(session, room.business_id, room.appointment_id, room.audience)
-            people = PersonRepository(session)
-            ids = {}
-            for jid in plan.affiliations:
-                person = await people.get_by_jid(jid)
-                if person is not None:
-                    ids[jid] = person.id
-            return RoomMembers(room.id, room.business_id, ids)
+            people = await PersonRepository(session).get_by_jids(list(plan.affiliations))
+            return RoomMembers(room.id, room.business_id, {jid: p.id for jid, p in people.items()})
 
     # ------------------------------------------------------------------------------------------ plan
     @staticmethod

@@ -40,11 +40,7 @@ class StatusQueries:
         if room is None or room.business_id != business.id:
             raise DomainError(NOT_FOUND, f"no conversation {conversation!r} in business {business_ext!r}")
         plan = await self.rooms.plan(session, business.id, room.appointment_id, room.audience)
-        people: dict[int, Person] = {}
-        for member in plan.affiliations:
-            person = await PersonRepository(session).get_by_jid(member)
-            if person is not None:
-                people[person.id] = person
+        people = {p.id: p for p in (await PersonRepository(session).get_by_jids(list(plan.affiliations))).values()}
         if viewer_ext is not None or viewer_jid is not None:
             viewer = (await PersonRepository(session).get_by_external_id(viewer_ext) if viewer_ext
                       else await PersonRepository(session).get_by_jid(viewer_jid or ""))
@@ -78,11 +74,12 @@ class StatusQueries:
             store = StatusStore(session)
             marks = await store.marks(room.id)
             latest = await store.latest(room.id)
+            last_reads = await store.by_ids([m.read_upto for m in marks.values() if m.read_upto])
             members = []
             for person_id, person in sorted(people.items()):
                 mark = marks.get(person_id)
                 read_upto = mark.read_upto if mark else 0
-                last_read = await store.by_id(read_upto) if read_upto else None
+                last_read = last_reads.get(read_upto)
                 members.append({"jid": person.jid, "name": person.display_name,
                                 "unread": await store.unread(room.id, person_id, read_upto),
                                 "last_read": {"stanza_id": last_read.stanza_id, "sent_at": _iso(last_read.sent_at)}

@@ -92,6 +92,12 @@ class PersonRepository:
         query = select(Person).where(Person.jid == jid)
         return (await self._session.scalars(query)).one_or_none()
 
+    async def get_by_jids(self, jids: Collection[str]) -> dict[str, Person]:
+        """Exact matches on bare JIDs, in one statement."""
+        if not jids:
+            return {}
+        return {p.jid: p for p in (await self._session.scalars(select(Person).where(Person.jid.in_(list(jids)))))}
+
     async def add(
         self,
         external_id: str,

@@ -133,8 +133,11 @@ class StatusStore:
         return await self._session.scalar(select(RoomMessage).where(RoomMessage.room_id == room_id)
                                           .order_by(RoomMessage.id.desc()).limit(1))
 
-    async def by_id(self, message_id: int) -> RoomMessage | None:
-        return await self._session.get(RoomMessage, message_id)
+    async def by_ids(self, message_ids: Collection[int]) -> dict[int, RoomMessage]:
+        if not message_ids:
+            return {}
+        rows = await self._session.scalars(select(RoomMessage).where(RoomMessage.id.in_(list(message_ids))))
+        return {m.id: m for m in rows}
 
     async def presence(self, person_id: int) -> PresenceState | None:
         return await self._session.get(PresenceState, person_id)
