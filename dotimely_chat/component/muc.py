@@ -31,6 +31,7 @@ from xml.etree.ElementTree import Element, SubElement
 from slixmpp import JID, Iq
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.types import IqTypes
+from slixmpp.xmlstream import StanzaBase
 
 from .link import ChatComponent
 from .muc_bookmarks import BookmarkError, PepBookmarks, error_condition
@@ -246,10 +247,7 @@ class MucRooms:
             presence = self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}")
             SubElement(SubElement(presence.xml, f"{{{NS_MUC}}}x"), f"{{{NS_MUC}}}history", {"maxstanzas": "0"})
             presence.send()
-            try:
-                reply = await asyncio.wait_for(future, self.timeout)
-            except TimeoutError:
-                raise MucError(room, f"joining {room} timed out", "remote-server-timeout") from None
+            reply = await self._answer(room, future, f"joining {room}")
             if reply["type"] == "error":
                 condition = error_condition(reply.xml)
                 if condition == "conflict":
@@ -285,15 +283,19 @@ class MucRooms:
         await self._iq(room, "set", query, "destroying the room")
         self._events.forget(room)
 
+    async def _answer(self, room: str, future: asyncio.Future[StanzaBase], what: str) -> StanzaBase:
+        """The room's answer to what we sent (the caller reads error replies), or MucError after the timeout."""
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise MucError(room, f"{what} timed out", "remote-server-timeout") from None
+
     async def _send_notice(self, room: str, text: str) -> None:
         message = self.component.make_message(mto=room, mfrom=self.observer, mtype="groupchat", mbody=text)
         message["id"] = f"dotimely-{uuid.uuid4().hex}"
         future = self._events.expect_echo(message["id"])
         message.send()
-        try:
-            reply = await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            raise MucError(room, f"notice to {room} not echoed in time", "remote-server-timeout") from None
+        reply = await self._answer(room, future, f"the echo of a notice to {room}")
         if reply["type"] == "error":
             condition = error_condition(reply.xml)
             raise MucError(room, f"notice to {room} refused: {condition}", condition)
