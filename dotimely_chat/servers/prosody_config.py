@@ -14,6 +14,7 @@ from ..config import Config
 
 MODULES_DIR = Path(__file__).parent / "prosody_modules"
 C2S_STANZA_SIZE_LIMIT = 256 * 1024
+MAX_ARCHIVE_QUERY_RESULTS = 250  # muc_archive.DEFAULT_PAGE_SIZE asks for this many
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ storage = "sql"
 sql = {{ driver = "SQLite3"; database = {lua_str(str(paths.database))} }}
 archive_expires_after = {lua_str(expiry)}
 default_archive_policy = true
+-- Page size cap of MAM queries (RSM <max>; default 50), for user and room archives: the export reads
+-- whole room archives through MAM, and fewer round trips make it faster.
+max_archive_query_results = {MAX_ARCHIVE_QUERY_RESULTS}
 
 certificates = {lua_str(str(paths.certificate.parent))}
 ssl = {{ certificate = {lua_str(str(paths.certificate))}; key = {lua_str(str(paths.private_key))} }}

@@ -1,0 +1,271 @@
+"""Reading a room's archive from the component: XEP-0313 (`urn:xmpp:mam:2`) paged with XEP-0059 RSM.
+
+Used by the export and to back-fill what was said while the component was away. The component's bare JID
+(and the observer `rooms@<component>`) are MUC service admins in the generated Prosody config, so
+`room:get_affiliation` answers 'owner' for them and every room's archive is readable without joining.
+
+What Prosody 0.12's mod_muc_mam does (read in /usr/lib/prosody/modules/mod_muc_mam.lua, muc/history.lib.lua,
+and seen in tests/integration/test_muc_archive.py):
+- A groupchat message is archived when it has a `<body>`, a `<store/>` hint (XEP-0334), an EME element, or
+  **any `urn:xmpp:chat-markers:0` child** — so bodyless XEP-0333 `received`/`displayed` markers ARE archived;
+  bodyless XEP-0184 receipts are archived only with a `<store/>` hint; `<no-store/>` excludes anything.
+- The result id is the archive key, which is also the `<stanza-id by=room>` members saw live.
+- In rooms with whois=anyone (ours), the stored copy gets `<x xmlns=muc#user><item jid affiliation role>`
+  with the sender's bare real JID, appended *after* the client's own children: a client may add its own
+  `<x muc#user>` to a groupchat message and Prosody keeps it, so only the **last** such child is the
+  server's. Without it (non-anonymous off, or an archive written before), `sender_jid` is None and the nick
+  is all there is.
+- Time stamps (`<delay>` in `<forwarded>`) have a resolution of one second (`os.time()`); order within a
+  second is the archive's order.
+- Page size: `max_archive_query_results` (default 50) caps RSM `<max>`; asking for more is silently cut,
+  so `complete="true"` on `<fin>` — never the page length — tells the last page.
+- The result `<message>`s arrive before the `<iq type=result>` on the same stream, so by the time the IQ
+  answer is awaited every result of the page has been collected.
+- Refusals: `item-not-found` for a room that does not exist (and for an RSM `after` id unknown to the
+  archive), `forbidden` when the asker has no affiliation in a members-only room or is banned.
+
+slixmpp's xep_0313/xep_0059 iterators are not used: `ResultIterator` turns every error (forbidden,
+item-not-found, timeout) into a silent end of iteration, ignores `complete`, and registers a
+`MatchXMLMask` collector per page (slow with thousands of results and leaked when a page comes back empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element, SubElement
+
+from slixmpp import JID
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream import StanzaBase
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from .link import ChatComponent
+from .muc_bookmarks import error_condition
+
+log = logging.getLogger(__name__)
+
+NS_MAM = "urn:xmpp:mam:2"
+NS_RSM = "http://jabber.org/protocol/rsm"
+NS_FORWARD = "urn:xmpp:forward:0"
+NS_DELAY = "urn:xmpp:delay"
+NS_DATA = "jabber:x:data"
+NS_USER = "http://jabber.org/protocol/muc#user"
+NS_SID = "urn:xmpp:sid:0"
+NS_MARKERS = "urn:xmpp:chat-markers:0"
+NS_RECEIPTS = "urn:xmpp:receipts"
+NS_OOB = "jabber:x:oob"
+CLIENT_NAMESPACES = ("jabber:client", "jabber:component:accept")
+
+DEFAULT_PAGE_SIZE = 250  # the generated Prosody config allows this many (max_archive_query_results)
+IQ_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ArchivedMessage:
+    """One archived groupchat message of a room.
+
+    `stanza_id` is the MAM result id (= the room's XEP-0359 stanza-id); `sent_at` the server's time stamp
+    (UTC, whole seconds); `sender_jid` the sender's bare real JID as the server stamped it, or None when the
+    archive does not say; `markers` the XEP-0333 markers and XEP-0184 receipts it carries as (kind,
+    referenced id), kind 'received', 'displayed' or 'receipt'; `attachment_urls` the jabber:x:oob URLs."""
+
+    room_jid: str
+    stanza_id: str
+    sent_at: dt.datetime
+    sender_jid: str | None
+    nick: str
+    body: str | None
+    origin_id: str | None
+    message_id: str | None
+    attachment_urls: tuple[str, ...]
+    markers: tuple[tuple[str, str], ...]
+
+    @property
+    def body_is_attachment(self) -> bool:
+        """The body is just the attachment's URL (what Conversations and Gajim send with an OOB element)."""
+        return self.body is not None and self.body.strip() in self.attachment_urls
+
+
+class ArchiveError(RuntimeError):
+    """The room refused or failed a query. `condition` is the XMPP error condition: 'item-not-found' (no such
+    room, or an unknown `after_id`), 'forbidden' (no affiliation / banned), 'remote-server-timeout', …"""
+
+    def __init__(self, room_jid: str, condition: str, message: str) -> None:
+        super().__init__(message)
+        self.room_jid = room_jid
+        self.condition = condition
+
+
+@dataclass
+class _Page:
+    room: str
+    messages: list[ArchivedMessage]
+
+
+class MucArchive:
+    """MAM queries from one JID of the component (its bare JID by default). One stanza handler serves every
+    query; results are routed to their query by `queryid` and accepted only from the room that was asked."""
+
+    def __init__(self, component: ChatComponent, query_from: str | None = None,
+                 timeout: float = IQ_TIMEOUT) -> None:
+        self.component = component
+        self.query_from = JID(query_from or component.boundjid.bare).bare
+        self.timeout = timeout
+        self._pages: dict[str, _Page] = {}
+        ns = component.default_ns
+        component.register_handler(Callback(
+            f"dotimely mam results {id(self):x}",
+            MatchXPath(f"{{{ns}}}message/{{{NS_MAM}}}result"), self._on_result))
+
+    async def messages(self, room_jid: str, *, after_id: str | None = None, start: dt.datetime | None = None,
+                       end: dt.datetime | None = None, page_size: int = DEFAULT_PAGE_SIZE,
+                       ) -> AsyncIterator[ArchivedMessage]:
+        """The room's messages, oldest first, after `after_id` (exclusive) and within [start, end]
+        (inclusive, whole seconds). Streams page by page, asking for the next page while this one is
+        consumed (two pages in memory at most). Raises ArchiveError."""
+        room = JID(room_jid).bare
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size}")
+        pending = asyncio.ensure_future(self._page(room, after_id, start, end, page_size))
+        pages = 0
+        try:
+            while True:
+                messages, last, complete = await pending
+                pages += 1
+                more = not complete and last is not None and bool(messages)
+                if more:
+                    pending = asyncio.ensure_future(self._page(room, last, start, end, page_size))
+                for message in messages:
+                    yield message
+                if not more:
+                    break
+        finally:
+            if not pending.done():
+                pending.cancel()
+        log.debug("Room %s: archive read in %d page(s)", room, pages)
+
+    async def _page(self, room: str, after: str | None, start: dt.datetime | None, end: dt.datetime | None,
+                    size: int) -> tuple[list[ArchivedMessage], str | None, bool]:
+        query_id = uuid.uuid4().hex
+        iq = self.component.make_iq(ifrom=self.query_from, ito=room, itype="set")
+        iq.append(_query(query_id, after, start, end, size))
+        self._pages[query_id] = page = _Page(room, [])
+        try:
+            reply = await iq.send(timeout=self.timeout)
+        except IqError as exc:
+            # slixmpp 1.17 on a component reads no condition from Prosody's <error> (it is in the stream's
+            # namespace, not jabber:client) and reports its default 'feature-not-implemented': read it here.
+            condition = error_condition(exc.iq.xml)
+            raise ArchiveError(room, condition, f"the archive of {room} refused the query: {condition}") from None
+        except IqTimeout:
+            raise ArchiveError(room, "remote-server-timeout",
+                               f"the archive of {room} did not answer within {self.timeout:.0f} s") from None
+        finally:
+            self._pages.pop(query_id, None)
+        fin = reply.xml.find(f"{{{NS_MAM}}}fin")
+        if fin is None:
+            raise ArchiveError(room, "undefined-condition", f"the archive of {room} sent no <fin>")
+        last = fin.findtext(f"{{{NS_RSM}}}set/{{{NS_RSM}}}last")
+        return page.messages, last, fin.get("complete") in ("true", "1")
+
+    def _on_result(self, stanza: StanzaBase) -> None:
+        result = stanza.xml.find(f"{{{NS_MAM}}}result")
+        page = self._pages.get(result.get("queryid", "")) if result is not None else None
+        if page is None or result is None:
+            return
+        # Trust only what the room we asked sent us (PRODUCT.md §8).
+        if stanza["from"].full != page.room or stanza["to"].bare != self.query_from:
+            log.warning("Ignored MAM result for room %s from %s", page.room, stanza["from"])
+            return
+        message = parse_result(page.room, result)
+        if message is not None:
+            page.messages.append(message)
+
+
+def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.datetime | None,
+           size: int) -> Element:
+    query = Element(f"{{{NS_MAM}}}query", {"queryid": query_id})
+    if start is not None or end is not None:
+        form = SubElement(query, f"{{{NS_DATA}}}x", {"type": "submit"})
+        fields = [("FORM_TYPE", NS_MAM, "hidden")]
+        fields += [("start", _stamp(start), None)] if start is not None else []
+        fields += [("end", _stamp(end), None)] if end is not None else []
+        for var, value, ftype in fields:
+            field = SubElement(form, f"{{{NS_DATA}}}field", {"var": var, **({"type": ftype} if ftype else {})})
+            SubElement(field, f"{{{NS_DATA}}}value").text = value
+    rsm = SubElement(query, f"{{{NS_RSM}}}set")
+    SubElement(rsm, f"{{{NS_RSM}}}max").text = str(size)
+    if after:
+        SubElement(rsm, f"{{{NS_RSM}}}after").text = after
+    return query
+
+
+def _stamp(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("archive time bounds must be timezone-aware")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_result(room: str, result: Element) -> ArchivedMessage | None:
+    """An ArchivedMessage from a MAM `<result>` element; None when it holds no message."""
+    forwarded = result.find(f"{{{NS_FORWARD}}}forwarded")
+    if forwarded is None:
+        return None
+    inner = next((child for child in forwarded if child.tag in
+                  {f"{{{ns}}}message" for ns in CLIENT_NAMESPACES}), None)
+    delay = forwarded.find(f"{{{NS_DELAY}}}delay")
+    if inner is None or delay is None or not result.get("id"):
+        return None
+    ns = inner.tag[1:].split("}")[0]
+    try:
+        sent_at = dt.datetime.fromisoformat(delay.get("stamp", "").replace("Z", "+00:00"))
+    except ValueError:
+        log.warning("Room %s: archived message %s has a bad time stamp %r", room, result.get("id"),
+                    delay.get("stamp"))
+        return None
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=dt.UTC)
+    # The server's <x muc#user> is appended after anything the client sent: the last one is the server's.
+    stamped = [x for x in inner.findall(f"{{{NS_USER}}}x")]
+    item = stamped[-1].find(f"{{{NS_USER}}}item") if stamped else None
+    sender = JID(item.get("jid", "")).bare if item is not None and item.get("jid") else None
+    origin = inner.find(f"{{{NS_SID}}}origin-id")
+    markers = tuple((child.tag.split("}")[1], child.get("id", "")) for child in inner
+                    if child.tag in (f"{{{NS_MARKERS}}}received", f"{{{NS_MARKERS}}}displayed")
+                    and child.get("id"))
+    receipt = inner.find(f"{{{NS_RECEIPTS}}}received")
+    if receipt is not None and receipt.get("id"):
+        markers += (("receipt", receipt.get("id", "")),)
+    urls = tuple(dict.fromkeys(url.text.strip() for url in inner.iterfind(f"{{{NS_OOB}}}x/{{{NS_OOB}}}url")
+                               if url.text and url.text.strip()))
+    return ArchivedMessage(
+        room_jid=room, stanza_id=result.get("id", ""), sent_at=sent_at, sender_jid=sender,
+        nick=JID(inner.get("from", "")).resource, body=inner.findtext(f"{{{ns}}}body"),
+        origin_id=origin.get("id") if origin is not None else None, message_id=inner.get("id") or None,
+        attachment_urls=urls, markers=markers)
+
+
+_archives: weakref.WeakKeyDictionary[ChatComponent, MucArchive] = weakref.WeakKeyDictionary()
+
+
+def archive_of(component: ChatComponent) -> MucArchive:
+    """The component's MucArchive (one result handler per component), made on first use."""
+    archive = _archives.get(component)
+    if archive is None:
+        archive = _archives[component] = MucArchive(component)
+    return archive
+
+
+def archived_messages(component: ChatComponent, room_jid: str, *, after_id: str | None = None,
+                      start: dt.datetime | None = None, end: dt.datetime | None = None,
+                      page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[ArchivedMessage]:
+    """`MucArchive.messages` on the component's archive reader: the room's messages, oldest first."""
+    return archive_of(component).messages(room_jid, after_id=after_id, start=start, end=end,
+                                          page_size=page_size)
