@@ -34,6 +34,18 @@ def test_retention_drives_both_archives(tmp_path: Path) -> None:
     assert 'archive_expires_after = "never"' in never and 'muc_log_expires_after = "never"' in never
 
 
+def test_the_one_week_server_default_never_applies(tmp_path: Path) -> None:
+    """Both archives always get an explicit expiry (5 years by default), on SQL storage, and MAM pages are
+    large enough for exports."""
+    text = _render(tmp_path)
+    assert 'archive_expires_after = "5y"' in text and 'muc_log_expires_after = "5y"' in text
+    assert '"1w"' not in text and "expires_after = \"7d\"" not in text
+    muc = text.split('Component "rooms.dotimely.test" "muc"')[1].split("Component")[0]
+    assert "muc_log_expires_after" in muc, "mod_muc_mam reads its own option, per MUC component"
+    assert 'storage = "sql"' in text
+    assert "max_archive_query_results = 250" in text
+
+
 def test_component_privileges_and_muc_rules(tmp_path: Path) -> None:
     text = _render(tmp_path)
     host_block = text.split('VirtualHost "dotimely.test"')[1].split("Component")[0]
