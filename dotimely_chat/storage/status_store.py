@@ -8,10 +8,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import bindparam, func, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dotimely_chat.policies.status_marks import CoveragePlan, pick_reference
 from dotimely_chat.storage.models import MemberMark, MessageStatus, PresenceState, RoomMessage
 
 
@@ -26,6 +27,18 @@ class NewMessage:
     sent_at: dt.datetime
     has_attachment: bool
     delivered: dict[int, tuple[dt.datetime | None, str | None]]  # other members -> (delivered at, via)
+
+
+# Core statements on the tables (not the ORM classes), so that a list of parameters runs as one executemany.
+_STATUS = MessageStatus.__table__.c
+_MARKS = MemberMark.__table__.c
+_MEMBER_RANGE = (_STATUS.room_id == bindparam("r"), _STATUS.person_id == bindparam("p"),
+                 _STATUS.message_id > bindparam("lo"), _STATUS.message_id <= bindparam("hi"))
+_DELIVER = (update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.delivered_at.is_(None))
+            .values(delivered_at=bindparam("at"), delivered_via=bindparam("via")))
+_READ = update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.read_at.is_(None)).values(read_at=bindparam("at"))
+_MOVE_MARK = (update(MemberMark.__table__).where(_MARKS.room_id == bindparam("r"), _MARKS.person_id == bindparam("p"))
+              .values(delivered_upto=bindparam("d"), read_upto=bindparam("rd")))
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -57,42 +70,64 @@ class StatusStore:
             await self._session.execute(insert(MessageStatus), rows)
         return len(ids)
 
-    async def resolve(self, room_id: int, reference: str) -> int | None:
-        """The id of the room message a marker or receipt names: the room's stanza-id, else the sender's
-        origin-id or message id (clients differ, COMPAT.md §5)."""
-        for column in (RoomMessage.stanza_id, RoomMessage.origin_id, RoomMessage.message_id):
-            found = await self._session.scalar(select(RoomMessage.id).where(
-                RoomMessage.room_id == room_id, column == reference).order_by(RoomMessage.id.desc()).limit(1))
-            if found is not None:
-                return int(found)
-        return None
+    async def resolve_many(self, references: Collection[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """The ids of the room messages that markers and receipts name, as {(room id, reference): message id}:
+        the room's stanza-id, else the sender's origin-id or message id (clients differ, COMPAT.md §5). One
+        statement for the whole batch; references matching nothing are left out."""
+        if not references:
+            return {}
+        rooms = sorted({room for room, _ in references})
+        names = sorted({name for _, name in references})
+        parts = [select(literal(priority).label("priority"), RoomMessage.room_id, column.label("name"),
+                        RoomMessage.id).where(RoomMessage.room_id.in_(rooms), column.in_(names))
+                 for priority, column in enumerate((RoomMessage.stanza_id, RoomMessage.origin_id,
+                                                    RoomMessage.message_id))]
+        found: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for row in await self._session.execute(union_all(*parts)):
+            found.setdefault((row.room_id, row.name), []).append((row.priority, row.id))
+        wanted = set(references)
+        return {key: picked for key, candidates in found.items()
+                if key in wanted and (picked := pick_reference(candidates)) is not None}
 
-    async def cover(self, room_id: int, person_id: int, upto: int, at: dt.datetime, via: str,
-                    read: bool) -> None:
-        """Mark the member's copies up to message `upto` delivered (and read): only those past the member's
-        marks, so a marker costs what it covers, not the room's history."""
-        mark = await self._session.get(MemberMark, (room_id, person_id))
-        if mark is None:
-            mark = MemberMark(room_id=room_id, person_id=person_id, delivered_upto=0, read_upto=0)
-            self._session.add(mark)
-        rows = and_(MessageStatus.room_id == room_id, MessageStatus.person_id == person_id)
-        if upto > mark.delivered_upto:
-            await self._session.execute(update(MessageStatus).where(
-                rows, MessageStatus.message_id > mark.delivered_upto, MessageStatus.message_id <= upto,
-                MessageStatus.delivered_at.is_(None)).values(delivered_at=at, delivered_via=via))
-            mark.delivered_upto = upto
-        if read and upto > mark.read_upto:
-            await self._session.execute(update(MessageStatus).where(
-                rows, MessageStatus.message_id > mark.read_upto, MessageStatus.message_id <= upto,
-                MessageStatus.read_at.is_(None)).values(read_at=at))
-            mark.read_upto = upto
-        await self._session.flush()
+    async def latest_ids(self, room_ids: Collection[int]) -> dict[int, int]:
+        """The id of each room's latest recorded message (rooms without messages are left out)."""
+        if not room_ids:
+            return {}
+        rows = await self._session.execute(select(RoomMessage.room_id, func.max(RoomMessage.id)).where(
+            RoomMessage.room_id.in_(sorted(room_ids))).group_by(RoomMessage.room_id))
+        return {room_id: int(latest) for room_id, latest in rows}
 
-    async def deliver_all(self, room_id: int, person_id: int, at: dt.datetime, via: str) -> None:
-        """A member entered the room: everything they had not received is delivered now."""
-        latest = await self._session.scalar(select(func.max(RoomMessage.id)).where(RoomMessage.room_id == room_id))
-        if latest is not None:
-            await self.cover(room_id, person_id, int(latest), at, via, read=False)
+    async def marks_of(self, members: Collection[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+        """{(room id, person id): (delivered up to, read up to)} of these members, where they have marks."""
+        if not members:
+            return {}
+        rooms = sorted({room for room, _ in members})
+        people = sorted({person for _, person in members})
+        rows = await self._session.execute(select(
+            MemberMark.room_id, MemberMark.person_id, MemberMark.delivered_upto, MemberMark.read_upto).where(
+            MemberMark.room_id.in_(rooms), MemberMark.person_id.in_(people)))
+        wanted = set(members)
+        return {(r.room_id, r.person_id): (r.delivered_upto, r.read_upto) for r in rows
+                if (r.room_id, r.person_id) in wanted}
+
+    async def apply_coverage(self, plan: CoveragePlan, known: Collection[tuple[int, int]]) -> None:
+        """Write a coverage plan: the members' copies in each range delivered or read (only copies not yet
+        delivered or read keep the first time), then the new marks (`known`: members whose marks exist)."""
+        if plan.delivered:
+            await self._session.execute(_DELIVER, [
+                {"r": c.room_id, "p": c.person_id, "lo": c.after, "hi": c.upto, "at": c.at, "via": c.via}
+                for c in plan.delivered])
+        if plan.read:
+            await self._session.execute(_READ, [
+                {"r": c.room_id, "p": c.person_id, "lo": c.after, "hi": c.upto, "at": c.at} for c in plan.read])
+        changed = [{"r": room, "p": person, "d": delivered, "rd": read}
+                   for (room, person), (delivered, read) in plan.marks.items() if (room, person) in known]
+        new = [{"room_id": room, "person_id": person, "delivered_upto": delivered, "read_upto": read}
+               for (room, person), (delivered, read) in plan.marks.items() if (room, person) not in known]
+        if changed:
+            await self._session.execute(_MOVE_MARK, changed)
+        if new:
+            await self._session.execute(_insert(self._session)(MemberMark.__table__), new)
 
     async def set_presence(self, person_id: int, online: bool, at: dt.datetime, idle_since: dt.datetime | None,
                            status_text: str | None) -> None:
