@@ -22,7 +22,7 @@ from .component.rosters import PrivilegedRosters
 from .component.search import register_search
 from .component.start_chat import register_start_chat
 from .component.upload import register_upload
-from .config import Config
+from .config import Config, retention_seconds
 from .http_upload.housekeeping import UploadHousekeeping
 from .http_upload.server import build_upload_app, server_ssl_context
 from .servers.accounts import ProsodyAccounts
@@ -31,6 +31,7 @@ from .servers.prosody_process import certificate_names
 from .servers.tls import ensure_self_signed_certificate
 from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
+from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
 from .services.rosters import RosterService
 from .services.status import StatusRecorder
@@ -88,6 +89,7 @@ class ChatService:
         self.uploads = UploadService(self.database, config)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
+        self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
         self._runners: list[web.AppRunner] = []
 
     async def _reconcile_rosters(self) -> None:
@@ -109,6 +111,7 @@ class ChatService:
         await self._serve(upload, self.config.http.upload_listen.host, self.config.http.upload_listen.port,
                           server_ssl_context(certificate, key))
         self.upload_housekeeping.start()
+        self.retention.start()
         log.info("HTTP API on %s, upload host on %s", self.config.http.api_public_url,
                  self.config.http.upload_public_url)
 
@@ -129,6 +132,7 @@ class ChatService:
             await runner.cleanup()
         self._runners.clear()
         await self.upload_housekeeping.stop()
+        await self.retention.stop()
         await self.database.dispose()
 
 

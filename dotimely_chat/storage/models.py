@@ -341,3 +341,31 @@ class UploadedFile(Base):
 
     def __repr__(self) -> str:
         return f"<UploadedFile {self.file_id[:6]}… business_id={self.business_id} size={self.size}>"
+
+
+# ------------------------------------------------------------------------------------------- compliance
+
+
+class ExportLink(Base):
+    """A download link for one export (the owner's ad-hoc command): works once, expires. Only the SHA-256 of
+    the link's token is stored, so the table alone opens nothing."""
+
+    __tablename__ = "export_links"
+    __table_args__ = (
+        CheckConstraint(_in("format", ("jsonl", "html")), name="format"),
+        Index("ix_export_links_expires_at", "expires_at"),
+    )
+
+    id: Mapped[intpk]
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    requested_by: Mapped[str] = mapped_column(String(512))  # the owner's bare JID
+    range_from: Mapped[dt.datetime]
+    range_to: Mapped[dt.datetime]
+    format: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[created_now]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<ExportLink business_id={self.business_id} {self.format} used={self.used_at is not None}>"
