@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -14,8 +16,10 @@ from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
 from .component.link import ChatComponent
+from .component.export_command import register_export
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
+from .component.muc_archive import ArchivedMessage, archived_messages
 from .component.new_conversation import register_new_conversation
 from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
@@ -31,10 +35,12 @@ from .servers.prosody_process import certificate_names
 from .servers.tls import ensure_self_signed_certificate
 from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
+from .services.export import ExportService
 from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
 from .services.rosters import RosterService
 from .services.status import StatusRecorder
+from .services.status_backfill import ArchiveBackfill
 from .services.status_queries import StatusQueries
 from .services.uploads import UploadService
 from .storage import Database, sqlite_url_for
@@ -81,11 +87,18 @@ class ChatService:
         # Rosters first: the component must be in users' rosters for its invitations to pass.
         self.component.add_resync_step("rosters", self._reconcile_rosters)
         self.component.add_resync_step("rooms", self._reconcile_rooms)
+        # Then what was said while we were away (the recorder holds live room events until then).
+        self.backfill = ArchiveBackfill(self.database, self.recorder, self._read_room_archive)
+        self.component.add_resync_step("backfill", self._backfill)
         bind_command_sessions_to_requester(self.component)
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
         register_start_chat(self.component, self.appointments, self.rooms)
         register_message_status(self.component, self.status)
+        self.export = ExportService(
+            self.database, lambda room, **bounds: archived_messages(self.component, room, **bounds),
+            observer_jid(config), config.http.api_public_url)
+        register_export(self.component, self.export)
         self.uploads = UploadService(self.database, config)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
@@ -98,13 +111,21 @@ class ChatService:
     async def _reconcile_rooms(self) -> None:
         await self.rooms.reconcile_all()
 
+    async def _backfill(self) -> None:
+        await self.backfill.run()
+
+    def _read_room_archive(self, room_jid: str, after: str | None, since: dt.datetime | None
+                           ) -> AsyncIterator[ArchivedMessage]:
+        return archived_messages(self.component, room_jid, after_id=after, start=since)
+
     async def start(self) -> None:
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
         self.recorder.start()
         self.component.start()
         api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
-                                       self.appointments, self.rooms, self.status))
+                                       self.appointments, self.rooms, self.status,
+                                       export=self.export))
         upload = build_upload_app(self.config.upload_directory, self.uploads)
         certificate, key = tls_files(self.config)
         await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)

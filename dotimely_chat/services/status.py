@@ -67,6 +67,11 @@ class StatusRecorder:
         self._occupancy: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._resources: defaultdict[str, dict[str, tuple[dt.datetime | None, str | None]]] = defaultdict(dict)
         self._lost_at: dt.datetime | None = None
+        # Live events kept aside per room until its archive is read (see `hold`); holding from the start.
+        self._holding = True
+        self.holding_generation = 1
+        self._held: dict[str, list[tuple[float, str, tuple[Any, ...]]]] = {}
+        self._released: set[str] = set()
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -90,15 +95,60 @@ class StatusRecorder:
         at = now()
         if traffic.has_body and traffic.stanza_id:
             present = {jid for jid, count in self._occupancy[traffic.room_jid].items() if count > 0}
-            self._push("message", (traffic, at, frozenset(present)))
+            self._push_room(traffic.room_jid, "message", (traffic, at, frozenset(present)))
         for kind, reference in traffic.markers:
-            self._push("marker", (traffic.room_jid, traffic.sender, kind, reference, at))
+            self._push_room(traffic.room_jid, "marker", (traffic.room_jid, traffic.sender, kind, reference, at))
 
     def occupant(self, room_jid: str, jid: str, present: bool) -> None:
         counts = self._occupancy[room_jid]
         counts[jid] = max(0, counts[jid] + (1 if present else -1))
         if present:
-            self._push("join", (room_jid, jid, now()))
+            self._push_room(room_jid, "join", (room_jid, jid, now()))
+
+    # ------------------------------------------------------------------- what was said while away
+    def hold(self) -> None:
+        """From now until each room is released: keep its live events aside. After a (re)connection the
+        rooms' archives are read first (`services.status_backfill`), so that what was said while we were
+        away is recorded before what follows it: a marker covers the messages *before* it, by id."""
+        self.holding_generation += 1
+        self._holding = True
+        self._released.clear()
+
+    def archived(self, room_jid: str, message: Any) -> None:
+        """One message of the room's archive (`component.muc_archive.ArchivedMessage`), oldest first. A
+        message also seen live since the hold is recorded as seen live (who was present), at this place."""
+        held = self._held.get(room_jid, [])
+        live = next((i for i, (_, kind, payload) in enumerate(held)
+                     if kind == "message" and payload[0].stanza_id == message.stanza_id), None)
+        if live is not None:
+            self._enqueue(held.pop(live))
+            return
+        if message.sender_jid is None:
+            return  # an anonymous archive entry: nobody to attribute it to
+        if message.body is not None:
+            self._push("archived", (room_jid, message.sender_jid, message.stanza_id, message.origin_id,
+                                    message.message_id, message.sent_at, bool(message.attachment_urls)))
+        for kind, reference in message.markers:
+            self._push("marker", (room_jid, message.sender_jid, kind, reference, message.sent_at))
+
+    def release(self, room_jid: str) -> None:
+        """The room's archive is read: its held live events follow, and new ones go straight through."""
+        for event in self._held.pop(room_jid, []):
+            self._enqueue(event)
+        self._released.add(room_jid)
+
+    def release_all(self) -> None:
+        """Every room's archive was read (or could not be): stop holding."""
+        self._holding = False
+        for room_jid in list(self._held):
+            self.release(room_jid)
+        self._released.clear()
+
+    def _push_room(self, room_jid: str, kind: str, payload: tuple[Any, ...]) -> None:
+        if self._holding and room_jid not in self._released:
+            self._held.setdefault(room_jid, []).append((time.monotonic(), kind, payload))
+        else:
+            self._push(kind, payload)
 
     def left_all_rooms(self) -> None:
         self._occupancy.clear()
@@ -118,9 +168,11 @@ class StatusRecorder:
             self._push("presence", (jid, online, now(), idle, text))
 
     def link_lost(self) -> None:
-        """What we know of presence stops now; the server re-sends current presence when we reconnect."""
+        """What we know of presence stops now; the server re-sends current presence when we reconnect.
+        Room events are held until the rooms' archives are read again."""
         self._lost_at = now()
         self._resources.clear()
+        self.hold()
 
     async def link_restored(self, settle_seconds: float = 2.0) -> None:
         """After the server re-sent every current presence: whoever we had online and did not hear from
@@ -141,7 +193,11 @@ class StatusRecorder:
 
     # ------------------------------------------------------------------------------------ flushing
     def _push(self, kind: str, payload: tuple[Any, ...]) -> None:
-        self._queue.append((time.monotonic(), kind, payload))
+        self._enqueue((time.monotonic(), kind, payload))
+
+    def _enqueue(self, event: tuple[float, str, tuple[Any, ...]]) -> None:
+        """Queue (seen at, kind, payload): a held event keeps the time it was seen, for the lag figures."""
+        self._queue.append(event)
         self.stats.events += 1
         self._wake.set()
 
@@ -182,6 +238,9 @@ class StatusRecorder:
             for _, kind, payload in batch:
                 if kind == "message":
                     if (new := await self._new_message(*payload)) is not None:
+                        messages.append(new)
+                elif kind == "archived":
+                    if (new := await self._archived_message(*payload)) is not None:
                         messages.append(new)
                 elif kind == "marker":
                     room_jid, sender, marker, reference, at = payload
@@ -234,10 +293,24 @@ class StatusRecorder:
         room = await self._room(traffic.room_jid)
         if room is None:
             return None
-        delivered = {person: ((at, "online") if jid in present else (None, None))
-                     for jid, person in room.people.items() if jid != traffic.sender}
+        delivered: dict[int, tuple[dt.datetime | None, str | None]] = {
+            person: ((at, "online") if jid in present else (None, None))
+            for jid, person in room.people.items() if jid != traffic.sender}
         return NewMessage(room.room_id, traffic.stanza_id, traffic.origin_id, traffic.message_id,
                           room.people.get(traffic.sender), traffic.sender, at, traffic.has_attachment, delivered)
+
+    async def _archived_message(self, room_jid: str, sender: str, stanza_id: str, origin_id: str | None,
+                                message_id: str | None, sent_at: dt.datetime, has_attachment: bool
+                                ) -> NewMessage | None:
+        """A message read from the room's archive: nobody is known to have had it when it was sent (a later
+        entry into the room, receipt or marker delivers it)."""
+        room = await self._room(room_jid)
+        if room is None:
+            return None
+        delivered: dict[int, tuple[dt.datetime | None, str | None]] = {
+            person: (None, None) for jid, person in room.people.items() if jid != sender}
+        return NewMessage(room.room_id, stanza_id, origin_id, message_id, room.people.get(sender), sender, sent_at,
+                          has_attachment, delivered)
 
     async def _write_presence(self, session: Any, store: StatusStore, jid: str, online: bool, at: dt.datetime,
                               idle: dt.datetime | None, text: str | None) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dotimely_chat.policies.status_marks import CoveragePlan, pick_reference
-from dotimely_chat.storage.models import MemberMark, MessageStatus, PresenceState, RoomMessage
+from dotimely_chat.storage.models import MemberMark, MessageStatus, PresenceState, Room, RoomMessage
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,16 @@ class StatusStore:
             return {}
         rows = await self._session.scalars(select(RoomMessage).where(RoomMessage.id.in_(list(message_ids))))
         return {m.id: m for m in rows}
+
+    async def last_recorded(self) -> list[tuple[str, str | None, dt.datetime | None]]:
+        """(room JID, stanza-id, sent at) of every room's latest recorded message (None, None when there is
+        none), the rooms active most recently first."""
+        latest = (select(func.max(RoomMessage.id)).where(RoomMessage.room_id == Room.id)
+                  .correlate(Room).scalar_subquery())
+        rows = await self._session.execute(
+            select(Room.jid, RoomMessage.stanza_id, RoomMessage.sent_at)
+            .outerjoin(RoomMessage, RoomMessage.id == latest).order_by(Room.last_activity_at.desc(), Room.id.desc()))
+        return [(jid, stanza_id, sent_at) for jid, stanza_id, sent_at in rows]
 
     async def presence(self, person_id: int) -> PresenceState | None:
         return await self._session.get(PresenceState, person_id)

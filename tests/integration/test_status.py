@@ -239,6 +239,51 @@ async def test_status_survives_a_reconnect_and_people_who_left_meanwhile_are_off
     assert (await status_of(api, biz, room, stanza))["sender"]["jid"] == biz["people"]["customer0"]["jid"]
 
 
+async def test_what_was_said_while_the_component_was_away_is_recorded_from_the_archive(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    staff, owner = biz["people"]["staff0"]["jid"], biz["people"]["owner"]["jid"]
+    await join(clients["customer0"], room, "customer")
+    await join(clients["staff0"], room, "staff")
+    speaker, listener = Member(clients["customer0"], room), Member(clients["staff0"], room)
+    before = await speaker.say("before the component goes away")
+    await eventually(lambda: _recorded(api, biz, room, before), 2.0)
+
+    link = chat_service.component
+    connections = link.state.connections
+    await link.stop()  # away until started again
+    away_first = await speaker.say("said while nobody records")
+    said_at = time.time()
+    await asyncio.sleep(1.1)  # the archive's time stamps have whole seconds
+    away_second = await speaker.say("and one more")
+    listener.mark("displayed", away_first)  # the staff member reads the first one meanwhile
+    await asyncio.sleep(0.3)
+    link.start()
+    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
+    after = await speaker.say("after the component came back")
+    await eventually(lambda: _recorded(api, biz, room, after), 2.0)
+
+    first = await status_of(api, biz, room, away_first)
+    assert abs(_epoch(first["sent_at"]) - said_at) < 1.5, "the archive's time, not the time of the back-fill"
+    members = by_member(first)
+    assert members[staff]["read_at"] is not None and members[staff]["delivered_via"] == "marker"
+    assert members[owner]["delivered_at"] is None and members[owner]["read_at"] is None
+    second = by_member(await status_of(api, biz, room, away_second))
+    assert second[staff]["read_at"] is None
+    assert second[staff]["delivered_via"] == "join", "present when the observer came back: delivered then"
+    # Recorded in the order they were said: the staff member's read mark is the first message of the
+    # absence, and what follows it (the second one and the live one after the return) is unread.
+    summary = await api.call("GET", f"/v1/businesses/{biz['id']}/conversations/{room.split('@')[0]}/status",
+                             expect=200)
+    unread = {m["jid"]: (m["unread"], (m["last_read"] or {}).get("stanza_id")) for m in summary["members"]}
+    assert unread[staff] == (2, away_first)
+    assert unread[owner] == (4, None)
+    assert summary["last_message"]["stanza_id"] == after
+    report = chat_service.backfill.last_report
+    assert report is not None and report.failed == 0 and report.messages >= 3
+
+
 async def test_message_status_command_shows_who_read_what(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:

@@ -1,0 +1,97 @@
+"""Back-fill: what was said in the rooms while the component was away, read from the rooms' archives.
+
+After every (re)connection, once the observer is back in its rooms (the `rooms` resynchronisation step), each
+room's MUC archive is read after the last message we recorded there, and what it holds is handed to the
+recorder before the live events held since the hold (`StatusRecorder.hold`): messages keep their archive time
+and order, markers archived meanwhile (Prosody 0.12 archives XEP-0333 markers, see `component.muc_archive`)
+cover what they name. Rooms are read most recently active first, a few at a time; a room whose archive
+cannot be read is released anyway (its live events are recorded as they came), with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..storage import Database
+from ..storage.status_store import StatusStore
+from .status import StatusRecorder
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 8
+
+# (room JID, after this stanza-id, from this time) -> the room's archived messages, oldest first. Raises an
+# error with a `condition` attribute ('item-not-found' when the stanza-id is no longer in the archive).
+ReadArchive = Callable[[str, str | None, dt.datetime | None], AsyncIterator[Any]]
+
+
+@dataclass
+class BackfillReport:
+    rooms: int = 0
+    messages: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+class ArchiveBackfill:
+    def __init__(self, database: Database, recorder: StatusRecorder, read_archive: ReadArchive,
+                 concurrency: int = CONCURRENCY) -> None:
+        self.database, self.recorder, self.read_archive = database, recorder, read_archive
+        self.concurrency = concurrency
+        self.last_report: BackfillReport | None = None
+
+    async def run(self) -> BackfillReport:
+        generation = self.recorder.holding_generation
+        started = time.monotonic()
+        await self.recorder.flush()  # what is queued counts as recorded: read the archives after it
+        async with self.database.session() as session:
+            rooms = await StatusStore(session).last_recorded()
+        report = BackfillReport(rooms=len(rooms))
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(room_jid: str, after: str | None, since: dt.datetime | None) -> None:
+            async with semaphore:
+                if self.recorder.holding_generation != generation:
+                    return  # the link went away again: the next connection reads this room
+                try:
+                    report.messages += await self._room(room_jid, after, since, generation)
+                except Exception as exc:  # noqa: BLE001 - one room's archive must not stop the others
+                    report.failed += 1
+                    log.warning("Room %s: its archive could not be read (%s); recording live events only",
+                                room_jid, exc)
+                if self.recorder.holding_generation == generation:
+                    self.recorder.release(room_jid)
+
+        await asyncio.gather(*(one(*room) for room in rooms))
+        if self.recorder.holding_generation == generation:
+            self.recorder.release_all()
+        report.seconds = time.monotonic() - started
+        self.last_report = report
+        log.info("Back-fill: %d rooms read, %d archived messages or markers handed to the recorder, %d failed "
+                 "(%.1f s)", report.rooms, report.messages, report.failed, report.seconds)
+        return report
+
+    async def _room(self, room_jid: str, after: str | None, since: dt.datetime | None, generation: int) -> int:
+        try:
+            return await self._read(room_jid, after, None, generation)
+        except Exception as exc:
+            if after is None or getattr(exc, "condition", None) != "item-not-found":
+                raise
+        # Our last message left the archive (retention): read from its time; what we have is skipped.
+        log.info("Room %s: %s is no longer in the archive; reading from %s", room_jid, after, since)
+        return await self._read(room_jid, None, since, generation)
+
+    async def _read(self, room_jid: str, after: str | None, since: dt.datetime | None, generation: int) -> int:
+        count = 0
+        async for message in self.read_archive(room_jid, after, since):
+            if self.recorder.holding_generation != generation:
+                break
+            self.recorder.archived(room_jid, message)
+            count += 1
+        return count

@@ -1,0 +1,75 @@
+"""The recorder holds live room events until the room's archive is read, then records both in the order
+they were said (on SQLite and PostgreSQL; the traffic is built by hand, no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from dotimely_chat.component.muc_archive import ArchivedMessage
+from dotimely_chat.component.muc_events import RoomTraffic
+from dotimely_chat.services.status import RoomMembers, StatusRecorder
+from dotimely_chat.storage import Database
+from dotimely_chat.storage.models import MessageStatus, RoomMessage
+
+from .tenants import Tenant
+from .test_status_store import T0, two_rooms
+
+CUSTOMER, STAFF, OWNER = "customer@chat.test", "staff@chat.test", "owner@chat.test"
+
+
+def archived(room: str, n: int, sender: str = CUSTOMER, markers: tuple[tuple[str, str], ...] = ()) -> ArchivedMessage:
+    return ArchivedMessage(room, f"s{n}", T0 + dt.timedelta(seconds=n), sender, "nick",
+                           None if markers else f"message {n}", None, None, (), markers)
+
+
+def live(room: str, n: int) -> RoomTraffic:
+    return RoomTraffic(room, CUSTOMER, f"s{n}", None, None, True, False, ())
+
+
+async def recorded(db: Database, tenant: Tenant) -> list[tuple[str, str | None, str | None, bool]]:
+    """(stanza-id, staff's delivered via, owner's delivered via, staff read) in id order."""
+    async with db.session() as session:
+        rows = (await session.execute(select(RoomMessage.id, RoomMessage.stanza_id).order_by(RoomMessage.id))).all()
+        status = {(s.message_id, s.person_id): s for s in (await session.scalars(select(MessageStatus))).all()}
+    staff, owner = tenant.staff_id, tenant.owner_id
+    return [(sid, status[(mid, staff)].delivered_via, status[(mid, owner)].delivered_via,
+             status[(mid, staff)].read_at is not None) for mid, sid in rows]
+
+
+async def test_live_events_wait_for_the_archive_and_keep_what_was_seen_live(db: Database, tenant: Tenant) -> None:
+    room_id, _ = await two_rooms(db, tenant)
+    room = "a1@rooms.test"
+
+    async def members_of(jid: str) -> RoomMembers | None:
+        people = {OWNER: tenant.owner_id, STAFF: tenant.staff_id, CUSTOMER: tenant.customer_id}
+        return RoomMembers(room_id, tenant.business_id, people) if jid == room else None
+
+    recorder = StatusRecorder(db, members_of)  # holds from the start, until the first back-fill
+    recorder.occupant(room, STAFF, True)          # the staff member is in the room when we come back
+    recorder.room_message(live(room, 3))          # said live after our return, before the archive is read
+    await recorder.flush()
+    assert await recorded(db, tenant) == [], "held until the archive is read"
+
+    for message in (archived(room, 1), archived(room, 2, STAFF, (("displayed", "s1"),)), archived(room, 3)):
+        recorder.archived(room, message)
+    recorder.release(room)
+    await recorder.flush()
+    assert await recorded(db, tenant) == [
+        ("s1", "marker", None, True),    # read by the archived marker, at its time
+        ("s3", "online", None, False),   # seen live: the staff member was present
+    ], "said in this order; what was seen live keeps it"
+    # The staff member's entry (held, then released after the archive) delivered nothing more: s3 was online.
+
+    recorder.room_message(live(room, 4))  # released: straight through
+    await recorder.flush()
+    assert [row[0] for row in await recorded(db, tenant)] == ["s1", "s3", "s4"]
+
+    recorder.hold()                        # the link went away again
+    recorder.room_message(live(room, 5))
+    await recorder.flush()
+    assert len(await recorded(db, tenant)) == 3
+    recorder.release_all()
+    await recorder.flush()
+    assert [row[0] for row in await recorded(db, tenant)] == ["s1", "s3", "s4", "s5"]
