@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import appointments, audit, businesses, conversations, health, openapi, people, status
+from . import appointments, audit, businesses, conversations, export, health, openapi, people, status
 from .context import CONTEXT, ApiContext
 from .middleware import bearer_auth, json_errors
 
@@ -34,4 +34,6 @@ def build_api_app(context: ApiContext) -> web.Application:
     app.router.add_get("/v1/businesses/{business}/conversations/{conversation}/messages/{stanza_id}/status",
                        status.message_status)
     app.router.add_get("/v1/businesses/{business}/people/{person}/presence", status.presence)
+    app.router.add_get("/v1/businesses/{business}/export", export.export_business)
+    app.router.add_get("/v1/exports/{token}", export.download)
     return app

@@ -10,6 +10,7 @@ from ..component.link import ChatComponent
 from ..config import Config
 from ..services.appointments import AppointmentService
 from ..services.directory import DirectoryService
+from ..services.export import ExportService
 from ..services.rooms import RoomService
 from ..services.status_queries import StatusQueries
 from ..storage import Database
@@ -24,6 +25,7 @@ class ApiContext:
     appointments: AppointmentService | None = None
     rooms: RoomService | None = None
     status: StatusQueries | None = None
+    export: ExportService | None = None
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

@@ -14,6 +14,7 @@ from .context import CONTEXT
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/v1/openapi.json"})
+PUBLIC_PREFIXES = ("/v1/exports/",)  # single-use export links: the token in the path is the credential
 _STATUS_ERRCODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
 
 
@@ -39,7 +40,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return await handler(request)
     expected = request.app[CONTEXT].config.api.token
     header = request.headers.get("Authorization", "")

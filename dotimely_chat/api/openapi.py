@@ -135,6 +135,19 @@ SCHEMAS["Presence"] = {"type": "object", "properties": {
     "status": {"type": ["string", "null"]}}}
 
 
+EXPORT_DESCRIPTION = (
+    "Streams (chunked) one record per line (JSON Lines) or one HTML transcript. Records: 'export' (business, "
+    "range, requested_by), then for each room with messages in the range or created in it 'room' (room JID, "
+    "name, audience, appointment id, service, start, status: cancelled rooms included) followed by its "
+    "'message's (stanza_id, sent_at, sender {jid, name, role, nick}, body, attachments, status sent|delivered|"
+    "read or null when not recorded, members [{jid, name, role, delivered_at, delivered_via, read_at}]), "
+    "'warning' when a room's archive cannot be read, 'audit' entries of the range, and 'end' with counts: "
+    "an export without 'end' broke off. Messages come from the server's MUC archive; delivery and read times "
+    "from the component's records, joined by the room's stanza-id. Every export is written to the audit log.")
+EXPORT_BODY = {"description": "the export, streamed", "content": {
+    "application/x-ndjson": {"schema": {"type": "string"}}, "text/html": {"schema": {"type": "string"}}}}
+
+
 def openapi_document(public_url: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -261,6 +274,39 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                         "responses": {"200": _ok("entries", {"type": "object", "properties": {"entries": {
                             "type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}),
                             **AUTH, "404": _error("no such business")}}},
+            "/v1/businesses/{business}/export": {
+                "parameters": [BUSINESS],
+                "get": {"summary": "Export every room of the business in a range, with status and the audit log",
+                        "description": EXPORT_DESCRIPTION,
+                        "parameters": [
+                            {"name": "from", "in": "query", "description": "ISO 8601 date (UTC midnight) or "
+                             "date-time with a time zone, inclusive; default: 30 days before 'to'",
+                             "schema": {"type": "string"}},
+                            {"name": "to", "in": "query", "description": "exclusive; a date includes that day; "
+                             "default: now; at most tomorrow; the range at most 3660 days",
+                             "schema": {"type": "string"}},
+                            {"name": "format", "in": "query", "schema": {"type": "string",
+                                                                         "enum": ["jsonl", "html"],
+                                                                         "default": "jsonl"}},
+                            {"name": "viewer", "in": "query", "description": "the person asking, when "
+                             "the backend acts for someone: only an owner of the business gets the export",
+                             "schema": {"type": "string"}}],
+                        "responses": {"200": EXPORT_BODY, **AUTH,
+                                      "400": _error("a bad from, to or format: the error names the parameter, "
+                                                    "the value and what is allowed (details.field)"),
+                                      "403": _error("the viewer is not an owner of this business"),
+                                      "404": _error("no such business")}}},
+            "/v1/exports/{token}": {
+                "parameters": [{"name": "token", "in": "path", "required": True,
+                                "description": "from the owner's ad-hoc command 'export'",
+                                "schema": {"type": "string"}}],
+                "get": {"summary": "Download an export through its link (no bearer token: the link is the "
+                                   "credential; it works once and expires 24 hours after it was issued)",
+                        "security": [],
+                        "responses": {"200": EXPORT_BODY,
+                                      "403": _error("the owner who asked for it no longer owns the business"),
+                                      "404": _error("no such link"),
+                                      "410": _error("the link was used or has expired (errcode link_gone)")}}},
         },
     }
 
