@@ -26,6 +26,7 @@ from ..policies.people import (
 from ..policies.roles import ROLES, Role, parse_role
 from ..servers.accounts import AccountAdapter
 from ..storage import (
+    AuditRepository,
     BusinessRepository,
     Database,
     DirectoryQueries,
@@ -330,6 +331,8 @@ class DirectoryService:
             removed = Contact.of(person)
             business_pk, was_owner = business.id, membership.role == "owner"
             await MembershipRepository(session).remove(business.id, person.id)
+            AuditRepository(session).add(business.id, "api", "person_removed", subject_jid=person.jid,
+                                         details={"person": person_id, "role": membership.role})
             await session.commit()
         log.info("Person %s removed from business %s", person_id, business_id)
         synced = await self._apply(removed, None)

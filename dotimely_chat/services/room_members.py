@@ -220,6 +220,12 @@ class RoomMembership:
         if plan.affiliations.get(jid, "none") == affiliation:
             return
         log.warning("Room %s: %s made %s %s; putting it back", room.jid, change.actor or "someone", jid, affiliation)
+        async with self.database.session() as session:  # what someone else did, before we put it back
+            AuditRepository(session).add(room.business_id, str(change.actor or "unknown"), "affiliation_changed",
+                                         room_jid=room.jid, subject_jid=jid, details={
+                                             "to": affiliation, "wanted": plan.affiliations.get(jid, "none"),
+                                             "status_codes": sorted(int(c) for c in change.status_codes)})
+            await session.commit()
         await self.reconcile_room(room.jid, "revert", actor=str(change.actor or "unknown"))
 
     async def on_config_change(self, room_jid: str) -> None:
