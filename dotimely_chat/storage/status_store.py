@@ -30,6 +30,7 @@ class NewMessage:
 
 
 # Core statements on the tables (not the ORM classes), so that a list of parameters runs as one executemany.
+_MESSAGES = RoomMessage.__table__
 _STATUS = MessageStatus.__table__.c
 _MARKS = MemberMark.__table__.c
 _MEMBER_RANGE = (_STATUS.room_id == bindparam("r"), _STATUS.person_id == bindparam("p"),
@@ -56,18 +57,20 @@ class StatusStore:
         if not messages:
             return 0
         insert = _insert(self._session)
-        statement = insert(RoomMessage).values([{
+        # Core statements with a list of parameters: compiled once, sent as multi-row VALUES by SQLAlchemy's
+        # "insertmanyvalues" (an ORM statement with .values([...]) is compiled again for every batch).
+        statement = (insert(_MESSAGES).on_conflict_do_nothing(index_elements=["room_id", "stanza_id"])
+                     .returning(_MESSAGES.c.id, _MESSAGES.c.room_id, _MESSAGES.c.stanza_id))
+        result = await self._session.execute(statement, [{
             "room_id": m.room_id, "stanza_id": m.stanza_id, "origin_id": m.origin_id, "message_id": m.message_id,
             "sender_id": m.sender_id, "sender_jid": m.sender_jid, "sent_at": m.sent_at,
             "has_attachment": m.has_attachment} for m in messages])
-        statement = statement.on_conflict_do_nothing(index_elements=["room_id", "stanza_id"]).returning(
-            RoomMessage.id, RoomMessage.room_id, RoomMessage.stanza_id)
-        ids = {(row.room_id, row.stanza_id): row.id for row in await self._session.execute(statement)}
+        ids = {(row.room_id, row.stanza_id): row.id for row in result}
         rows = [{"message_id": ids[(m.room_id, m.stanza_id)], "room_id": m.room_id, "person_id": person,
                  "delivered_at": at, "delivered_via": via, "read_at": None}
                 for m in messages if (m.room_id, m.stanza_id) in ids for person, (at, via) in m.delivered.items()]
         if rows:
-            await self._session.execute(insert(MessageStatus), rows)
+            await self._session.execute(insert(MessageStatus.__table__), rows)
         return len(ids)
 
     async def resolve_many(self, references: Collection[tuple[int, str]]) -> dict[tuple[int, str], int]:
