@@ -27,6 +27,7 @@ and seen in tests/integration/test_muc_archive.py):
 slixmpp's xep_0313/xep_0059 iterators are not used: `ResultIterator` turns every error (forbidden,
 item-not-found, timeout) into a silent end of iteration, ignores `complete`, and registers a
 `MatchXMLMask` collector per page (slow with thousands of results and leaked when a page comes back empty).
+Results are taken by an incoming stanza filter, before slixmpp matches them against every handler.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ from xml.etree.ElementTree import Element, SubElement
 from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import StanzaBase
-from slixmpp.xmlstream.handler import Callback
-from slixmpp.xmlstream.matcher import MatchXPath
 
 from .link import ChatComponent
 from .muc_bookmarks import error_condition
@@ -119,10 +118,10 @@ class MucArchive:
         self.query_from = JID(query_from or component.boundjid.bare).bare
         self.timeout = timeout
         self._pages: dict[str, _Page] = {}
-        ns = component.default_ns
-        component.register_handler(Callback(
-            f"dotimely mam results {id(self):x}",
-            MatchXPath(f"{{{ns}}}message/{{{NS_MAM}}}result"), self._on_result))
+        self._message_tag = f"{{{component.default_ns}}}message"
+        # An incoming filter, not a handler: results of our queries are taken before slixmpp matches the
+        # stanza against every registered handler (that matching was 70 % of an export's CPU).
+        component.add_filter("in", self._take_result)
 
     async def messages(self, room_jid: str, *, after_id: str | None = None, start: dt.datetime | None = None,
                        end: dt.datetime | None = None, page_size: int = DEFAULT_PAGE_SIZE,
@@ -175,18 +174,23 @@ class MucArchive:
         last = fin.findtext(f"{{{NS_RSM}}}set/{{{NS_RSM}}}last")
         return page.messages, last, fin.get("complete") in ("true", "1")
 
-    def _on_result(self, stanza: StanzaBase) -> None:
-        result = stanza.xml.find(f"{{{NS_MAM}}}result")
+    def _take_result(self, stanza: StanzaBase) -> StanzaBase | None:
+        """A result of one of our queries is collected and consumed (None); anything else passes."""
+        xml = stanza.xml
+        if xml.tag != self._message_tag or not self._pages:
+            return stanza
+        result = xml.find(f"{{{NS_MAM}}}result")
         page = self._pages.get(result.get("queryid", "")) if result is not None else None
         if page is None or result is None:
-            return
+            return stanza
         # Trust only what the room we asked sent us (PRODUCT.md §8).
-        if stanza["from"].full != page.room or stanza["to"].bare != self.query_from:
-            log.warning("Ignored MAM result for room %s from %s", page.room, stanza["from"])
-            return
+        if xml.get("from") != page.room or JID(xml.get("to", "")).bare != self.query_from:
+            log.warning("Ignored MAM result for room %s from %s", page.room, xml.get("from"))
+            return None
         message = parse_result(page.room, result)
         if message is not None:
             page.messages.append(message)
+        return None
 
 
 def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.datetime | None,
