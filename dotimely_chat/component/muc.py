@@ -307,6 +307,9 @@ class MucRooms:
         try:
             return await iq.send(timeout=self.timeout)
         except IqError as exc:
-            raise MucError(room, f"room {room}: {what} failed: {exc.condition}", exc.condition) from None
+            # slixmpp 1.17 on a component reads no condition from Prosody's <error> (in the stream's
+            # namespace, not jabber:client) and reports 'feature-not-implemented': read it from the XML.
+            condition = error_condition(exc.iq.xml)
+            raise MucError(room, f"room {room}: {what} failed: {condition}", condition) from None
         except IqTimeout:
             raise MucError(room, f"room {room}: {what} timed out", "remote-server-timeout") from None

@@ -213,6 +213,9 @@ async def test_join_never_creates_a_room_and_destroy_removes_one(chat_service: C
     assert missing not in rooms.joined_rooms()
     with pytest.raises(MucError):
         await rooms.join(missing)
+    with pytest.raises(MucError) as refused:  # an IQ to a room that is gone: the server's own condition
+        await rooms.get_affiliations(missing)
+    assert refused.value.condition in ("gone", "item-not-found"), refused.value.condition  # Prosody: gone
     with pytest.raises(ValueError):
         await rooms.open_room(f"appt-1@elsewhere.{chat_service.config.xmpp.domain}", "Not ours")
 
