@@ -84,6 +84,7 @@ class ChatService:
         self.rooms.members_changed.append(self.recorder.invalidate)
         register_presence(self.component, self.recorder, config.xmpp.domain)
         self.status = StatusQueries(self.database, self.rooms, config.muc.host)
+        self.rooms.members_changed.append(self.status.forget)
         # Rosters first: the component must be in users' rosters for its invitations to pass.
         self.component.add_resync_step("rosters", self._reconcile_rosters)
         self.component.add_resync_step("rooms", self._reconcile_rooms)

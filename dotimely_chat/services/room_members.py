@@ -18,10 +18,9 @@ from ..storage import (
     AuditRepository,
     Database,
     MembershipRepository,
-    PersonRepository,
     RoomRepository,
 )
-from ..storage.models import Appointment
+from ..storage.models import Appointment, Person
 from .appointments import AppointmentChange
 from .status import RoomMembers
 
@@ -57,6 +56,7 @@ class RoomPlan:
     staff_name: str
     affiliations: dict[str, Affiliation]
     names: dict[str, str] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)  # bare JID -> the owners, customer and staff
 
     @property
     def when(self) -> str:
@@ -83,8 +83,8 @@ class RoomMembership:
             if room is None:
                 return None
             plan = await self.plan(session, room.business_id, room.appointment_id, room.audience)
-            people = await PersonRepository(session).get_by_jids(list(plan.affiliations))
-            return RoomMembers(room.id, room.business_id, {jid: p.id for jid, p in people.items()})
+            return RoomMembers(room.id, room.business_id,
+                               {jid: plan.people[jid].id for jid in plan.affiliations if jid in plan.people})
 
     # ------------------------------------------------------------------------------------------ plan
     @staticmethod
@@ -96,18 +96,15 @@ class RoomMembership:
         assert appointment is not None
         memberships = MembershipRepository(session)
         owners = await memberships.list_for_business(business_id, "owner")
-        roles = {}
-        for person in (appointment.customer, appointment.staff):
-            membership = await memberships.get(business_id, person.id)
-            if membership is not None:
-                roles[person.jid] = membership.role
-        names = {m.person.jid: m.person.display_name for m in owners}
-        names.update({appointment.customer.jid: appointment.customer.display_name,
-                      appointment.staff.jid: appointment.staff.display_name})
+        parties = (appointment.customer, appointment.staff)
+        found = await memberships.roles_of(business_id, [person.id for person in parties])
+        roles = {person.jid: found[person.id] for person in parties if person.id in found}
+        people = {m.person.jid: m.person for m in owners} | {person.jid: person for person in parties}
+        names = {jid: person.display_name for jid, person in people.items()}
         wanted = room_affiliations(audience, self.parties_of(appointment), [m.person.jid for m in owners], roles)
         return RoomPlan(business_id, appointment.external_id, appointment.status, appointment.service_name,
                         appointment.starts_at, appointment.customer.display_name,
-                        appointment.staff.display_name, wanted, names)
+                        appointment.staff.display_name, wanted, names, people)
 
     # ----------------------------------------------------------------------------------- side effects
     async def add_bookmarks(self, room_jid: str, name: str, members: Iterable[str], names: dict[str, str]) -> None:

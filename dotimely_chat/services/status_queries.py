@@ -4,12 +4,16 @@ the messages of their own conversations, an owner everything of their business, 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import select
 
 from ..errors import FORBIDDEN, NOT_FOUND, DomainError
 from ..storage import BusinessRepository, Database, MembershipRepository, PersonRepository, RoomRepository
-from ..storage.models import Business, Person, Room
+from ..storage.models import Business, Room
 from ..storage.status_store import StatusStore
+from ..ttl_cache import TtlLru
 from .room_members import RoomMembership
 
 
@@ -26,65 +30,106 @@ def overall(statuses: list[dict[str, Any]]) -> str:
     return "sent"
 
 
+@dataclass(frozen=True)
+class Member:
+    person_id: int
+    external_id: str
+    jid: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    """What a status answer needs of a room besides its status rows: cached per room (see `StatusQueries`)."""
+
+    business_external_id: str
+    room_id: int
+    room_jid: str
+    names: dict[str, str]         # bare JID -> display name, of the plan (sender names)
+    members: dict[int, Member]    # the room's members now, by person id
+
+
 class StatusQueries:
+    """Status answers. A room's members and names are cached for `CONTEXT_TTL` seconds and dropped as soon as
+    the room's membership changes (`forget`, hooked on `RoomService.members_changed`): a status call then
+    costs its status rows only."""
+
+    CONTEXT_TTL = 30.0
+    CONTEXT_ENTRIES = 5000
+
     def __init__(self, database: Database, rooms: RoomMembership, muc_host: str) -> None:
         self.database, self.rooms, self.muc_host = database, rooms, muc_host
+        self._contexts: TtlLru[str, ConversationContext] = TtlLru(self.CONTEXT_ENTRIES, self.CONTEXT_TTL)
+
+    def forget(self, room_jid: str) -> None:
+        self._contexts.discard(room_jid)
 
     async def _context(self, session: Any, business_ext: str, conversation: str, viewer_ext: str | None = None,
-                       viewer_jid: str | None = None) -> tuple[Business, Room, dict[str, str], dict[int, Person]]:
-        business = await BusinessRepository(session).get_by_external_id(business_ext)
-        if business is None:
-            raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
+                       viewer_jid: str | None = None) -> ConversationContext:
         jid = conversation if "@" in conversation else f"{conversation}@{self.muc_host}"
-        room = await RoomRepository(session).get_by_jid(jid)
-        if room is None or room.business_id != business.id:
+        context = self._contexts.get(jid)
+        if context is None:
+            context = await self._load_context(session, jid)
+            if context is not None:
+                self._contexts.put(jid, context)
+        if context is None or context.business_external_id != business_ext:
+            if context is None and await BusinessRepository(session).get_by_external_id(business_ext) is None:
+                raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
             raise DomainError(NOT_FOUND, f"no conversation {conversation!r} in business {business_ext!r}")
-        plan = await self.rooms.plan(session, business.id, room.appointment_id, room.audience)
-        people = {p.id: p for p in (await PersonRepository(session).get_by_jids(list(plan.affiliations))).values()}
-        if viewer_ext is not None or viewer_jid is not None:
-            viewer = (await PersonRepository(session).get_by_external_id(viewer_ext) if viewer_ext
-                      else await PersonRepository(session).get_by_jid(viewer_jid or ""))
-            if viewer is None or viewer.id not in people:
-                raise DomainError(FORBIDDEN, "only the members of a conversation see its status", field="person")
-        return business, room, plan.names, people
+        if (viewer_ext is not None or viewer_jid is not None) and not any(
+                m.external_id == viewer_ext if viewer_ext else m.jid == viewer_jid for m in context.members.values()):
+            raise DomainError(FORBIDDEN, "only the members of a conversation see its status", field="person")
+        return context
+
+    async def _load_context(self, session: Any, room_jid: str) -> ConversationContext | None:
+        found = (await session.execute(select(Room, Business.external_id).join(
+            Business, Business.id == Room.business_id).where(Room.jid == room_jid))).one_or_none()
+        if found is None:
+            return None
+        room, business_external_id = found
+        plan = await self.rooms.plan(session, room.business_id, room.appointment_id, room.audience)
+        people = [plan.people[jid] for jid in plan.affiliations if jid in plan.people]
+        return ConversationContext(business_external_id, room.id, room.jid, dict(plan.names),
+                                   {p.id: Member(p.id, p.external_id, p.jid, p.display_name) for p in people})
 
     async def message_status(self, business_ext: str, conversation: str, stanza_id: str,
                              viewer_ext: str | None = None, viewer_jid: str | None = None) -> dict[str, Any]:
         async with self.database.session() as session:
-            _, room, names, people = await self._context(session, business_ext, conversation, viewer_ext,
-                                                         viewer_jid)
+            context = await self._context(session, business_ext, conversation, viewer_ext, viewer_jid)
             store = StatusStore(session)
-            message = await store.message(room.id, stanza_id)
+            message = await store.message(context.room_id, stanza_id)
             if message is None:
                 raise DomainError(NOT_FOUND, f"no message {stanza_id!r} in this conversation")
             rows = await store.statuses(message.id)
+        people = context.members
         members = [{"jid": people[r.person_id].jid if r.person_id in people else None,
-                    "name": people[r.person_id].display_name if r.person_id in people else None,
+                    "name": people[r.person_id].name if r.person_id in people else None,
                     "delivered_at": _iso(r.delivered_at), "delivered_via": r.delivered_via,
                     "read_at": _iso(r.read_at)} for r in rows]
-        return {"conversation": room.jid.split("@")[0], "stanza_id": message.stanza_id,
-                "sender": {"jid": message.sender_jid, "name": names.get(message.sender_jid, message.sender_jid)},
+        return {"conversation": context.room_jid.split("@")[0], "stanza_id": message.stanza_id,
+                "sender": {"jid": message.sender_jid,
+                           "name": context.names.get(message.sender_jid, message.sender_jid)},
                 "sent_at": _iso(message.sent_at), "has_attachment": message.has_attachment,
                 "status": overall(members), "members": members}
 
     async def conversation_status(self, business_ext: str, conversation: str, viewer_ext: str | None = None
                                   ) -> dict[str, Any]:
         async with self.database.session() as session:
-            _, room, _, people = await self._context(session, business_ext, conversation, viewer_ext)
+            context = await self._context(session, business_ext, conversation, viewer_ext)
             store = StatusStore(session)
-            marks = await store.marks(room.id)
-            latest = await store.latest(room.id)
+            marks = await store.marks(context.room_id)
+            latest = await store.latest(context.room_id)
             last_reads = await store.by_ids([m.read_upto for m in marks.values() if m.read_upto])
-            members = []
-            for person_id, person in sorted(people.items()):
-                mark = marks.get(person_id)
-                read_upto = mark.read_upto if mark else 0
-                last_read = last_reads.get(read_upto)
-                members.append({"jid": person.jid, "name": person.display_name,
-                                "unread": await store.unread(room.id, person_id, read_upto),
-                                "last_read": {"stanza_id": last_read.stanza_id, "sent_at": _iso(last_read.sent_at)}
-                                if last_read else None})
-        return {"conversation": room.jid.split("@")[0], "jid": room.jid,
+            read_upto = {person_id: marks[person_id].read_upto if person_id in marks else 0
+                         for person_id in context.members}
+            unread = await store.unread_counts(context.room_id, read_upto)
+        members = []
+        for person_id, person in sorted(context.members.items()):
+            last_read = last_reads.get(read_upto[person_id])
+            members.append({"jid": person.jid, "name": person.name, "unread": unread.get(person_id, 0),
+                            "last_read": {"stanza_id": last_read.stanza_id, "sent_at": _iso(last_read.sent_at)}
+                            if last_read else None})
+        return {"conversation": context.room_jid.split("@")[0], "jid": context.room_jid,
                 "last_message": {"stanza_id": latest.stanza_id, "sender": latest.sender_jid,
                                  "sent_at": _iso(latest.sent_at)} if latest else None,
                 "members": members}

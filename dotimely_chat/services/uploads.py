@@ -17,10 +17,11 @@ from pathlib import Path
 
 from ..config import Config, retention_seconds
 from ..http_upload.errors import UploadError
-from ..http_upload.records import FileMeta, SlotRecord, TtlLru
+from ..http_upload.records import FileMeta, SlotRecord
 from ..http_upload.slots import FileLayout, SlotFacts, SlotSigner, file_url, load_signing_key, new_file_id
 from ..policies.uploads import KINDS, UploadLimits, may_upload, normalize_content_type, safe_filename
 from ..storage import Database, UploadRepository, utcnow
+from ..ttl_cache import TtlLru
 
 log = logging.getLogger(__name__)
 

@@ -130,6 +130,12 @@ class MembershipRepository:
         )
         return (await self._session.scalars(query)).one_or_none()
 
+    async def roles_of(self, business_id: int, person_ids: Collection[int]) -> dict[int, Role]:
+        """The roles these people have in the business (people who are not members are left out)."""
+        rows = await self._session.execute(select(Membership.person_id, Membership.role).where(
+            Membership.business_id == business_id, Membership.person_id.in_(list(person_ids))))
+        return {person_id: role for person_id, role in rows}
+
     async def remove(self, business_id: int, person_id: int) -> bool:
         """Remove a person from a business; True if they were a member."""
         result = await self._session.execute(

@@ -160,12 +160,17 @@ class StatusStore:
         rows = await self._session.scalars(select(MemberMark).where(MemberMark.room_id == room_id))
         return {mark.person_id: mark for mark in rows}
 
-    async def unread(self, room_id: int, person_id: int, after: int) -> int:
-        """The member's copies after `after` (their read mark): messages of others sent while they were a
-        member (an index range on message_status, not a scan of the room)."""
-        return int(await self._session.scalar(select(func.count()).select_from(MessageStatus).where(
-            MessageStatus.room_id == room_id, MessageStatus.person_id == person_id,
-            MessageStatus.message_id > after)) or 0)
+    async def unread_counts(self, room_id: int, read_upto: dict[int, int]) -> dict[int, int]:
+        """Each member's copies after their read mark (person id -> mark): messages of others sent while they
+        were a member. One statement: a count per member, each an index range on message_status."""
+        if not read_upto:
+            return {}
+        counts = [select(func.count()).select_from(MessageStatus)
+                  .where(MessageStatus.room_id == room_id, MessageStatus.person_id == person,
+                         MessageStatus.message_id > after).scalar_subquery()
+                  for person, after in read_upto.items()]
+        row = (await self._session.execute(select(*(c.label(f"p{i}") for i, c in enumerate(counts))))).one()
+        return {person: int(row[i] or 0) for i, person in enumerate(read_upto)}
 
     async def latest(self, room_id: int) -> RoomMessage | None:
         return await self._session.scalar(select(RoomMessage).where(RoomMessage.room_id == room_id)

@@ -314,3 +314,23 @@ async def test_message_status_command_shows_who_read_what(
     with pytest.raises(IqError) as refused:
         await nobody.plugin["xep_0050"].send_command(component, "message-status", timeout=10)
     assert refused.value.condition == "item-not-found"
+
+
+async def test_status_answers_follow_a_membership_change_at_once(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, room, _ = await room_with_people(api, xmpp_clients, staff=2)
+    old, new, customer = (biz["people"][k] for k in ("staff0", "staff1", "customer0"))
+    path = f"/v1/businesses/{biz['id']}/conversations/{room.split('@')[0]}/status"
+    before = {m["jid"] for m in (await api.call("GET", path, expect=200))["members"]}
+    assert old["jid"] in before and new["jid"] not in before
+    await api.call("GET", f"{path}?viewer={old['id']}", expect=200)
+    appointment = (await api.call("GET", f"/v1/businesses/{biz['id']}/conversations", expect=200)
+                   )["conversations"][0]["appointment"]
+    await api.call("PUT", f"/v1/businesses/{biz['id']}/appointments/{appointment}", {
+        "customer": customer["id"], "staff": new["id"], "starts_at": "2030-01-01T10:00:00+00:00",
+        "duration_minutes": 30, "service_name": "Haircut"}, expect=200)
+    after = {m["jid"] for m in (await api.call("GET", path, expect=200))["members"]}
+    assert new["jid"] in after and old["jid"] not in after, "not the members cached before the change"
+    await api.call("GET", f"{path}?viewer={old['id']}", expect=403)
+    await api.call("GET", f"{path}?viewer={new['id']}", expect=200)
