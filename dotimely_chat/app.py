@@ -43,8 +43,12 @@ from .services.status import StatusRecorder
 from .services.status_backfill import ArchiveBackfill
 from .services.status_queries import StatusQueries
 from .services.uploads import UploadService
+from .services.web_conversations import WebConversations
+from .services.web_credentials import CredentialVault
+from .services.web_login import WebLoginService
 from .storage import Database, sqlite_url_for
 from .storage.migrate import upgrade_database
+from .web.app import build_web_app
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,9 @@ class ChatService:
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
         self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
+        self.directory.vault = CredentialVault.in_state(config.state_directory)
+        self.web_logins = WebLoginService(self.database, self.directory.vault, config)
+        self.web_conversations = WebConversations(self.database, self.rooms, self.appointments, self.status)
         self._runners: list[web.AppRunner] = []
 
     async def _reconcile_rosters(self) -> None:
@@ -126,16 +133,18 @@ class ChatService:
         self.component.start()
         api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
                                        self.appointments, self.rooms, self.status,
-                                       export=self.export))
+                                       export=self.export, web_logins=self.web_logins))
         upload = build_upload_app(self.config.upload_directory, self.uploads)
         certificate, key = tls_files(self.config)
         await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)
         await self._serve(upload, self.config.http.upload_listen.host, self.config.http.upload_listen.port,
                           server_ssl_context(certificate, key))
+        page = build_web_app(self.config, self.web_logins, self.web_conversations)
+        await self._serve(page, self.config.web.listen.host, self.config.web.listen.port, None)
         self.upload_housekeeping.start()
         self.retention.start()
-        log.info("HTTP API on %s, upload host on %s", self.config.http.api_public_url,
-                 self.config.http.upload_public_url)
+        log.info("HTTP API on %s, upload host on %s, web page on %s/web/", self.config.http.api_public_url,
+                 self.config.http.upload_public_url, self.config.web.public_url)
 
     async def _serve(self, app: web.Application, host: str, port: int, ssl_context: object) -> None:
         runner = web.AppRunner(app, access_log=None)
@@ -144,8 +153,8 @@ class ChatService:
         try:
             await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()  # type: ignore[arg-type]
         except OSError as exc:
-            raise ServiceError(f"cannot listen on {host}:{port} ({exc.strerror}); change http.api_listen "
-                               "or http.upload_listen") from None
+            raise ServiceError(f"cannot listen on {host}:{port} ({exc.strerror}); change http.api_listen, "
+                               "http.upload_listen or web.listen") from None
 
     async def stop(self) -> None:
         await self.component.stop()

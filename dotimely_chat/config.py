@@ -76,6 +76,15 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    listen: Listen
+    public_url: str
+    websocket_url: str  # "" means Prosody's websocket on the first client interface
+    login_link_lifetime: int
+    session_lifetime: int
+
+
+@dataclass(frozen=True)
 class UploadConfig:
     directory: str  # "" means <state>/uploads
     max_file_size: int  # the largest file of any kind (announced in the service's disco info)
@@ -117,7 +126,18 @@ class Config:
     archive: ArchiveConfig
     api: ApiConfig
     demo: DemoConfig
+    web: WebConfig
     source: Path | None = field(default=None, compare=False)
+
+    @property
+    def websocket_url(self) -> str:
+        """Where the web page's XMPP client connects: web.websocket_url, else Prosody's own websocket."""
+        if self.web.websocket_url:
+            return self.web.websocket_url
+        host = self.xmpp.client_interfaces[0] if self.xmpp.client_interfaces else "127.0.0.1"
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        host = f"[{host}]" if ":" in host else host
+        return f"ws://{host}:{self.xmpp.http_port}/xmpp-websocket"
 
     @property
     def upload_directory(self) -> Path:
@@ -234,6 +254,15 @@ def _url(*schemes: str) -> Validator:
         if parts.scheme not in schemes or not parts.hostname or parts.query or parts.fragment:
             raise _fail(key, value, allowed + " without query or fragment")
         return value.rstrip("/")
+
+    return check
+
+
+def _url_or_empty(*schemes: str) -> Validator:
+    check_url = _url(*schemes)
+
+    def check(key: str, value: Any) -> str:
+        return "" if value == "" else check_url(key, value)
 
     return check
 
@@ -364,6 +393,13 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
     "archive": {"retention": (_duration, "5y")},
     "api": {"token": (_secret, REQUIRED)},
     "demo": {"enabled": (_boolean, False)},
+    "web": {
+        "listen": (_listen, "127.0.0.1:8790"),
+        "public_url": (_url("http", "https"), "http://localhost:8790"),
+        "websocket_url": (_url_or_empty("ws", "wss"), ""),
+        "login_link_lifetime": (_seconds(10, 3600), 60),
+        "session_lifetime": (_seconds(300, 30 * 86400), 43200),
+    },
 }
 
 
@@ -416,6 +452,12 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
     for key in ("tls_certificate", "tls_key"):
         if http[key] and not Path(http[key]).is_absolute():
             http[key] = str((base_dir / http[key]).resolve())
+    web_host = urlsplit(s["web"]["public_url"]).hostname
+    if web_host == urlsplit(http["upload_public_url"]).hostname:
+        raise _fail("web.public_url", s["web"]["public_url"],
+                    f"a host name different from http.upload_public_url's ({web_host!r}), so that the page's "
+                    "cookie never reaches the upload host (e.g. 'http://localhost:8790' beside "
+                    "'https://127.0.0.1:8443')")
     if s["component"]["jid"] == s["muc"]["host"]:
         raise _fail("muc.host", s["muc"]["host"], "a host name different from component.jid")
     if s["component"]["jid"] != f"{s['component']['jid'].split('.', 1)[0]}.{domain}":
@@ -441,6 +483,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
         archive=ArchiveConfig(**s["archive"]),
         api=ApiConfig(**s["api"]),
         demo=DemoConfig(**s["demo"]),
+        web=WebConfig(**s["web"]),
         source=source,
     )
 

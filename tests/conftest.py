@@ -48,6 +48,7 @@ def config_document(state_directory: Path, **sections: dict[str, Any]) -> dict[s
                  "upload_listen": f"127.0.0.1:{(up := free_port())}",
                  "upload_public_url": f"https://127.0.0.1:{up}"},
         "api": {"token": secrets.token_urlsafe(24)},
+        "web": {"listen": f"127.0.0.1:{(page := free_port())}", "public_url": f"http://localhost:{page}"},
     }
     for section, values in sections.items():
         doc.setdefault(section, {}).update(values)
@@ -158,7 +159,7 @@ async def chat_service(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncI
 
     base = prosody_server.config
     own = make_test_config(tmp_path / "service-state")
-    config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http)
+    config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http, web=own.web)
     service = ChatService(config)
     await service.start()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import appointments, audit, businesses, conversations, export, health, openapi, people, status
+from . import appointments, audit, businesses, conversations, export, health, openapi, people, status, web_login
 from .context import CONTEXT, ApiContext
 from .middleware import bearer_auth, json_errors
 
@@ -24,6 +24,7 @@ def build_api_app(context: ApiContext) -> web.Application:
     app.router.add_get("/v1/businesses/{business}/people/{person}", people.get_person)
     app.router.add_put("/v1/businesses/{business}/people/{person}", people.put_person)
     app.router.add_delete("/v1/businesses/{business}/people/{person}", people.delete_person)
+    app.router.add_post("/v1/businesses/{business}/people/{person}/web-login", web_login.issue_web_login)
     app.router.add_get("/v1/businesses/{business}/appointments/{appointment}", appointments.get_appointment)
     app.router.add_put("/v1/businesses/{business}/appointments/{appointment}", appointments.put_appointment)
     app.router.add_delete("/v1/businesses/{business}/appointments/{appointment}", appointments.cancel_appointment)

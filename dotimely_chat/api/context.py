@@ -13,6 +13,7 @@ from ..services.directory import DirectoryService
 from ..services.export import ExportService
 from ..services.rooms import RoomService
 from ..services.status_queries import StatusQueries
+from ..services.web_login import WebLoginService
 from ..storage import Database
 
 
@@ -26,6 +27,7 @@ class ApiContext:
     rooms: RoomService | None = None
     status: StatusQueries | None = None
     export: ExportService | None = None
+    web_logins: WebLoginService | None = None
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

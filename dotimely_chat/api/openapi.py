@@ -214,6 +214,19 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                            "responses": {"200": {"description": "removed"}, **AUTH,
                                          "404": _error("not a person of this business"),
                                          "409": _error("the last owner of a business (errcode last_owner)")}}},
+            "/v1/businesses/{business}/people/{person}/web-login": {
+                "parameters": [BUSINESS, PERSON],
+                "post": {"summary": "A one-time login link to the desktop web page for this person (hand it to "
+                                    "their browser): it works once, within web.login_link_lifetime seconds "
+                                    "(default 60), and opens the chat logged in as the person in this business",
+                         "responses": {
+                             "201": _ok("the link", {"type": "object", "properties": {
+                                 "url": {"type": "string", "description": "<web.public_url>/web/login?ticket=…"},
+                                 "expires_at": {"type": "string", "format": "date-time"}}}),
+                             **AUTH, "404": _error("not a person of this business"),
+                             "409": _error("the person's XMPP password is not known to the chat service (an "
+                                           "account made before the web page existed): set one with PUT "
+                                           "(errcode no_web_credentials)")}}},
             "/v1/businesses/{business}/appointments/{appointment}": {
                 "parameters": [BUSINESS, APPOINTMENT],
                 "get": {"summary": "An appointment", "responses": {

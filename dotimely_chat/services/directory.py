@@ -134,11 +134,16 @@ class MembershipListener(Protocol):
     async def membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None: ...
 
 
+class PasswordVault(Protocol):
+    async def remember(self, session: Any, person_id: int, password: str) -> None: ...
+
+
 class DirectoryService:
     def __init__(self, database: Database, accounts: AccountAdapter, rosters: RosterService | None,
                  domain: str) -> None:
         self.database, self.accounts, self.rosters, self.domain = database, accounts, rosters, domain
         self.listeners: list[MembershipListener] = []  # the rooms follow memberships
+        self.vault: PasswordVault | None = None  # keeps passwords for the web page's login
 
     async def _membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None:
         for listener in self.listeners:
@@ -222,10 +227,13 @@ class DirectoryService:
 
         generated: str | None = None
         account_created = False
+        known_password = data.password  # what the account's password is now, when we know it
         if person is None:
             jid = jid or f"{localpart_for(data.display_name)}@{self.domain}"
             password = data.password or secrets.token_urlsafe(12)
             account_created = await self.accounts.create_account(jid, password)
+            if account_created:
+                known_password = password
             if account_created and data.password is None:
                 generated = password
             elif not account_created and data.password is not None:
@@ -241,6 +249,8 @@ class DirectoryService:
             if account_created:
                 await self._undo_account(jid)
             raise
+        if known_password is not None:
+            await self._remember_password(me.id, jid, known_password)
         synced = await self._apply(me, None)
         for contact in related:
             synced &= await self._apply(contact, [me])
@@ -281,6 +291,16 @@ class DirectoryService:
                 raise DomainError(CONFLICT, f"person {person_id!r} or {jid} was written concurrently; retry",
                                   field="jid") from None
             return PersonView.of(membership, person), Contact.of(person), created, old_role, related, business.id
+
+    async def _remember_password(self, person_id: int, jid: str, password: str) -> None:
+        if self.vault is None:
+            return
+        try:
+            async with self.database.session() as session:
+                await self.vault.remember(session, person_id, password)
+                await session.commit()
+        except Exception:  # noqa: BLE001 - the account works; only the web page's login waits for the next PUT
+            log.exception("Could not keep the password of %s for the web page", jid)
 
     async def _undo_account(self, jid: str) -> None:
         try:

@@ -30,7 +30,7 @@ from .tenants import add_tenant
 MODEL_TABLES = {
     "businesses", "people", "memberships", "appointments", "roster_items", "rooms", "audit_log",
     "upload_slots", "uploaded_files", "room_messages", "message_status", "member_marks", "presence",
-    "export_links",
+    "export_links", "web_login_tickets", "web_sessions", "xmpp_credentials",
 }
 
 

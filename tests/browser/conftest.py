@@ -1,0 +1,46 @@
+"""Fixtures of the browser tests: Debian's Chromium through playwright-core (both installed by ./run.sh test).
+Without them the tests are skipped on a workstation and fail under CI (`CI` set): never a silent pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from .harness import Browser, missing_tools
+
+
+@pytest.fixture
+async def browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+    missing = missing_tools()
+    if missing:
+        message = "browser tests need " + ", ".join(missing) + " (./run.sh test installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    started = await Browser.start(request.node.name)
+    try:
+        yield started
+        # No request may leave for a host that is not ours (Converse's defaults fetch logos, provider lists...).
+        foreign = [r["url"] for r in await started.requests()
+                   if urlsplit(r["url"]).scheme in ("http", "https", "ws", "wss")
+                   and urlsplit(r["url"]).hostname not in ("localhost", "127.0.0.1")]
+        assert not foreign, f"requests to foreign hosts: {foreign}"
+    finally:
+        try:
+            (started.artifacts / "console.log").write_text("\n".join(await started.console()))
+        except Exception:  # noqa: BLE001 - the browser may be gone after a failure
+            pass
+        await started.close()
+
+
+@pytest.fixture
+async def api(chat_service: object) -> AsyncIterator[object]:
+    import aiohttp
+
+    from tests.integration.business import Api
+
+    async with aiohttp.ClientSession() as http:
+        yield Api(chat_service, http)  # type: ignore[arg-type]
