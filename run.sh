@@ -88,6 +88,29 @@ SQL
   export DOTIMELY_TEST_POSTGRES_URL="postgresql+asyncpg://dotimely_test:dotimely_test@127.0.0.1:5432/dotimely_test"
 }
 
+# The browser tests (tests/browser) drive Debian's Chromium with npm's playwright-core (pinned in
+# tests/browser/package-lock.json). A failure here is reported by those tests (they fail under CI).
+install_browser_test_tools() {
+  local needed=()
+  command -v chromium >/dev/null || needed+=(chromium)
+  command -v node >/dev/null || needed+=(nodejs)
+  command -v npm >/dev/null || needed+=(npm)
+  if [ "${#needed[@]}" -gt 0 ]; then
+    say "installing for the browser tests: ${needed[*]}"
+    apt_install "${needed[@]}" || say "could not install ${needed[*]}; the browser tests will fail"
+  fi
+  local stamp
+  stamp="tests/browser/node_modules/.installed-$(sha256sum tests/browser/package-lock.json | cut -c1-16)"
+  if [ ! -f "$stamp" ] && command -v npm >/dev/null; then
+    say "installing playwright-core for the browser tests"
+    if (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+      touch "$stamp"
+    else
+      say "npm ci in tests/browser failed; the browser tests will fail"
+    fi
+  fi
+}
+
 command="${1:-up}"
 install_debian_packages
 install_python_packages
@@ -95,6 +118,7 @@ case "$command" in
   test)
     shift || true
     ensure_test_postgresql
+    install_browser_test_tools
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)
