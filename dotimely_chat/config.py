@@ -46,6 +46,7 @@ class XmppConfig:
     client_interfaces: tuple[str, ...]
     client_port: int
     http_port: int
+    server_to_server: bool
 
 
 @dataclass(frozen=True)
@@ -354,6 +355,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "client_interfaces": (_ip_list, ["127.0.0.1"]),
         "client_port": (_port, 5222),
         "http_port": (_port, 5280),
+        "server_to_server": (_boolean, False),
     },
     "component": {
         "jid": (_domain, REQUIRED),

@@ -80,6 +80,13 @@ def observer_jid(config: Config) -> str:
 def render_prosody_config(config: Config, paths: ProsodyPaths) -> str:
     c, x = config.component, config.xmpp
     expiry = archive_expiry(config.archive.retention)
+    if x.server_to_server:
+        s2s = ("-- Outgoing server-to-server on (xmpp.server_to_server): push notifications reach the mobile apps'\n"
+               "-- push services (Conversations: p2.siacs.eu; Monal, Siskin: their own) over s2s. No s2s port is\n"
+               "-- opened: incoming s2s stays closed.\ns2s_secure_auth = true")
+    else:
+        s2s = ("-- No server-to-server (xmpp.server_to_server = false): a local deployment. Mobile push needs it on.\n"
+               'modules_disabled = { "s2s" }')
     privileged = (
         f"{{ [{lua_str(c.jid)}] = {{\n"
         '            roster = "both";            -- set rosters (slixmpp 1.17 checks get|both even to set)\n'
@@ -112,6 +119,7 @@ modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "ping"; "time"; "version"; "uptime";
     "carbons";       -- XEP-0280: every device of a person sees the conversation
     "smacks";        -- XEP-0198: mobile clients survive network changes
+    "cloud_notify";  -- XEP-0357: push notifications for mobile clients (needs smacks, mam, carbons)
     "csi_simple";    -- XEP-0352: fewer wake-ups for phones
     "lastactivity";  -- XEP-0012: "last seen" of offline contacts
     "pep"; "private";
@@ -129,7 +137,11 @@ modules_enabled = {{
     "tombstones";    -- a deleted account's name is not registered again
     "limits";
 }}
-modules_disabled = {{ "s2s" }}
+{s2s}
+-- Push (XEP-0357): the payload names neither the sender nor the text (privacy, compliance); the phone
+-- wakes up and fetches the message itself.
+push_notification_with_body = false
+push_notification_with_sender = false
 
 allow_registration = false
 c2s_require_encryption = true

@@ -70,3 +70,25 @@ def test_component_privileges_and_muc_rules(tmp_path: Path) -> None:
 
 def test_lua_strings_are_escaped() -> None:
     assert lua_str('a"b\\c\nd') == '"a\\"b\\\\c\\nd"'
+
+
+def test_mobile_push_is_on_without_bodies_or_senders(tmp_path: Path) -> None:
+    """XEP-0357 for phones (Conversations, Monal, Siskin), with what mod_cloud_notify needs beside it."""
+    text = _render(tmp_path)
+    modules = text.split("modules_enabled = {")[1].split("}")[0]
+    for module in ('"cloud_notify"', '"smacks"', '"carbons"', '"mam"'):
+        assert module in modules
+    assert "push_notification_with_body = false" in text
+    assert "push_notification_with_sender = false" in text
+    assert 'modules_disabled = { "s2s" }' in text  # the local demo keeps server-to-server closed
+
+
+@requires_prosody
+def test_server_to_server_for_push_passes_prosodys_check(tmp_path: Path) -> None:
+    config = make_test_config(tmp_path / "state", xmpp={"server_to_server": True})
+    paths = ProsodyPaths.in_state(config.state_directory)
+    prepare_prosody_files(config, paths)
+    text = paths.config_file.read_text()
+    assert 'modules_disabled = { "s2s" }' not in text and "s2s_ports = { }" in text
+    result = check_prosody_config(paths)
+    assert result.returncode == 0, result.stdout + result.stderr
