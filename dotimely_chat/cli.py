@@ -154,6 +154,7 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
         f"  HTTP API        {config.http.api_public_url}  token: {config.api.token}",
         f"  health          {config.http.api_public_url}/healthz",
         f"  upload host     {config.http.upload_public_url}",
+        f"  web page        {config.web.public_url}/web/  (opened through login links, below)",
         f"  TLS certificate {prosody.paths.certificate} (self-signed: accept it in your client)",
         f"  state           {config.state_directory}  (Prosody log: {prosody.paths.log_file})",
     ]
@@ -172,6 +173,12 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
             f"  Conversations: add account {owner.jid}, then 'Hostname' {host} and port {x.client_port}",
             "         (enable 'Show hostname and port' in Expert settings); the phone must reach this host,",
             "         so set xmpp.client_interfaces to an address it can reach.",
+            "",
+            "Open the web page as the owner (a link works once, for 60 s; use demo-customer-1 for Carl):",
+            f"  curl -s -X POST -H 'Authorization: Bearer {config.api.token}' \\",
+            f"    {config.http.api_public_url}/v1/businesses/demo-salon/people/demo-owner/web-login",
+            "  then open the printed url in Chromium; first open "
+            f"{config.http.upload_public_url}/ once and accept its self-signed certificate, so pictures show.",
         ]
     lines += ["", "Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
