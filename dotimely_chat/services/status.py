@@ -2,7 +2,7 @@
 
 Handlers are synchronous and cheap (they run for every stanza): they append an event to a queue; a
 flush task writes what gathered during `FLUSH_SECONDS` after the oldest queued event in one transaction (a
-fixed number of statements, whatever the batch holds), so what was seen is on disk within about 50 ms plus
+fixed number of statements, whatever the batch holds), so what was seen is on disk within about 20 ms plus
 one write, and a burst costs one commit, not one per stanza. How "delivered" is known (PRODUCT.md §3):
 the earliest of the broadcast while one of the member's clients was in the room (`online`), the member's
 next entry into the room (`join`), a receipt (`receipt`) or a marker (`marker`); read = a `displayed`
@@ -26,7 +26,7 @@ from ..storage.status_store import NewMessage, StatusStore
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 0.02
 MAX_BATCH = 2000
 
 
