@@ -7,11 +7,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from ..errors import FORBIDDEN, NOT_FOUND, DomainError
+from ..policies.rooms import Parties, room_affiliations
 from ..storage import BusinessRepository, Database, MembershipRepository, PersonRepository, RoomRepository
-from ..storage.models import Business, Room
 from ..storage.status_store import StatusStore
 from ..ttl_cache import TtlLru
 from .room_members import RoomMembership
@@ -81,16 +79,21 @@ class StatusQueries:
             raise DomainError(FORBIDDEN, "only the members of a conversation see its status", field="person")
         return context
 
-    async def _load_context(self, session: Any, room_jid: str) -> ConversationContext | None:
-        found = (await session.execute(select(Room, Business.external_id).join(
-            Business, Business.id == Room.business_id).where(Room.jid == room_jid))).one_or_none()
-        if found is None:
+    @staticmethod
+    async def _load_context(session: Any, room_jid: str) -> ConversationContext | None:
+        """The room's members by the room rules (policies.rooms), from one statement."""
+        rows = await StatusStore(session).conversation_people(room_jid)
+        if not rows:
             return None
-        room, business_external_id = found
-        plan = await self.rooms.plan(session, room.business_id, room.appointment_id, room.audience)
-        people = [plan.people[jid] for jid in plan.affiliations if jid in plan.people]
-        return ConversationContext(business_external_id, room.id, room.jid, dict(plan.names),
-                                   {p.id: Member(p.id, p.external_id, p.jid, p.display_name) for p in people})
+        first = rows[0]
+        jids = {row.person_id: row.jid for row in rows}
+        roles = {row.jid: row.role for row in rows if row.role is not None}
+        wanted = room_affiliations(first.audience, Parties(customer=jids[first.customer_id], staff=jids[first.staff_id]),
+                                   [jid for jid, role in roles.items() if role == "owner"], roles)
+        return ConversationContext(first.business_external_id, first.room_id, first.room_jid,
+                                   {row.jid: row.display_name for row in rows},
+                                   {row.person_id: Member(row.person_id, row.external_id, row.jid, row.display_name)
+                                    for row in rows if row.jid in wanted})
 
     async def message_status(self, business_ext: str, conversation: str, stanza_id: str,
                              viewer_ext: str | None = None, viewer_jid: str | None = None) -> dict[str, Any]:

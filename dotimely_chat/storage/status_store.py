@@ -8,12 +8,22 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, select, union_all, update
+from sqlalchemy import and_, bindparam, func, literal, select, union, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dotimely_chat.policies.status_marks import CoveragePlan, pick_reference
-from dotimely_chat.storage.models import MemberMark, MessageStatus, PresenceState, Room, RoomMessage
+from dotimely_chat.storage.models import (
+    Appointment,
+    Business,
+    MemberMark,
+    Membership,
+    MessageStatus,
+    Person,
+    PresenceState,
+    Room,
+    RoomMessage,
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,29 @@ class StatusStore:
             select(Room.jid, RoomMessage.stanza_id, RoomMessage.sent_at)
             .outerjoin(RoomMessage, RoomMessage.id == latest).order_by(Room.last_activity_at.desc(), Room.id.desc()))
         return [(jid, stanza_id, sent_at) for jid, stanza_id, sent_at in rows]
+
+    async def conversation_people(self, room_jid: str) -> list[Any]:
+        """In one statement, a row per person who may be in the room: its appointment's customer and staff
+        member and the owners of its business, each with their role in that business (None when they no
+        longer belong to it), beside the room's id, audience, business external id and the appointment's
+        customer and staff ids. Empty for an unknown room."""
+        room = (select(Room.id.label("room_id"), Room.jid.label("room_jid"), Room.audience, Room.business_id,
+                       Business.external_id.label("business_external_id"), Appointment.customer_id,
+                       Appointment.staff_id)
+                .join(Business, Business.id == Room.business_id)
+                .join(Appointment, Appointment.id == Room.appointment_id)
+                .where(Room.jid == room_jid).cte("room"))
+        candidates = union(
+            select(room.c.customer_id.label("person_id")), select(room.c.staff_id),
+            select(Membership.person_id).where(Membership.business_id == room.c.business_id,
+                                               Membership.role == "owner")).subquery("candidates")
+        statement = (select(room, Person.id.label("person_id"), Person.jid, Person.display_name,
+                            Person.external_id, Membership.role)
+                     .select_from(room.join(candidates, literal(True)))
+                     .join(Person, Person.id == candidates.c.person_id)
+                     .outerjoin(Membership, and_(Membership.person_id == Person.id,
+                                                 Membership.business_id == room.c.business_id)))
+        return list((await self._session.execute(statement)).all())
 
     async def presence(self, person_id: int) -> PresenceState | None:
         return await self._session.get(PresenceState, person_id)

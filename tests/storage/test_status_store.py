@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from dotimely_chat.policies.status_marks import Coverage, plan_coverage
-from dotimely_chat.storage import AppointmentRepository, Database, RoomRepository
+from dotimely_chat.storage import AppointmentRepository, Database, MembershipRepository, RoomRepository
 from dotimely_chat.storage.models import MessageStatus
 from dotimely_chat.storage.status_store import NewMessage, StatusStore
 
@@ -87,3 +87,21 @@ async def test_a_batch_of_markers_and_entries_covers_what_each_names(db: Databas
     async with db.session() as session:
         assert await StatusStore(session).marks_of({(room, tenant.staff_id), (room, tenant.owner_id)}) == {
             (room, tenant.staff_id): (latest[room], latest[room] - 1), (room, tenant.owner_id): (latest[room],) * 2}
+
+
+async def test_the_people_of_a_conversation_come_in_one_statement(db: Database, tenant: Tenant) -> None:
+    room, _ = await two_rooms(db, tenant)
+    async with db.session() as session:
+        rows = await StatusStore(session).conversation_people("a1@rooms.test")
+        assert await StatusStore(session).conversation_people("nope@rooms.test") == []
+    assert {(row.person_id, row.role) for row in rows} == {
+        (tenant.owner_id, "owner"), (tenant.staff_id, "staff"), (tenant.customer_id, "customer")}
+    first = rows[0]
+    assert (first.room_id, first.audience, first.business_external_id) == (room, "everyone", "ext-a")
+    assert (first.customer_id, first.staff_id) == (tenant.customer_id, tenant.staff_id)
+    async with db.session() as session:
+        await MembershipRepository(session).remove(tenant.business_id, tenant.staff_id)
+        await session.commit()
+        rows = await StatusStore(session).conversation_people("a1@rooms.test")
+    assert {(row.person_id, row.role) for row in rows} == {
+        (tenant.owner_id, "owner"), (tenant.staff_id, None), (tenant.customer_id, "customer")}
