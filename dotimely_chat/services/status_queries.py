@@ -120,18 +120,17 @@ class StatusQueries:
         async with self.database.session() as session:
             context = await self._context(session, business_ext, conversation, viewer_ext)
             store = StatusStore(session)
-            marks = await store.marks(context.room_id)
+            marks = await store.read_marks(context.room_id)
             latest = await store.latest(context.room_id)
-            last_reads = await store.by_ids([m.read_upto for m in marks.values() if m.read_upto])
             read_upto = {person_id: marks[person_id].read_upto if person_id in marks else 0
                          for person_id in context.members}
             unread = await store.unread_counts(context.room_id, read_upto)
         members = []
         for person_id, person in sorted(context.members.items()):
-            last_read = last_reads.get(read_upto[person_id])
+            mark = marks.get(person_id)
             members.append({"jid": person.jid, "name": person.name, "unread": unread.get(person_id, 0),
-                            "last_read": {"stanza_id": last_read.stanza_id, "sent_at": _iso(last_read.sent_at)}
-                            if last_read else None})
+                            "last_read": {"stanza_id": mark.stanza_id, "sent_at": _iso(mark.sent_at)}
+                            if mark is not None and mark.stanza_id else None})
         return {"conversation": context.room_jid.split("@")[0], "jid": context.room_jid,
                 "last_message": {"stanza_id": latest.stanza_id, "sender": latest.sender_jid,
                                  "sent_at": _iso(latest.sent_at)} if latest else None,

@@ -4,6 +4,7 @@ method takes the session of that batch and never commits."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,49 @@ _DELIVER = (update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.delive
 _READ = update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.read_at.is_(None)).values(read_at=bindparam("at"))
 _MOVE_MARK = (update(MemberMark.__table__).where(_MARKS.room_id == bindparam("r"), _MARKS.person_id == bindparam("p"))
               .values(delivered_upto=bindparam("d"), read_upto=bindparam("rd")))
+
+
+def _conversation_people() -> Any:
+    """Built once (building this statement per call cost more than running it)."""
+    room = (select(Room.id.label("room_id"), Room.jid.label("room_jid"), Room.audience, Room.business_id,
+                   Business.external_id.label("business_external_id"), Appointment.customer_id, Appointment.staff_id)
+            .join(Business, Business.id == Room.business_id)
+            .join(Appointment, Appointment.id == Room.appointment_id)
+            .where(Room.jid == bindparam("room_jid")).cte("room"))
+    candidates = union(
+        select(room.c.customer_id.label("person_id")), select(room.c.staff_id),
+        select(Membership.person_id).where(Membership.business_id == room.c.business_id,
+                                           Membership.role == "owner")).subquery("candidates")
+    return (select(room, Person.id.label("person_id"), Person.jid, Person.display_name, Person.external_id,
+                   Membership.role)
+            .select_from(room.join(candidates, literal(True)))
+            .join(Person, Person.id == candidates.c.person_id)
+            .outerjoin(Membership, and_(Membership.person_id == Person.id,
+                                        Membership.business_id == room.c.business_id)))
+
+
+_CONVERSATION_PEOPLE = _conversation_people()
+_MESSAGES_C = _MESSAGES.c
+_MESSAGE = select(_MESSAGES).where(_MESSAGES_C.room_id == bindparam("room_id"),
+                                   _MESSAGES_C.stanza_id == bindparam("stanza_id"))
+_LATEST = select(_MESSAGES).where(_MESSAGES_C.room_id == bindparam("room_id")).order_by(_MESSAGES_C.id.desc()).limit(1)
+_STATUSES = (select(_STATUS.person_id, _STATUS.delivered_at, _STATUS.delivered_via, _STATUS.read_at)
+             .where(_STATUS.message_id == bindparam("message_id")).order_by(_STATUS.person_id))
+_READ_MARKS = (select(_MARKS.person_id, _MARKS.read_upto, _MESSAGES_C.stanza_id, _MESSAGES_C.sent_at)
+               .select_from(MemberMark.__table__.outerjoin(_MESSAGES, _MESSAGES_C.id == _MARKS.read_upto))
+               .where(_MARKS.room_id == bindparam("room_id")))
+_PRESENCE = select(PresenceState.__table__).where(PresenceState.__table__.c.person_id == bindparam("person_id"))
+
+
+@functools.lru_cache(maxsize=16)
+def _unread_counts(members: int) -> Any:
+    """For a room of `members` members: each member's copies after their read mark, a scalar subquery each
+    (an index range on message_status), parameters p<i> (person) and a<i> (after)."""
+    counts = [select(func.count()).select_from(MessageStatus.__table__)
+              .where(_STATUS.room_id == bindparam("room_id"), _STATUS.person_id == bindparam(f"p{i}"),
+                     _STATUS.message_id > bindparam(f"a{i}")).scalar_subquery().label(f"n{i}")
+              for i in range(members)]
+    return select(*counts)
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -152,13 +196,15 @@ class StatusStore:
         await self._session.execute(statement.on_conflict_do_update(index_elements=["person_id"], set_=values))
 
     # ------------------------------------------------------------------------------------------- reads
-    async def message(self, room_id: int, stanza_id: str) -> RoomMessage | None:
-        return await self._session.scalar(select(RoomMessage).where(
-            RoomMessage.room_id == room_id, RoomMessage.stanza_id == stanza_id))
+    # The status answers' statements are built once on the tables (module level): building an ORM
+    # statement per call cost more than running it (bench/status.py). Rows are read by column name.
+    async def message(self, room_id: int, stanza_id: str) -> Any:
+        """The recorded message (a row: id, stanza_id, sender_jid, sent_at, has_attachment, ...) or None."""
+        return (await self._session.execute(_MESSAGE, {"room_id": room_id, "stanza_id": stanza_id})).first()
 
-    async def statuses(self, message_id: int) -> Sequence[MessageStatus]:
-        return (await self._session.scalars(select(MessageStatus).where(
-            MessageStatus.message_id == message_id).order_by(MessageStatus.person_id))).all()
+    async def statuses(self, message_id: int) -> Sequence[Any]:
+        """The message's per-member rows (person_id, delivered_at, delivered_via, read_at), by person."""
+        return (await self._session.execute(_STATUSES, {"message_id": message_id})).all()
 
     async def recent(self, room_ids: Collection[int], limit: int = 20) -> Sequence[RoomMessage]:
         if not room_ids:
@@ -166,31 +212,26 @@ class StatusStore:
         return (await self._session.scalars(select(RoomMessage).where(RoomMessage.room_id.in_(list(room_ids)))
                                             .order_by(RoomMessage.id.desc()).limit(limit))).all()
 
-    async def marks(self, room_id: int) -> dict[int, MemberMark]:
-        rows = await self._session.scalars(select(MemberMark).where(MemberMark.room_id == room_id))
-        return {mark.person_id: mark for mark in rows}
+    async def read_marks(self, room_id: int) -> dict[int, Any]:
+        """person id -> (read_upto, stanza_id, sent_at) of the room's members' read marks, with the message
+        each mark names (stanza_id None when none is read, or it left with the retention)."""
+        rows = await self._session.execute(_READ_MARKS, {"room_id": room_id})
+        return {row.person_id: row for row in rows}
 
     async def unread_counts(self, room_id: int, read_upto: dict[int, int]) -> dict[int, int]:
         """Each member's copies after their read mark (person id -> mark): messages of others sent while they
         were a member. One statement: a count per member, each an index range on message_status."""
         if not read_upto:
             return {}
-        counts = [select(func.count()).select_from(MessageStatus)
-                  .where(MessageStatus.room_id == room_id, MessageStatus.person_id == person,
-                         MessageStatus.message_id > after).scalar_subquery()
-                  for person, after in read_upto.items()]
-        row = (await self._session.execute(select(*(c.label(f"p{i}") for i, c in enumerate(counts))))).one()
+        parameters = {"room_id": room_id}
+        for i, (person, after) in enumerate(read_upto.items()):
+            parameters[f"p{i}"], parameters[f"a{i}"] = person, after
+        row = (await self._session.execute(_unread_counts(len(read_upto)), parameters)).one()
         return {person: int(row[i] or 0) for i, person in enumerate(read_upto)}
 
-    async def latest(self, room_id: int) -> RoomMessage | None:
-        return await self._session.scalar(select(RoomMessage).where(RoomMessage.room_id == room_id)
-                                          .order_by(RoomMessage.id.desc()).limit(1))
-
-    async def by_ids(self, message_ids: Collection[int]) -> dict[int, RoomMessage]:
-        if not message_ids:
-            return {}
-        rows = await self._session.scalars(select(RoomMessage).where(RoomMessage.id.in_(list(message_ids))))
-        return {m.id: m for m in rows}
+    async def latest(self, room_id: int) -> Any:
+        """The room's latest recorded message (a row) or None."""
+        return (await self._session.execute(_LATEST, {"room_id": room_id})).first()
 
     async def last_recorded(self) -> list[tuple[str, str | None, dt.datetime | None]]:
         """(room JID, stanza-id, sent at) of every room's latest recorded message (None, None when there is
@@ -207,26 +248,11 @@ class StatusStore:
         member and the owners of its business, each with their role in that business (None when they no
         longer belong to it), beside the room's id, audience, business external id and the appointment's
         customer and staff ids. Empty for an unknown room."""
-        room = (select(Room.id.label("room_id"), Room.jid.label("room_jid"), Room.audience, Room.business_id,
-                       Business.external_id.label("business_external_id"), Appointment.customer_id,
-                       Appointment.staff_id)
-                .join(Business, Business.id == Room.business_id)
-                .join(Appointment, Appointment.id == Room.appointment_id)
-                .where(Room.jid == room_jid).cte("room"))
-        candidates = union(
-            select(room.c.customer_id.label("person_id")), select(room.c.staff_id),
-            select(Membership.person_id).where(Membership.business_id == room.c.business_id,
-                                               Membership.role == "owner")).subquery("candidates")
-        statement = (select(room, Person.id.label("person_id"), Person.jid, Person.display_name,
-                            Person.external_id, Membership.role)
-                     .select_from(room.join(candidates, literal(True)))
-                     .join(Person, Person.id == candidates.c.person_id)
-                     .outerjoin(Membership, and_(Membership.person_id == Person.id,
-                                                 Membership.business_id == room.c.business_id)))
-        return list((await self._session.execute(statement)).all())
+        return list((await self._session.execute(_CONVERSATION_PEOPLE, {"room_jid": room_jid})).all())
 
-    async def presence(self, person_id: int) -> PresenceState | None:
-        return await self._session.get(PresenceState, person_id)
+    async def presence(self, person_id: int) -> Any:
+        """The person's presence row (online, last_seen_at, idle_since, status_text) or None."""
+        return (await self._session.execute(_PRESENCE, {"person_id": person_id})).first()
 
     async def online_people(self) -> Sequence[int]:
         return (await self._session.scalars(select(PresenceState.person_id).where(PresenceState.online))).all()
