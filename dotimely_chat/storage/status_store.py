@@ -73,6 +73,9 @@ def _conversation_people() -> Any:
 
 
 _CONVERSATION_PEOPLE = _conversation_people()
+_ROOMS_C = Room.__table__.c
+_TOUCH_ROOM = (update(Room.__table__).where(_ROOMS_C.id == bindparam("r"), _ROOMS_C.last_activity_at < bindparam("at"))
+               .values(last_activity_at=bindparam("at")))
 _MESSAGES_C = _MESSAGES.c
 _MESSAGE = select(_MESSAGES).where(_MESSAGES_C.room_id == bindparam("room_id"),
                                    _MESSAGES_C.stanza_id == bindparam("stanza_id"))
@@ -125,6 +128,12 @@ class StatusStore:
                 for m in messages if (m.room_id, m.stanza_id) in ids for person, (at, via) in m.delivered.items()]
         if rows:
             await self._session.execute(insert(MessageStatus.__table__), rows)
+        latest: dict[int, dt.datetime] = {}
+        for m in messages:
+            if (m.room_id, m.stanza_id) in ids:
+                latest[m.room_id] = max(m.sent_at, latest.get(m.room_id, m.sent_at))
+        if latest:  # the conversations list orders rooms by their last message
+            await self._session.execute(_TOUCH_ROOM, [{"r": room, "at": at} for room, at in latest.items()])
         return len(ids)
 
     async def resolve_many(self, references: Collection[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -235,12 +244,13 @@ class StatusStore:
 
     async def last_recorded(self) -> list[tuple[str, str | None, dt.datetime | None]]:
         """(room JID, stanza-id, sent at) of every room's latest recorded message (None, None when there is
-        none), the rooms active most recently first."""
+        none), the rooms with the most recent messages first."""
         latest = (select(func.max(RoomMessage.id)).where(RoomMessage.room_id == Room.id)
                   .correlate(Room).scalar_subquery())
         rows = await self._session.execute(
             select(Room.jid, RoomMessage.stanza_id, RoomMessage.sent_at)
-            .outerjoin(RoomMessage, RoomMessage.id == latest).order_by(Room.last_activity_at.desc(), Room.id.desc()))
+            .outerjoin(RoomMessage, RoomMessage.id == latest)
+            .order_by(RoomMessage.id.desc().nulls_last(), Room.id.desc()))
         return [(jid, stanza_id, sent_at) for jid, stanza_id, sent_at in rows]
 
     async def conversation_people(self, room_jid: str) -> list[Any]:

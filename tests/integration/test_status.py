@@ -334,3 +334,23 @@ async def test_status_answers_follow_a_membership_change_at_once(
     assert new["jid"] in after and old["jid"] not in after, "not the members cached before the change"
     await api.call("GET", f"{path}?viewer={old['id']}", expect=403)
     await api.call("GET", f"{path}?viewer={new['id']}", expect=200)
+
+
+async def test_the_conversations_list_puts_the_room_with_the_latest_message_first(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz, older, clients = await room_with_people(api, xmpp_clients)
+    newer = (await start(api, biz, "customer0", await book(api, biz, days=2)))["jid"]
+    path = f"/v1/businesses/{biz['id']}/conversations"
+
+    async def first() -> str:
+        return str((await api.call("GET", path, expect=200))["conversations"][0]["jid"])
+
+    assert await first() == newer, "the newest room first while nobody spoke"
+    await join(clients["customer0"], older, "customer")
+    await Member(clients["customer0"], older).say("a question about the older appointment")
+    await eventually(lambda: _is(first, older), 2.0)
+
+
+async def _is(get: Any, wanted: str) -> bool:
+    return bool(await get() == wanted)
