@@ -49,28 +49,33 @@ class ArchiveBackfill:
     async def run(self) -> BackfillReport:
         generation = self.recorder.holding_generation
         started = time.monotonic()
-        await self.recorder.flush()  # what is queued counts as recorded: read the archives after it
-        async with self.database.session() as session:
-            rooms = await StatusStore(session).last_recorded()
-        report = BackfillReport(rooms=len(rooms))
-        semaphore = asyncio.Semaphore(self.concurrency)
+        report = BackfillReport()
+        try:
+            await self.recorder.flush()  # what is queued counts as recorded: read the archives after it
+            async with self.database.session() as session:
+                rooms = await StatusStore(session).last_recorded()
+            report.rooms = len(rooms)
+            semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def one(room_jid: str, after: str | None, since: dt.datetime | None) -> None:
-            async with semaphore:
-                if self.recorder.holding_generation != generation:
-                    return  # the link went away again: the next connection reads this room
-                try:
-                    report.messages += await self._room(room_jid, after, since, generation)
-                except Exception as exc:  # noqa: BLE001 - one room's archive must not stop the others
-                    report.failed += 1
-                    log.warning("Room %s: its archive could not be read (%s); recording live events only",
-                                room_jid, exc)
-                if self.recorder.holding_generation == generation:
-                    self.recorder.release(room_jid)
+            async def one(room_jid: str, after: str | None, since: dt.datetime | None) -> None:
+                async with semaphore:
+                    if self.recorder.holding_generation != generation:
+                        return  # the link went away again: the next connection reads this room
+                    try:
+                        report.messages += await self._room(room_jid, after, since, generation)
+                    except Exception as exc:  # noqa: BLE001 - one room's archive must not stop the others
+                        report.failed += 1
+                        log.warning("Room %s: its archive could not be read (%s); recording live events only",
+                                    room_jid, exc)
+                    if self.recorder.holding_generation == generation:
+                        self.recorder.release(room_jid)
 
-        await asyncio.gather(*(one(*room) for room in rooms))
-        if self.recorder.holding_generation == generation:
-            self.recorder.release_all()
+            await asyncio.gather(*(one(*room) for room in rooms))
+        finally:
+            # Whatever happened (the database away, say), live events must not stay held: only a newer hold
+            # (the link lost again) keeps them, for the next back-fill.
+            if self.recorder.holding_generation == generation:
+                self.recorder.release_all()
         report.seconds = time.monotonic() - started
         self.last_report = report
         log.info("Back-fill: %d rooms read, %d archived messages or markers handed to the recorder, %d failed "

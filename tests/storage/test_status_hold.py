@@ -4,12 +4,17 @@ they were said (on SQLite and PostgreSQL; the traffic is built by hand, no serve
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from dotimely_chat.component.muc_archive import ArchivedMessage
 from dotimely_chat.component.muc_events import RoomTraffic
 from dotimely_chat.services.status import RoomMembers, StatusRecorder
+from dotimely_chat.services.status_backfill import ArchiveBackfill
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.models import MessageStatus, RoomMessage
 
@@ -73,3 +78,23 @@ async def test_live_events_wait_for_the_archive_and_keep_what_was_seen_live(db: 
     recorder.release_all()
     await recorder.flush()
     assert [row[0] for row in await recorded(db, tenant)] == ["s1", "s3", "s4", "s5"]
+
+
+async def test_a_back_fill_that_fails_does_not_leave_the_rooms_held(tmp_path: Path) -> None:
+    unmigrated = Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")  # no tables: the back-fill fails
+
+    async def members_of(jid: str) -> RoomMembers | None:
+        return None
+
+    async def nothing(room: str, after: str | None, since: dt.datetime | None) -> AsyncIterator[ArchivedMessage]:
+        return
+        yield  # an async generator that yields nothing
+
+    recorder = StatusRecorder(unmigrated, members_of)
+    try:
+        with pytest.raises(DBAPIError):
+            await ArchiveBackfill(unmigrated, recorder, nothing).run()
+        recorder.room_message(live("r@rooms.test", 1))
+        assert [kind for _, kind, _ in recorder._queue] == ["message"], "recorded, not held"
+    finally:
+        await unmigrated.dispose()
