@@ -7,9 +7,9 @@ Starts, on free loopback ports in a temp dir:
     here only);
   - a bare aiohttp server (PUT streamed to disk, GET with FileResponse/sendfile), on HTTPS and on plain HTTP.
 Each target gets 200 files of 100 KiB and 10 of 20 MiB at a given concurrency (one XMPP connection per
-worker): slot IQ + PUT (bare: PUT only), then GET. Prints MB/s (10^6 bytes/s) each way, the ratios, and the
-RSS of each server process before the run and at its peak; then the component's peak RSS while one 1 GiB
-file goes up and down (flat memory).
+worker): slot IQ + PUT (bare: PUT only), then GET. Prints MB/s (10^6 bytes/s) each way, the ratios, the
+RSS of each server process before the run and at its peak, and its CPU time per file; then the component's
+peak RSS while one 1 GiB file goes up and down (flat memory).
 Run: .venv/bin/python bench/uploads.py [--small 200] [--large 10] [--concurrency 8] [--no-big]
 """
 
@@ -111,6 +111,12 @@ def peak_rss(pid: int, field: str = "VmHWM") -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak(pid: int) -> None:
@@ -216,11 +222,14 @@ async def workload(label: str, upload: Uploader, http: aiohttp.ClientSession, sm
     figures: dict[str, float] = {"RSS before": peak_rss(pid, "VmRSS")}
     for kind, count, data, ctype, ext in (("100 KiB", small, small_data, "image/jpeg", "jpg"),
                                           ("20 MiB", large, large_data, "video/mp4", "mp4")):
+        cpu = cpu_seconds(pid)
         seconds, urls = await timed([put(f"{kind[:3].strip()}-{i}-{label}.{ext}", data, ctype)
                                      for i in range(count)])
         figures[f"PUT {kind}"] = count * len(data) / seconds / 1e6
+        figures[f"PUT {kind} CPU"], cpu = (cpu_seconds(pid) - cpu) * 1000 / max(count, 1), cpu_seconds(pid)
         seconds, _ = await timed([get(url, len(data)) for url in urls])
         figures[f"GET {kind}"] = count * len(data) / seconds / 1e6
+        figures[f"GET {kind} CPU"] = (cpu_seconds(pid) - cpu) * 1000 / max(count, 1)
     figures["peak RSS"] = peak_rss(pid)
     return figures
 
@@ -330,6 +339,10 @@ def report(results: dict[str, dict[str, float]], small: int, large: int, concurr
     for label, figures in results.items():
         print(f"{LABELS[label]:34}" + "".join(f"{figures[c]:13.1f}" for c in COLUMNS)
               + f"{figures['RSS before']:9.0f} -> {figures['peak RSS']:.0f} MiB")
+    print("server process CPU, ms per file (ours: the component's process; Prosody #1's routing of the slot "
+          "IQ is not in it, while Prosody's own figure includes its c2s side of the slot)")
+    for label, figures in results.items():
+        print(f"  {LABELS[label]:32}" + "".join(f"{figures[c + ' CPU']:13.2f}" for c in COLUMNS))
     ours = results["ours"]
     for other in ("prosody", "bare-https", "bare-http"):
         print(f"{'ratio ours/' + other:34}" + "".join(f"{ours[c] / results[other][c]:13.2f}" for c in COLUMNS))

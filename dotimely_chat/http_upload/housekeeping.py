@@ -98,11 +98,14 @@ class UploadHousekeeping:
             self._task = asyncio.create_task(self._run(), name="upload-housekeeping")
 
     async def stop(self) -> None:
+        """Stop the periodic task, and the upload writer with it (app.py stops the upload host first, so
+        nothing is waiting on it any more)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.uploads.writer.stop()
 
     async def _run(self) -> None:
         while True:

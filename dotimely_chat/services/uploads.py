@@ -2,7 +2,10 @@
 
 A slot is committed before its IQ result is sent; a PUT claims the slot in memory (this one process serves
 every PUT), so only one body is written for it at a time; the file row, whose existence makes the slot
-used, is committed before the 2xx (PRODUCT.md §8). After a crash a slot is simply still unused.
+used, is committed before the 2xx (PRODUCT.md §8). After a crash a slot is simply still unused. Slots and
+file rows are written by the upload writer (group commit), which decides the quota against a ledger in
+memory: this process is the only writer of uploads (Prosody accepts one connection per component JID), and
+the ledger is loaded from the database per person on first use.
 Housekeeping (expiry, retention, partial and orphan files) is in http_upload.housekeeping.
 """
 
@@ -11,21 +14,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config, retention_seconds
 from ..http_upload.errors import UploadError
+from ..http_upload.quota_ledger import QUOTA_WINDOW, QuotaLedger
 from ..http_upload.records import FileMeta, SlotRecord
 from ..http_upload.slots import FileLayout, SlotFacts, SlotSigner, file_url, load_signing_key, new_file_id
-from ..policies.uploads import KINDS, UploadLimits, may_upload, normalize_content_type, safe_filename
+from ..http_upload.writer import UploadWriter
+from ..policies.uploads import KINDS, UploadLimits, normalize_content_type, safe_filename
 from ..storage import Database, UploadRepository, utcnow
 from ..ttl_cache import TtlLru
 
 log = logging.getLogger(__name__)
 
-QUOTA_WINDOW = dt.timedelta(hours=24)
 # A GET reads a file's metadata from memory for a minute: a file removed from the database by another
 # way than retention (its business deleted) stays reachable that long, and is swept from disk later.
 FILE_CACHE_ENTRIES = 10_000
@@ -82,8 +85,9 @@ class UploadService:
         self.layout.ensure()
         self.signer = SlotSigner(load_signing_key(config.state_directory))
         self.active_partials: set[Path] = set()  # bodies being written now (housekeeping leaves them)
-        self._quota_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # by bare JID
-        self._write_lock = asyncio.Lock()
+        self.ledger = QuotaLedger(QUOTA_WINDOW)
+        self.writer = UploadWriter(database, self.ledger, lambda: self.settings.limits,
+                                   lambda: self.settings.slot_lifetime)
         self.claims: set[str] = set()  # file ids whose PUT is running
         self.slots: dict[str, SlotRecord] = {}  # issued here, until they expire (housekeeping)
         self.files: TtlLru[str, FileMeta] = TtlLru(FILE_CACHE_ENTRIES, FILE_CACHE_SECONDS)
@@ -95,38 +99,20 @@ class UploadService:
             found = await UploadRepository(session).uploader(jid)
         return Uploader(found[0], found[1], jid) if found else None
 
-    def _writing(self, person: str) -> asyncio.Lock:
-        """The lock a quota check and its slot insert hold together. On SQLite one lock for everyone: the
-        writes are serialised anyway, and waiting here beats SQLite's sleeping busy handler."""
-        return self._write_lock if self.database.dialect_name == "sqlite" else self._quota_locks[person]
-
     # ------------------------------------------------------------------------------------------ slots
     async def request_slot(self, jid: str, filename: str | None, size: int, content_type: str | None
                            ) -> IssuedSlot:
-        """Decide by the policy and record the slot (committed before this returns)."""
-        limits = self.settings.limits
+        """Decide by the policy and record the slot (committed before this returns): the writer decides
+        requests one after the other against the quota ledger, so two at once never both fit."""
         name = safe_filename(filename)
         ctype = normalize_content_type(content_type) or ""
-        file_id = new_file_id()
-        async with self._writing(jid):  # two requests at once must not both fit the quota
-            now = utcnow()
-            expires_at = now + self.settings.slot_lifetime
-            async with self.database.session() as session:
-                uploads = UploadRepository(session)
-                found = await uploads.uploader_with_usage(jid, now - QUOTA_WINDOW, now)
-                person_id, business_id, used = found or (0, 0, 0)
-                decision = may_upload(is_member=found is not None, content_type=content_type, size=size,
-                                      used_today=used, limits=limits)
-                if not decision.allowed:
-                    log.info("Upload slot refused to %s (business %s): %s, %d bytes of %s", jid,
-                             business_id or "none", decision.reason, size, content_type)
-                    raise UploadError(decision.reason or "bad_request", decision.message, decision.max_size)
-                await uploads.add_slot(business_id, person_id, file_id, name, size, ctype, expires_at)
-                await session.commit()
-        self.slots[file_id] = SlotRecord(file_id, business_id, person_id, jid, name, size, ctype, expires_at)
-        log.info("Upload slot %s… for %s (business %d): %s, %d bytes", file_id[:6], jid, business_id, ctype, size)
-        token = self.signer.token(SlotFacts(file_id, size, ctype, int(expires_at.timestamp())))
-        return IssuedSlot(file_id, file_url(self.settings.public_url, file_id, name), token, expires_at)
+        slot = await self.writer.slot(jid, name, size, content_type, ctype, new_file_id())
+        self.slots[slot.file_id] = slot
+        log.info("Upload slot %s… for %s (business %d): %s, %d bytes", slot.file_id[:6], jid, slot.business_id,
+                 ctype, size)
+        token = self.signer.token(SlotFacts(slot.file_id, size, ctype, int(slot.expires_at.timestamp())))
+        return IssuedSlot(slot.file_id, file_url(self.settings.public_url, slot.file_id, name), token,
+                          slot.expires_at)
 
     # -------------------------------------------------------------------------------------------- PUT
     async def claim(self, file_id: str, filename: str, token: str | None, declared_length: int | None,
@@ -173,17 +159,25 @@ class UploadService:
 
     async def complete(self, slot: SlotRecord, sha256: str) -> None:
         """Record the stored file (committed before the PUT is answered); if that fails, the file goes.
-        The insert from the slot row is the one arbiter (a person or business deleted meanwhile)."""
+        The insert from the slot row is the one arbiter (a person or business deleted meanwhile). A caller
+        that leaves while the row is written leaves the outcome to the writer: the file stays if its row
+        was committed, else it goes."""
+        written = self.writer.file(slot, sha256)
         try:
-            async with self._writing(slot.jid), self.database.session() as session:
-                uploads = UploadRepository(session)
-                if not await uploads.add_file(slot.file_id, slot.jid, sha256):
-                    raise UploadError("expired", "the upload slot was withdrawn")
-                await session.commit()
+            await asyncio.shield(written)
+        except asyncio.CancelledError:
+            written.add_done_callback(lambda done: self._recorded(slot, done))
+            raise
         except BaseException:
+            self._recorded(slot, written)
+            raise
+        self._recorded(slot, written)
+
+    def _recorded(self, slot: SlotRecord, written: asyncio.Future[dt.datetime]) -> None:
+        if written.cancelled() or written.exception() is not None:
             self.slots.pop(slot.file_id, None)
             self.layout.final_path(slot.file_id).unlink(missing_ok=True)
-            raise
+            return
         slot.done = True
         self.files.put(slot.file_id, FileMeta(slot.filename, slot.content_type, slot.size))
         log.info("Stored file %s… from %s (business %d): %s, %d bytes", slot.file_id[:6], slot.jid,

@@ -18,13 +18,17 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    false,
     func,
     insert,
     or_,
     select,
+    true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
@@ -469,6 +473,17 @@ _QUOTA = (select(_PEOPLE.c.id, func.min(_MEMBERSHIPS.c.business_id),
                  .scalar_subquery())
           .join(_MEMBERSHIPS, _MEMBERSHIPS.c.person_id == _PEOPLE.c.id)
           .where(_PEOPLE.c.jid == bindparam("jid")).group_by(_PEOPLE.c.id))
+# The slot writer's batch: membership of every asker in one query, and the usage of people not yet in its
+# ledger (files stored since :since, unused slots not expired) in another.
+_UPLOADERS = (select(_PEOPLE.c.jid, _PEOPLE.c.id, func.min(_MEMBERSHIPS.c.business_id))
+              .join(_MEMBERSHIPS, _MEMBERSHIPS.c.person_id == _PEOPLE.c.id)
+              .where(_PEOPLE.c.jid.in_(bindparam("jids", expanding=True))).group_by(_PEOPLE.c.id, _PEOPLE.c.jid))
+_USAGE = union_all(
+    select(_FILES.c.person_id, _FILES.c.file_id, _FILES.c.size, _FILES.c.created_at, false()).where(
+        _FILES.c.person_id.in_(bindparam("people", expanding=True)), _FILES.c.created_at >= bindparam("since")),
+    select(_SLOTS.c.person_id, _SLOTS.c.file_id, _SLOTS.c.size, _SLOTS.c.expires_at, true()).where(
+        _SLOTS.c.person_id.in_(bindparam("people", expanding=True)), _SLOTS.c.expires_at > bindparam("now"),
+        _UNUSED))
 _SLOT_FOR_PUT = (select(_SLOTS.c.business_id, _SLOTS.c.person_id, _SLOTS.c.filename, _SLOTS.c.size,
                         _SLOTS.c.content_type, _SLOTS.c.expires_at, _PEOPLE.c.jid, ~_UNUSED)
                  .join(_PEOPLE, _PEOPLE.c.id == _SLOTS.c.person_id).where(_SLOTS.c.file_id == bindparam("file_id")))
@@ -556,3 +571,35 @@ class UploadRepository:
         files = await self._session.scalars(select(UploadedFile.file_id).where(UploadedFile.file_id.in_(ids)))
         slots = await self._session.scalars(select(UploadSlot.file_id).where(UploadSlot.file_id.in_(ids)))
         return set(files.all()) | set(slots.all())
+
+
+class UploadBatchRepository:
+    """The upload writer's statements on a synchronous Core connection: the writer runs a whole batch in
+    one call (SQLite: in its own thread; PostgreSQL: through `run_sync`) instead of awaiting each statement
+    (on aiosqlite, each costs several thread hops). The same statements as UploadRepository; never commits."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def uploaders(self, jids: Collection[str]) -> dict[str, tuple[int, int]]:
+        """{bare JID: (person id, first business id)} of those of `jids` who belong to a business."""
+        rows = self._connection.execute(_UPLOADERS, {"jids": list(jids)})
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def usage_rows(self, person_ids: Collection[int], since: dt.datetime, now: dt.datetime
+                   ) -> list[tuple[int, str, int, dt.datetime, bool]]:
+        """(person id, file id, size, when, is a slot) of files stored since `since` and of unused slots not
+        expired at `now` (`when`: stored at, or expires at): what the quota counts."""
+        rows = self._connection.execute(_USAGE, {"people": list(person_ids), "since": since, "now": now})
+        return [(row[0], row[1], int(row[2]), row[3], bool(row[4])) for row in rows]
+
+    def add_slots(self, slots: Sequence[dict[str, Any]]) -> None:
+        """Insert slots (dicts of business_id, person_id, file_id, filename, size, content_type, expires_at,
+        created_at) in one executemany."""
+        self._connection.execute(insert(_SLOTS), list(slots))
+
+    def add_file(self, file_id: str, uploader_jid: str, sha256: str, created_at: dt.datetime) -> bool:
+        """Record the file of an unused slot; False when the slot is gone or used (nothing written)."""
+        result = self._connection.execute(_ADD_FILE, {
+            "slot_file_id": file_id, "uploader_jid": uploader_jid, "sha256": sha256, "created_at": created_at})
+        return result.rowcount == 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 import pytest
 from slixmpp import JID
 from slixmpp.exceptions import IqError
 
-from dotimely_chat.storage import UploadRepository
+from dotimely_chat.storage import UploadRepository, utcnow
 
 from ..conftest import ClientFactory
 from . import test_upload_support
@@ -114,6 +117,19 @@ async def test_the_daily_quota_counts_open_slots_and_says_wait(upload_env: Uploa
     assert (error["type"], error["condition"]) == ("wait", "resource-constraint")
     assert "quota" in error["text"].lower()
     await upload_env.slot(upload_env.owner, "c.pdf", 2 * MiB, "application/pdf")  # a quota per person
+
+
+async def test_concurrent_slot_requests_at_the_quota_edge_do_not_all_fit(upload_env: UploadEnv) -> None:
+    upload_env.limit(daily_quota=3 * MiB)
+    results = await asyncio.gather(*(upload_env.slot(upload_env.customer, f"{n}.pdf", MiB, "application/pdf")
+                                     for n in range(7)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, IqError)]
+    assert len(results) - len(refused) == 3, results
+    assert {r.iq["error"]["condition"] for r in refused} == {"resource-constraint"}
+    async with upload_env.service.database.session() as session:
+        usage = await UploadRepository(session).uploader_with_usage(
+            upload_env.customer.jid, utcnow() - dt.timedelta(days=1), utcnow())
+    assert usage is not None and usage[2] == 3 * MiB, "storage counts exactly what was granted"
 
 
 async def test_the_rooms_observer_jid_is_not_an_upload_service(upload_env: UploadEnv) -> None:
