@@ -13,6 +13,7 @@ import copy
 import logging
 from typing import Any, cast
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape, quoteattr
 
 from slixmpp import Iq
 from slixmpp.exceptions import XMPPError
@@ -42,6 +43,16 @@ def error_reply(iq: Iq, exc: UploadError) -> Iq:
         too_large = ET.SubElement(reply["error"].xml, f"{{{NS}}}file-too-large")
         ET.SubElement(too_large, f"{{{NS}}}max-file-size").text = str(exc.max_size)
     return reply
+
+
+def slot_result(iq_id: str, to: str, sender: str, url: str, token: str) -> str:
+    """The slot's IQ result, serialised here: building it as a slixmpp stanza and letting slixmpp serialise
+    it cost a fifth of the slot path's CPU (bench/uploads.py). Attribute values and the header are escaped;
+    the iq takes the stream's default namespace, as slixmpp writes it."""
+    header = escape(f"Bearer {token}")
+    return (f"<iq type=\"result\" id={quoteattr(iq_id)} to={quoteattr(to)} from={quoteattr(sender)}>"
+            f"<slot xmlns=\"{NS}\"><put url={quoteattr(url)}><header name=\"Authorization\">{header}</header>"
+            f"</put><get url={quoteattr(url)}/></slot></iq>")
 
 
 def upload_form(max_size: int) -> Form:
@@ -86,14 +97,7 @@ def register_upload(component: ChatComponent, uploads: UploadService) -> None:
         except Exception:
             log.exception("Upload slot request from %s failed", requester)
             raise XMPPError("internal-server-error", "the upload service failed; try again") from None
-        reply = iq.reply()
-        put = reply["http_upload_slot"]["put"]
-        put["url"] = slot.url
-        header = Header()
-        header["name"], header["value"] = "Authorization", f"Bearer {slot.token}"
-        put.append(header)
-        reply["http_upload_slot"]["get"]["url"] = slot.url
-        reply.send()
+        component.send_raw(slot_result(iq["id"], str(iq["from"]), str(iq["to"]), slot.url, slot.token))
 
     tasks: set[asyncio.Task[None]] = set()
     iq_tag, request_tag = f"{{{component.default_ns}}}iq", f"{{{NS}}}request"
