@@ -7,8 +7,12 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
 
 from dotimely_chat.storage import UploadRepository
+from dotimely_chat.storage.repositories import UploadBatchRepository
 
 from . import test_upload_support
 from .business import Api
@@ -209,3 +213,23 @@ async def test_a_chunked_body_longer_than_the_slot_is_cut_off(upload_env: Upload
     status, answer = await env.put(url, token, endless(), "text/plain")  # no Content-Length: chunked
     assert status == 413 and answer["max_file_size"] == 1000
     assert await servable(env, url) == 404 and leftovers(env) == []
+
+
+async def test_a_put_whose_record_cannot_be_written_is_refused_with_503_and_leaves_no_file(
+    upload_env: UploadEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = upload_env
+    url, token = await env.slot(env.staff, "report.pdf", len(PDF), "application/pdf")
+
+    def broken(self: UploadBatchRepository, *args: Any) -> bool:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(UploadBatchRepository, "add_file", broken)
+    status, body = await env.put(url, token, PDF, "application/pdf")
+    assert (status, body["errcode"]) == (503, "unavailable") and "try again" in body["error"]
+    assert await servable(env, url) == 404
+    assert not env.uploads.layout.final_path(url.split("/")[-2]).exists() and leftovers(env) == []
+    monkeypatch.undo()
+    status, body = await env.put(url, token, PDF, "application/pdf")
+    assert status == 201, "the slot is still unused: the same PUT again succeeds"
+    assert await servable(env, url) == 200
