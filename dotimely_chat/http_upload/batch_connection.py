@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..storage import Database
-from ..storage.database import _set_sqlite_pragmas, _sqlite_file
+from ..storage.database import set_sqlite_pragmas, sqlite_file
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class BatchConnection:
     def __init__(self, database: Database) -> None:
         self.database = database
         url = database.engine.url
-        self._threaded = url.get_backend_name() == "sqlite" and _sqlite_file(url) is not None
+        self._threaded = url.get_backend_name() == "sqlite" and sqlite_file(url) is not None
         self._engine: Engine | None = None
         self._sync: Connection | None = None
         self._async: AsyncConnection | None = None
@@ -55,7 +55,7 @@ class BatchConnection:
             if self._engine is None:
                 url = self.database.engine.url.set(drivername="sqlite+pysqlite")
                 self._engine = create_engine(url)
-                event.listen(self._engine, "connect", _set_sqlite_pragmas)
+                event.listen(self._engine, "connect", set_sqlite_pragmas)
             self._sync = self._engine.connect()
         return work(self._sync)
 

@@ -67,7 +67,7 @@ def describe_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
     """The file behind a SQLite URL, or None for in-memory and `file:` URI databases."""
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
@@ -75,7 +75,8 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+def set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    """SQLITE_PRAGMAS on each new DB-API connection (a SQLAlchemy "connect" event listener)."""
     cursor = dbapi_connection.cursor()
     try:
         for pragma in SQLITE_PRAGMAS:
@@ -97,7 +98,7 @@ class Database:
     ) -> None:
         self._url = normalize_url(url)
         is_sqlite = self._url.get_backend_name() == "sqlite"
-        if is_sqlite and (path := _sqlite_file(self._url)) is not None:
+        if is_sqlite and (path := sqlite_file(self._url)) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         if not is_sqlite:
             engine_options.setdefault("pool_pre_ping", True)
@@ -105,7 +106,7 @@ class Database:
             self._url, echo=echo, connect_args=dict(connect_args or {}), **engine_options
         )
         if is_sqlite:
-            event.listen(self._engine.sync_engine, "connect", _set_sqlite_pragmas)
+            event.listen(self._engine.sync_engine, "connect", set_sqlite_pragmas)
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
