@@ -104,6 +104,7 @@ async def test_a_customer_sees_only_their_conversations_and_starts_a_room_from_a
     appointment = await book(api, biz, customer="customer0", service="Haircut")
 
     await open_as(browser, api, biz, "customer0")
+    await browser.wait_for(f'{LIST_ITEM}[data-jid="{people["owner"]["jid"]}"]', timeout=5)
     jids = await browser.evaluate(
         "[...document.querySelectorAll('.dt-conversations .dt-conversation')].map(e => e.dataset.jid)")
     assert jids == [people["owner"]["jid"]]  # the owner only: no staff, no other customer, no one else's room

@@ -346,12 +346,21 @@ converse.plugins.add('dotimely', {
         }
 
         // ----------------------------------------------------------------------------------- wiring
+        // Converse may connect before it has drawn its control box, where the list lives: wait for it
+        // (up to 10 s), so that the page is never "ready" with an empty list.
+        async function renderWhenDrawn() {
+            for (let i = 0; i < 100 && !document.querySelector('converse-controlbox .controlbox-pane'); i++) {
+                await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+            renderList();
+        }
+
         api.listen.on('connected', async () => {
             api.connection.get().addHandler(onMarker, MARKERS, 'message');
             state.mounted = true;
             await refreshList();
             await readOwnArchive();
-            renderList();
+            await renderWhenDrawn();
             document.body.classList.add('dt-ready');
         });
         api.listen.on('reconnected', async () => { await refreshList(); await readOwnArchive(); renderList(); });
