@@ -71,6 +71,8 @@ class StatusRecorder:
         self._holding = True
         self.holding_generation = 1
         self._held: dict[str, list[tuple[float, str, tuple[Any, ...]]]] = {}
+        # room -> stanza-id -> held live message not yet placed by the archive
+        self._held_messages: dict[str, dict[str, tuple[float, str, tuple[Any, ...]]]] = {}
         self._released: set[str] = set()
 
     # --------------------------------------------------------------------------------- lifecycle
@@ -117,11 +119,9 @@ class StatusRecorder:
     def archived(self, room_jid: str, message: Any) -> None:
         """One message of the room's archive (`component.muc_archive.ArchivedMessage`), oldest first. A
         message also seen live since the hold is recorded as seen live (who was present), at this place."""
-        held = self._held.get(room_jid, [])
-        live = next((i for i, (_, kind, payload) in enumerate(held)
-                     if kind == "message" and payload[0].stanza_id == message.stanza_id), None)
+        live = self._held_messages.get(room_jid, {}).pop(message.stanza_id, None)
         if live is not None:
-            self._enqueue(held.pop(live))
+            self._enqueue(live)
             return
         if message.sender_jid is None:
             return  # an anonymous archive entry: nobody to attribute it to
@@ -133,8 +133,10 @@ class StatusRecorder:
 
     def release(self, room_jid: str) -> None:
         """The room's archive is read: its held live events follow, and new ones go straight through."""
+        waiting = self._held_messages.pop(room_jid, {})
         for event in self._held.pop(room_jid, []):
-            self._enqueue(event)
+            if event[1] != "message" or event[2][0].stanza_id in waiting:  # not placed by the archive yet
+                self._enqueue(event)
         self._released.add(room_jid)
 
     def release_all(self) -> None:
@@ -146,7 +148,10 @@ class StatusRecorder:
 
     def _push_room(self, room_jid: str, kind: str, payload: tuple[Any, ...]) -> None:
         if self._holding and room_jid not in self._released:
-            self._held.setdefault(room_jid, []).append((time.monotonic(), kind, payload))
+            event = (time.monotonic(), kind, payload)
+            self._held.setdefault(room_jid, []).append(event)
+            if kind == "message":
+                self._held_messages.setdefault(room_jid, {})[payload[0].stanza_id] = event
         else:
             self._push(kind, payload)
 
