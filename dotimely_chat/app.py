@@ -110,6 +110,7 @@ class ChatService:
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
         self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
         self.directory.vault = CredentialVault.in_state(config.state_directory)
+        self.directory.retention_seconds = retention_seconds(config.archive.retention)
         self.web_logins = WebLoginService(self.database, self.directory.vault, config)
         self.web_conversations = WebConversations(self.database, self.rooms, self.appointments, self.status)
         self._runners: list[web.AppRunner] = []
