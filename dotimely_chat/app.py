@@ -29,6 +29,7 @@ from .component.upload import register_upload
 from .config import Config, retention_seconds
 from .http_upload.housekeeping import UploadHousekeeping
 from .http_upload.server import build_upload_app, server_ssl_context
+from .instance_lock import ServiceLocks
 from .servers.accounts import ProsodyAccounts
 from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
@@ -109,9 +110,11 @@ class ChatService:
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
         self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
         self.directory.vault = CredentialVault.in_state(config.state_directory)
+        self.directory.retention_seconds = retention_seconds(config.archive.retention)
         self.web_logins = WebLoginService(self.database, self.directory.vault, config)
         self.web_conversations = WebConversations(self.database, self.rooms, self.appointments, self.status)
         self._runners: list[web.AppRunner] = []
+        self.locks = ServiceLocks(self.database, config.upload_directory)
 
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
@@ -127,6 +130,8 @@ class ChatService:
         return archived_messages(self.component, room_jid, after_id=after, start=since)
 
     async def start(self) -> None:
+        # Before anything touches the database or the uploads: a second instance must harm nothing.
+        await self.locks.acquire()
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
         self.recorder.start()
@@ -164,6 +169,7 @@ class ChatService:
         self._runners.clear()
         await self.upload_housekeeping.stop()
         await self.retention.stop()
+        await self.locks.release()
         await self.database.dispose()
 
 

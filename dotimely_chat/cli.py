@@ -13,10 +13,12 @@ from pathlib import Path
 from .app import ChatService, ServiceError, database_url
 from .config import Config, load_config
 from .errors import ConfigError, DomainError
+from .instance_lock import InstanceLocked, lock_state_directory
 from .logging_setup import configure_logging
 from .secret_store import refuse_example_secrets, resolve_secrets
 from .servers.prosody_config import ProsodyPaths, render_prosody_config
 from .servers.prosody_process import ProsodyError, ProsodyProcess
+from .servers.prosody_supervisor import ProsodySupervisor
 from .services.demo import DemoAccount, ensure_demo_business
 from .storage import Database
 from .storage.migrate import upgrade_database
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dotimely-chat: config error in {args.config}: {exc}", file=sys.stderr)
         return 2
-    except (ProsodyError, ServiceError, DomainError) as exc:
+    except (ProsodyError, ServiceError, DomainError, InstanceLocked) as exc:
         print(f"dotimely-chat: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -96,28 +98,48 @@ async def _start_service(config: Config) -> ChatService:
     if not await service.component.wait_connected(CONNECT_TIMEOUT_SECONDS):
         reason = service.component.state.last_error or "no answer"
         await service.stop()
+        if service.component.state.refused:
+            raise ServiceError(f"the server refused the component: {reason}; stop the other instance first")
         raise ServiceError(f"the component could not connect to {config.xmpp.server_host}:"
                            f"{config.component.port} within {CONNECT_TIMEOUT_SECONDS:.0f} s: {reason}")
     return service
 
 
+async def _until_refused(service: ChatService, stop: asyncio.Event) -> None:
+    """Set `stop` when the server refuses the component for good (another instance holds its JID)."""
+    while not service.component.state.refused:
+        await asyncio.sleep(0.2)
+    stop.set()
+
+
 async def _component(config: Config) -> int:
+    # The lock before anything reads or writes the state directory: a second instance harms nothing.
+    state_lock = lock_state_directory(config.state_directory)
     config = resolve_secrets(config, generate=False)
     refuse_example_secrets(config)
     if config.xmpp.server != "prosody":
         raise ServiceError(f"xmpp.server = {config.xmpp.server!r} is not supported yet; use 'prosody'")
     stop = _stop_event()
     service = ChatService(config)
-    await service.start()
-    log.info("Component running; Ctrl-C stops it")
     try:
+        await service.start()
+        log.info("Component running; Ctrl-C stops it")
+        watch = asyncio.create_task(_until_refused(service, stop))
         await stop.wait()
+        watch.cancel()
     finally:
         await service.stop()
+        state_lock.release()
+    if service.component.state.refused:
+        raise ServiceError(f"the server refused the component: {service.component.state.refused}; stop the "
+                           "other instance first")
     return 0
 
 
 async def _up(config: Config) -> int:
+    # The lock before anything reads or writes the state directory (secrets, Prosody's files and pid, the
+    # uploads): a second `up` on this state would stop the first one's Prosody and its uploads.
+    state_lock = lock_state_directory(config.state_directory)
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
     if config.xmpp.server != "prosody":
@@ -125,6 +147,8 @@ async def _up(config: Config) -> int:
     stop = _stop_event()
     prosody = ProsodyProcess(config)
     await prosody.start()
+    supervisor = ProsodySupervisor(prosody, lambda _message: stop.set())
+    supervisor.start()
     service: ChatService | None = None
     try:
         service = await _start_service(config)
@@ -136,9 +160,13 @@ async def _up(config: Config) -> int:
         await stop.wait()
         print("\nStopping…", flush=True)
     finally:
+        await supervisor.stop()
         if service is not None:
             await service.stop()
         await prosody.stop()
+        state_lock.release()
+    if supervisor.failure:
+        raise ProsodyError(supervisor.failure)
     return 0
 
 

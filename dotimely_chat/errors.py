@@ -28,6 +28,7 @@ FORBIDDEN = ErrorKind("forbidden", 403, "forbidden")
 UNAUTHORIZED = ErrorKind("unauthorized", 401, "not-authorized")
 CONFLICT = ErrorKind("conflict", 409, "conflict")
 LAST_OWNER = ErrorKind("last_owner", 409, "not-allowed")
+BUSINESS_DELETED = ErrorKind("business_deleted", 409, "conflict")
 UNAVAILABLE = ErrorKind("unavailable", 503, "service-unavailable")
 INTERNAL = ErrorKind("internal", 500, "internal-server-error")
 

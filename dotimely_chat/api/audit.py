@@ -16,7 +16,8 @@ async def list_audit(request: web.Request) -> web.Response:
     business_ext = request.match_info["business"]
     limit = max(1, min(int_param(request, "limit", 1000), 10_000))
     async with request.app[CONTEXT].database.session() as session:
-        business = await BusinessRepository(session).get_by_external_id(business_ext)
+        # A deleted business's audit log (its deletion included) answers until retention expires it.
+        business = await BusinessRepository(session).get_by_external_id(business_ext, include_deleted=True)
         if business is None:
             raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
         entries = await AuditRepository(session).list(business.id, limit=limit)

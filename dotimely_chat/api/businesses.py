@@ -26,5 +26,4 @@ async def put_business(request: web.Request) -> web.Response:
 
 async def delete_business(request: web.Request) -> web.Response:
     directory = request.app[CONTEXT].directory
-    synced = await directory.delete_business(request.match_info["business"])
-    return web.json_response({"deleted": True, "roster_synced": synced})
+    return web.json_response(await directory.delete_business(request.match_info["business"]))

@@ -30,10 +30,23 @@ PERSON = _path_param("person", "the booking backend's id of the person (the same
 AUTH = {"401": _error("missing or wrong bearer token (errcode unauthorized)")}
 ROLE = {"type": "string", "enum": ["owner", "staff", "customer"]}
 
+DELETION_DESCRIPTION = (
+    "Removed at once: every membership of the business (so the roster entries it made, its people's room "
+    "memberships and room bookmarks: nobody of it can reach anyone of it or read its rooms any more), "
+    "unused upload slots, web login links and sessions, export links. Kept until archive.retention after "
+    "the deletion (`kept.until`), and still answered by GET .../audit and GET .../export (use `export`): "
+    "rooms and appointments, room messages with their delivered/read status, uploaded files, the audit log "
+    "with a `business_deleted` entry and the room removals; at the server, the rooms and their archives "
+    "and each person's own one-to-one archive. People and their XMPP accounts stay (they may belong to "
+    "other businesses). Then the retention task deletes the rest (an audit entry made after the deletion, "
+    "e.g. an export, keeps it until that entry expires). The id cannot be used for a new business until "
+    "then (409 business_deleted).")
+
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["errcode", "error"], "properties": {
         "errcode": {"type": "string", "description": "stable: not_found, bad_request, unauthorized, conflict, "
-                                                     "last_owner, unavailable, method_not_allowed, internal"},
+                                                     "last_owner, business_deleted, unavailable, method_not_allowed, "
+                                                     "internal"},
         "error": {"type": "string", "description": "for people; names the field when one is wrong"},
         "details": {"type": "object", "properties": {"field": {"type": "string"}}}}},
     "BusinessInput": {"type": "object", "required": ["name"], "additionalProperties": False,
@@ -44,6 +57,21 @@ SCHEMAS: dict[str, Any] = {
         "people": {"type": "object", "description": "number of people per role",
                    "properties": {"owner": {"type": "integer"}, "staff": {"type": "integer"},
                                   "customer": {"type": "integer"}}}}},
+    "BusinessDeletion": {"type": "object", "required": ["deleted", "id", "deleted_at", "removed", "kept"],
+                         "properties": {
+        "deleted": {"type": "boolean"}, "id": {"type": "string"},
+        "deleted_at": {"type": "string", "format": "date-time"},
+        "removed": {"type": "object", "description": "rows deleted now, per kind",
+                    "additionalProperties": {"type": "integer"}, "properties": {
+                        k: {"type": "integer"} for k in ("memberships", "upload_slots", "web_login_tickets",
+                                                        "web_sessions", "export_links")}},
+        "kept": {"type": "object", "description": "what stays until `until` (null: archive.retention is never)",
+                 "properties": {
+                     **{k: {"type": "integer"} for k in ("appointments", "rooms", "room_messages",
+                                                        "uploaded_files", "audit_entries")},
+                     "until": {"type": ["string", "null"], "format": "date-time"}}},
+        "export": {"type": "string", "description": "path of the export of the business's whole history"},
+        "roster_synced": {"type": "boolean"}}},
     "PersonInput": {"type": "object", "required": ["role", "display_name"], "additionalProperties": False,
                     "properties": {
                         "role": ROLE,
@@ -176,11 +204,15 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                         "requestBody": {"required": True, "content": {JSON: {"schema": {
                             "$ref": "#/components/schemas/BusinessInput"}}}},
                         "responses": {"201": _ok("created", "Business"), "200": _ok("updated", "Business"),
-                                      "400": _error("bad payload"), **AUTH}},
-                "delete": {"summary": "Delete a business: every membership and the roster entries it made go; "
-                                      "people and their accounts stay",
-                           "responses": {"200": {"description": "deleted"}, **AUTH,
-                                         "404": _error("no such business")}}},
+                                      "400": _error("bad payload"), **AUTH,
+                                      "409": _error("business_deleted: the id of a deleted business whose "
+                                                    "records are still kept (details.kept_until); or conflict: "
+                                                    "created concurrently, retry")}},
+                "delete": {"summary": "Delete a business: its access goes now, its history stays until retention",
+                           "description": DELETION_DESCRIPTION,
+                           "responses": {"200": _ok("deleted; what went and what is kept until when",
+                                                    "BusinessDeletion"), **AUTH,
+                                         "404": _error("no such business, or deleted already")}}},
             "/v1/businesses/{business}/people": {
                 "parameters": [BUSINESS],
                 "get": {"summary": "List and search the people of a business",
@@ -282,14 +314,15 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                                       "404": _error("not a person of this business")}}},
             "/v1/businesses/{business}/audit": {
                 "parameters": [BUSINESS],
-                "get": {"summary": "The audit log, oldest first",
+                "get": {"summary": "The audit log, oldest first (a deleted business's too, until retention)",
                         "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
                         "responses": {"200": _ok("entries", {"type": "object", "properties": {"entries": {
                             "type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}),
                             **AUTH, "404": _error("no such business")}}},
             "/v1/businesses/{business}/export": {
                 "parameters": [BUSINESS],
-                "get": {"summary": "Export every room of the business in a range, with status and the audit log",
+                "get": {"summary": "Export every room of the business in a range, with status and the audit log "
+                                   "(a deleted business's too, until retention)",
                         "description": EXPORT_DESCRIPTION,
                         "parameters": [
                             {"name": "from", "in": "query", "description": "ISO 8601 date (UTC midnight) or "

@@ -41,6 +41,7 @@ class LinkState:
     connections: int = 0
     resyncs_completed: int = 0
     last_error: str | None = None
+    refused: str | None = None  # set when the server will not take us at all: the caller gives up
 
 
 class ChatComponent(ComponentXMPP):
@@ -101,6 +102,8 @@ class ChatComponent(ComponentXMPP):
         while time.monotonic() < deadline:
             if self.state.connected and self.state.resyncs_completed >= self.state.connections > 0:
                 return True
+            if self.state.refused:
+                return False
             await asyncio.sleep(0.05)
         return False
 
@@ -156,6 +159,17 @@ class ChatComponent(ComponentXMPP):
             self.state.last_error = "the server refused the component secret (component.secret)"
         elif condition == "host-unknown":
             self.state.last_error = f"the server has no component {self.boundjid.bare} (component.jid)"
+        elif condition == "conflict":
+            # Prosody 0.12 (component_conflict_resolve = "kick_new") refuses a second connection of a
+            # component JID with <conflict/>. Before our first session that is another instance: retrying
+            # every few seconds would log forever and never win. After one, it may be our own old link that
+            # the server has not noticed closing yet, so we keep retrying then.
+            self.state.last_error = (f"another component is already connected to "
+                                     f"{self.config.xmpp.server_host}:{self.config.component.port} as "
+                                     f"{self.boundjid.bare} (a second dotimely-chat on this server?)")
+            if self.state.connections == 0:
+                self.state.refused = self.state.last_error
+                self._stopping = True
         else:
             self.state.last_error = f"stream error {condition}"
         log.error("Server closed the component stream: %s", self.state.last_error)

@@ -2,8 +2,8 @@
 two appointments, each person with an XMPP account whose password is kept in <state>/demo-accounts.json.
 
 It goes through the same directory use case as the HTTP API (accounts, directory rows, rosters). Running
-it again repairs rather than duplicates: rows are found by their external ids and each account's password
-is set to the kept one.
+it again repairs rather than duplicates: rows are found by their external ids, a missing account is made
+again with its kept password, and an existing account keeps its password (connected clients stay).
 """
 
 from __future__ import annotations
@@ -71,11 +71,22 @@ def _save_passwords(path: Path, passwords: dict[str, str]) -> None:
         json.dump(passwords, handle, indent=2)
 
 
+async def _in_directory(database: Database, external_id: str) -> bool:
+    async with database.session() as session:
+        return await PersonRepository(session).get_by_external_id(external_id) is not None
+
+
 async def ensure_demo_business(directory: DirectoryService, database: Database, domain: str,
                                state_directory: Path) -> list[DemoAccount]:
-    """Create or repair the demo business; returns its accounts with their passwords."""
+    """Create or repair the demo business; returns its accounts with their passwords.
+
+    A password is generated once and kept; an account that exists keeps it. Setting it again at every
+    start would throw out the connected clients: Prosody 0.12 closes every other session of an account
+    whose password changes (mod_c2s, "user-password-changed").
+    """
     password_file = state_directory / "demo-accounts.json"
     passwords = _load_passwords(password_file)
+    kept = set(passwords)
     for person in DEMO_PEOPLE:
         passwords.setdefault(f"{person.localpart}@{domain}", secrets.token_urlsafe(9))
     _save_passwords(password_file, passwords)
@@ -83,8 +94,16 @@ async def ensure_demo_business(directory: DirectoryService, database: Database, 
     await directory.put_business(DEMO_BUSINESS_ID, {"name": DEMO_BUSINESS_NAME})
     for person in DEMO_PEOPLE:
         jid = f"{person.localpart}@{domain}"
+        password: str | None = passwords[jid]
+        if jid in kept and await _in_directory(database, person.external_id):
+            # Made by an earlier run with this password: only a missing account is made again.
+            if await directory.accounts.create_account(jid, passwords[jid]):
+                log.warning("Demo account %s was missing at the server; made it again", jid)
+            password = None
+        elif jid not in kept:
+            log.info("Demo account %s gets a new password (none kept in %s)", jid, password_file)
         await directory.put_person(DEMO_BUSINESS_ID, person.external_id, PersonInput(
-            role=person.role, display_name=person.display_name, jid=jid, password=passwords[jid]))
+            role=person.role, display_name=person.display_name, jid=jid, password=password))
 
     async with database.session() as session:
         business = await BusinessRepository(session).get_by_external_id(DEMO_BUSINESS_ID)

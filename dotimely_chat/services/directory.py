@@ -7,6 +7,7 @@ repaired by the next reconciliation and reported as `roster_synced: false`).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import BAD_REQUEST, CONFLICT, LAST_OWNER, NOT_FOUND, DomainError
+from ..errors import BAD_REQUEST, BUSINESS_DELETED, CONFLICT, LAST_OWNER, NOT_FOUND, DomainError
 from ..policies.contacts import may_find
 from ..policies.people import (
     localpart_for,
@@ -32,7 +33,9 @@ from ..storage import (
     DirectoryQueries,
     MembershipRepository,
     PersonRepository,
+    utcnow,
 )
+from ..storage.business_deletion import BusinessDeletionStore
 from ..storage.models import Business, Membership, Person
 from .rosters import Contact, RosterChanges, RosterService
 
@@ -41,6 +44,11 @@ log = logging.getLogger(__name__)
 MIN_PASSWORD_LENGTH = 8
 MAX_EXTERNAL_ID = 128
 MAX_SEARCH_RESULTS = 200
+
+
+def retention_end(start: dt.datetime, retention_seconds: int | None) -> dt.datetime | None:
+    """When records made up to `start` have all expired; None when retention is `never`."""
+    return None if retention_seconds is None else start + dt.timedelta(seconds=retention_seconds)
 
 
 def invalid(field: str, message: str) -> DomainError:
@@ -144,6 +152,7 @@ class DirectoryService:
         self.database, self.accounts, self.rosters, self.domain = database, accounts, rosters, domain
         self.listeners: list[MembershipListener] = []  # the rooms follow memberships
         self.vault: PasswordVault | None = None  # keeps passwords for the web page's login
+        self.retention_seconds: int | None = None  # archive.retention (None: never), set by app.py
 
     async def _membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None:
         for listener in self.listeners:
@@ -162,7 +171,14 @@ class DirectoryService:
             raise invalid("name", "a name of 1 to 200 printable characters is required")
         async with self.database.session() as session:
             repo = BusinessRepository(session)
-            business = await repo.get_by_external_id(external_id)
+            business = await repo.get_by_external_id(external_id, include_deleted=True)
+            if business is not None and business.deleted_at is not None:
+                until = retention_end(business.deleted_at, self.retention_seconds)
+                raise DomainError(BUSINESS_DELETED, f"business {external_id!r} was deleted on "
+                                  f"{business.deleted_at.date()}; its id is not reused while its records are kept"
+                                  f" ({'until ' + str(until.date()) if until else 'no retention expires them'})",
+                                  deleted_at=business.deleted_at.isoformat(),
+                                  kept_until=until.isoformat() if until else None)
             created = business is None
             if business is None:
                 business = await repo.add(external_id, name)
@@ -183,24 +199,54 @@ class DirectoryService:
         async with self.database.session() as session:
             return [await self._business_json(session, b) for b in await BusinessRepository(session).list()]
 
-    async def delete_business(self, external_id: str) -> bool:
-        """Remove a business and every membership in it; people and their accounts stay."""
+    async def delete_business(self, external_id: str) -> dict[str, Any]:
+        """Delete a business: access goes at once, history stays until retention (the answer lists both).
+
+        Goes: memberships (so every roster entry and room membership of the business, and its bookmarks),
+        unused upload slots, web login links and sessions, export links. Stays, as a tombstone that only the
+        audit log and the export still answer for, until `archive.retention` after the deletion: rooms and
+        appointments, room messages with their delivered/read status, uploaded files, the audit log (with
+        the deletion itself), and at the server the rooms' archives and each person's own archive. People
+        and their accounts stay (they may belong to other businesses); retention purges the tombstone.
+        """
+        now = utcnow()
         async with self.database.session() as session:
             business = await self._business(session, external_id)
             members = await MembershipRepository(session).list_for_business(business.id)
             people = [Contact.of(m.person) for m in members]
-            await BusinessRepository(session).delete(business.id)
+            deletion = BusinessDeletionStore(session)
+            removed = await deletion.remove_access(business.id)
+            kept = await deletion.history(business.id)
+            kept["audit_entries"] += 1  # this deletion's own entry
+            business.deleted_at = now
+            until = retention_end(now, self.retention_seconds)
+            answer: dict[str, Any] = {
+                "deleted": True, "id": business.external_id, "deleted_at": now.isoformat(),
+                "removed": removed, "kept": {**kept, "until": until.isoformat() if until else None},
+                "export": (f"/v1/businesses/{business.external_id}/export?from={business.created_at.date()}"
+                           f"&to={now.date()}"),
+            }
+            AuditRepository(session).add(business.id, "api", "business_deleted",
+                                         details={"removed": removed, "kept": answer["kept"]})
+            business_pk = business.id
             await session.commit()
-        log.info("Business %s deleted with %d memberships", external_id, len(people))
+        log.info("Business %s deleted: removed %s; kept until %s: %s", external_id, removed,
+                 answer["kept"]["until"] or "never expires", kept)
         synced = True
         for contact in people:  # each roster over the businesses that remain
             synced &= await self._apply(contact, None)
-        return synced
+        if people:  # every room of the business loses its members and their bookmarks (audited)
+            await self._membership_changed(business_pk, people[0].id, True)
+        return {**answer, "roster_synced": synced}
 
     async def _business(self, session: Any, external_id: str) -> Business:
-        business = await BusinessRepository(session).get_by_external_id(external_id)
+        business = await BusinessRepository(session).get_by_external_id(external_id, include_deleted=True)
         if business is None:
             raise DomainError(NOT_FOUND, f"no business {external_id!r}")
+        if business.deleted_at is not None:
+            raise DomainError(NOT_FOUND, f"business {external_id!r} was deleted on "
+                              f"{business.deleted_at.date()}; its audit log and export still answer",
+                              deleted_at=business.deleted_at.isoformat())
         return business
 
     async def _business_json(self, session: Any, business: Business) -> dict[str, Any]:

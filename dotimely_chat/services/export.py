@@ -88,7 +88,9 @@ class ExportService:
         except ExportRequestError as exc:
             raise request_error(exc) from None
         async with self.database.session() as session:
-            business = await BusinessRepository(session).get_by_external_id(business_ext)
+            # A deleted business's history is exported until retention expires it (for the booking backend:
+            # its former owners are no longer owners).
+            business = await BusinessRepository(session).get_by_external_id(business_ext, include_deleted=True)
             if business is None:
                 raise DomainError(NOT_FOUND, f"no business {business_ext!r}")
             actor = await self._authorise(session, business, viewer_ext, viewer_jid)

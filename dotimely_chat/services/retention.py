@@ -1,7 +1,9 @@
 """Retention of the component's own records (`archive.retention`): room messages with their per-member
 status, and the audit log, are deleted once older than the retention, like the server's archives
 (`archive_expires_after`, `muc_log_expires_after`) and the uploaded files (http_upload/housekeeping.py).
-Used or expired export links go a day after they expire. A periodic task started and stopped by app.py.
+Used or expired export links go a day after they expire. A deleted business (a tombstone, see
+services/directory.py) is purged once it was deleted longer ago than the retention and no record of it is
+left. A periodic task started and stopped by app.py.
 
 Kept on purpose: `member_marks` (one row per member and room, how far they have read: no content, and it
 keeps "unread" counts right) and presence (current state, not history).
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from ..policies.exports import retention_cutoff
 from ..storage import Database, utcnow
+from ..storage.business_deletion import BusinessDeletionStore
 from ..storage.compliance_store import RetentionStore
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ class RetentionReport:
     messages: int = 0
     audit_entries: int = 0
     export_links: int = 0
+    businesses: int = 0  # deleted businesses purged
 
 
 async def prune(database: Database, retention_seconds: int | None, now: dt.datetime | None = None
@@ -50,6 +54,7 @@ async def prune(database: Database, retention_seconds: int | None, now: dt.datet
             if not messages and not audit:
                 break
             await asyncio.sleep(0)  # let the status recorder write between batches
+        report.businesses = await _purge_deleted_businesses(database, cutoff)
     async with database.session() as session:
         report.export_links = await RetentionStore(session).delete_export_links_expired_before(now - LINK_GRACE)
         await session.commit()
@@ -57,6 +62,20 @@ async def prune(database: Database, retention_seconds: int | None, now: dt.datet
         log.info("Retention: deleted %d room messages and %d audit entries older than %s",
                  report.messages, report.audit_entries, cutoff)
     return report
+
+
+async def _purge_deleted_businesses(database: Database, cutoff: dt.datetime) -> int:
+    """A deleted business whose history has all expired goes for good (its rooms, appointments, file rows by
+    cascade). Its rooms stay at the server, without members and with their archives expired."""
+    async with database.session() as session:
+        store = BusinessDeletionStore(session)
+        businesses = await store.purgeable(cutoff)
+        for business in businesses:
+            await store.purge(business.id)
+            log.info("Retention: purged business %s (deleted on %s), its records expired",
+                     business.external_id, business.deleted_at)
+        await session.commit()
+    return len(businesses)
 
 
 class RetentionHousekeeping:

@@ -118,6 +118,11 @@ class Database:
         return self._engine
 
     @property
+    def url(self) -> URL:
+        """The normalised URL (with our async driver)."""
+        return self._url
+
+    @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         """The session factory, for code that wants to manage sessions itself."""
         return self._sessionmaker

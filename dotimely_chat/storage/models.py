@@ -56,7 +56,12 @@ class Base(DeclarativeBase):
 
 
 class Business(Base):
-    """A tenant: one business of the booking backend."""
+    """A tenant: one business of the booking backend.
+
+    A deleted business stays as a tombstone (`deleted_at` set, no memberships) so that its history (rooms,
+    messages and their status, uploads, the audit log with the deletion itself) lives until the retention
+    expires it like any other's; services/retention.py then deletes the row and the cascade takes the rest.
+    """
 
     __tablename__ = "businesses"
 
@@ -64,6 +69,7 @@ class Business(Base):
     external_id: Mapped[str128] = mapped_column(unique=True)
     name: Mapped[str200]
     created_at: Mapped[created_now]
+    deleted_at: Mapped[dt.datetime | None]
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="business", lazy="raise_on_sql", cascade="all, delete-orphan", passive_deletes=True

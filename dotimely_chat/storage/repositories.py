@@ -57,8 +57,11 @@ class BusinessRepository:
     async def get(self, business_id: int) -> Business | None:
         return await self._session.get(Business, business_id)
 
-    async def get_by_external_id(self, external_id: str) -> Business | None:
+    async def get_by_external_id(self, external_id: str, *, include_deleted: bool = False) -> Business | None:
+        """The business; a deleted one (a tombstone kept for its history) only with `include_deleted`."""
         query = select(Business).where(Business.external_id == external_id)
+        if not include_deleted:
+            query = query.where(Business.deleted_at.is_(None))
         return (await self._session.scalars(query)).one_or_none()
 
     async def add(self, external_id: str, name: str) -> Business:
@@ -68,10 +71,14 @@ class BusinessRepository:
         return business
 
     async def list(self) -> Sequence[Business]:
-        return (await self._session.scalars(select(Business).order_by(Business.id))).all()
+        """The businesses that are not deleted."""
+        query = select(Business).where(Business.deleted_at.is_(None)).order_by(Business.id)
+        return (await self._session.scalars(query)).all()
 
     async def delete(self, business_id: int) -> bool:
-        """Delete a business; the database cascades to its memberships and appointments."""
+        """Delete a business row for good; the database cascades to everything of it (memberships,
+        appointments, rooms, their messages and status, uploads, the audit log). The API's deletion does not
+        do this (services/directory.py): retention purges a deleted business once its records expired."""
         result = await self._session.execute(
             delete(Business).where(Business.id == business_id).returning(Business.id)
         )
