@@ -40,7 +40,7 @@ for path in (str(ROOT), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from status import Worker, process_cpu, process_rss_mib  # noqa: E402
+from status import Worker, machine_busy, process_cpu, process_rss_mib  # noqa: E402
 
 SATURATION = 375  # msg/s, our rooms with the observer (bench/README.md, status.py, latest run)
 DEFAULT_RATE = SATURATION // 2
@@ -159,6 +159,7 @@ class Sample:
     lag_p99_ms: float  # the recorder: arrival -> commit (histogram bucket bound)
     lag_mean_ms: float
     db_lag_p99_ms: float  # end to end: scheduled send -> row in the database (generator's poller)
+    delivery_p99_ms: float  # Prosody: scheduled send -> receipt by the other members
     queue: float
     sent: int
     delivered: int
@@ -166,7 +167,12 @@ class Sample:
     markers: int
     component_cpu: float  # share of one core during the interval
     prosody_cpu: float
+    others_cpu: float  # everything else on the machine (other people's tests), cores
     lost_connections: int
+
+    @property
+    def disturbed(self) -> bool:
+        return self.others_cpu > 0.25
 
 
 @dataclass
@@ -175,8 +181,8 @@ class Run:
 
 
 HEADER = (f"{'min':>5} {'comp MiB':>8} {'pros MiB':>8} {'comp fd':>7} {'sock':>5} {'pros fd':>7} {'sock':>5} "
-          f"{'tasks':>6} {'lag p99':>8} {'lag avg':>8} {'e2e p99':>8} {'queue':>6} {'sent':>7} {'deliv.':>8} "
-          f"{'marks':>6} {'comp %':>6} {'pros %':>6}")
+          f"{'tasks':>6} {'lag p99':>8} {'lag avg':>8} {'e2e p99':>8} {'MUC p99':>8} {'queue':>6} {'sent':>7} "
+          f"{'deliv.':>8} {'marks':>6} {'comp %':>6} {'pros %':>6} {'others':>6}")
 
 
 def fmt(value: float, digits: int = 0) -> str:
@@ -191,8 +197,9 @@ def print_sample(s: Sample) -> None:
     delivered = f"{s.delivered / s.expected:.1%}" if s.expected else "-"
     print(f"{s.minute:>5.1f} {s.component_rss:>8.1f} {s.prosody_rss:>8.1f} {s.component_fds:>7} "
           f"{s.component_sockets:>5} {s.prosody_fds:>7} {s.prosody_sockets:>5} {fmt(s.tasks):>6} "
-          f"{fmt(s.lag_p99_ms):>8} {fmt(s.lag_mean_ms, 1):>8} {fmt(s.db_lag_p99_ms):>8} {fmt(s.queue):>6} "
-          f"{s.sent:>7} {delivered:>8} {s.markers:>6} {s.component_cpu:>6.0%} {s.prosody_cpu:>6.0%}", flush=True)
+          f"{fmt(s.lag_p99_ms):>8} {fmt(s.lag_mean_ms, 1):>8} {fmt(s.db_lag_p99_ms):>8} {fmt(s.delivery_p99_ms):>8} "
+          f"{fmt(s.queue):>6} {s.sent:>7} {delivered:>8} {s.markers:>6} {s.component_cpu:>6.0%} "
+          f"{s.prosody_cpu:>6.0%} {s.others_cpu:>6.0%}{'  disturbed' if s.disturbed else ''}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ verdict
@@ -250,6 +257,10 @@ def verdict(samples: list[Sample]) -> bool:
         slope = slope_per_hour([m for m, _ in usable], [v for _, v in usable])
         print(f"{check.label:<40} {fmt(first, 1):>10} {fmt(last, 1):>10} {fmt(slope, 1):>10}  "
               f"≤ {fmt(allowed, 1):>10} {check.unit:<3}  {'flat' if flat else 'GROWS'}")
+    disturbed = sum(s.disturbed for s in steady)
+    if disturbed:
+        print(f"{disturbed} of {len(steady)} samples disturbed (other processes above a quarter of a core): the lag "
+              "figures of a shared machine say little")
     lost = sum(s.expected - s.delivered for s in samples)
     print(f"copies not delivered: {lost} of {sum(s.expected for s in samples)}; client connections lost: "
           f"{max((s.lost_connections for s in samples), default=0)}")
@@ -314,7 +325,7 @@ async def run(args: argparse.Namespace) -> bool:
                         return parse_metrics(await response.text())
 
                 before = await metrics()
-                cpu_before = (process_cpu(child.pid), process_cpu(prosody_pid), time.perf_counter())
+                cpu_before = (process_cpu(child.pid), process_cpu(prosody_pid), time.perf_counter(), machine_busy())
                 t0 = time.perf_counter()
                 recorded_at_start = before.get(("dotimely_recorder_messages_total", frozenset()), 0.0)
                 # One generator step per sample: it sends for the interval less the 2 s it may wait for the
@@ -325,7 +336,7 @@ async def run(args: argparse.Namespace) -> bool:
                         "seconds": max(1.0, args.sample_seconds - 2.0), "drain": 2.0, "receivers": 2,
                         "db": database_file, "mark_every": args.mark_every}, timeout=args.sample_seconds + 120)
                     now = await metrics()
-                    cpu_now = (process_cpu(child.pid), process_cpu(prosody_pid), time.perf_counter())
+                    cpu_now = (process_cpu(child.pid), process_cpu(prosody_pid), time.perf_counter(), machine_busy())
                     wall = cpu_now[2] - cpu_before[2]
                     counted = now[("dotimely_recorder_lag_seconds_count", frozenset())] - \
                         before[("dotimely_recorder_lag_seconds_count", frozenset())]
@@ -342,11 +353,14 @@ async def run(args: argparse.Namespace) -> bool:
                         lag_p99_ms=quantile_from_buckets(lag_buckets(before), lag_buckets(now), 0.99) * 1000,
                         lag_mean_ms=summed / counted * 1000 if counted else math.nan,
                         db_lag_p99_ms=float(reply.get("db_lag", {}).get("p99", math.nan)),
+                        delivery_p99_ms=float(reply["latency"]["p99"]),
                         queue=now.get(("dotimely_recorder_queue_depth", frozenset()), math.nan),
                         sent=reply["sent"], delivered=reply["delivered"], expected=reply["expected"],
                         markers=reply.get("markers", 0),
                         component_cpu=(cpu_now[0] - cpu_before[0]) / wall,
                         prosody_cpu=(cpu_now[1] - cpu_before[1]) / wall,
+                        others_cpu=(cpu_now[3] - cpu_before[3] - (cpu_now[0] - cpu_before[0])
+                                    - (cpu_now[1] - cpu_before[1]) - reply["cpu"]) / wall,
                         lost_connections=reply["lost_connections"])
                     result.samples.append(sample)
                     print_sample(sample)
