@@ -27,9 +27,9 @@ from .component.search import register_search
 from .component.start_chat import register_start_chat
 from .component.upload import register_upload
 from .config import Config, retention_seconds
-from .metrics import Metrics
 from .http_upload.housekeeping import UploadHousekeeping
 from .http_upload.server import build_upload_app, server_ssl_context
+from .metrics import Metrics
 from .servers.accounts import ProsodyAccounts
 from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import (appointments, audit, businesses, conversations, export, health, metrics, openapi, people, status,
-               web_login)
+from . import (
+    appointments,
+    audit,
+    businesses,
+    conversations,
+    export,
+    health,
+    metrics,
+    openapi,
+    people,
+    status,
+    web_login,
+)
 from .context import CONTEXT, ApiContext
 from .middleware import bearer_auth, json_errors
 

@@ -52,7 +52,7 @@ def moved(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
 async def test_room_messages_and_read_markers_move_the_recorder_figures(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
-    biz, room, clients = await room_with_people(api, xmpp_clients)
+    _, room, clients = await room_with_people(api, xmpp_clients)
     await join(clients["customer0"], room, "customer")
     await join(clients["staff0"], room, "staff")
     speaker, reader = Member(clients["customer0"], room), Member(clients["staff0"], room)
@@ -118,7 +118,7 @@ async def test_uploads_bytes_and_refusals_are_counted(upload_env: UploadEnv) -> 
     assert moved(before, after, "dotimely_uploads_total") == 1
     assert moved(before, after, "dotimely_upload_bytes_total") == len(PNG)
     refusals: dict[tuple[str, str], float] = {}
-    for (name, labels), _ in after.values.items():
+    for name, labels in after.values:
         if name == "dotimely_upload_refusals_total":
             key = dict(labels)
             if delta := moved(before, after, name, **key):
@@ -133,7 +133,7 @@ async def test_uploads_bytes_and_refusals_are_counted(upload_env: UploadEnv) -> 
 async def test_a_lost_link_its_reconnect_and_the_back_fill_are_counted(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
-    biz, room, clients = await room_with_people(api, xmpp_clients)
+    _, room, clients = await room_with_people(api, xmpp_clients)
     await join(clients["customer0"], room, "customer")
     await join(clients["staff0"], room, "staff")
     speaker = Member(clients["customer0"], room)
