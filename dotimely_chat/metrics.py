@@ -28,14 +28,17 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client import generate_latest as text_format
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_format
 
 # Seconds from an event's arrival at the component to the commit of its batch (FLUSH_SECONDS is 20 ms).
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 UNMATCHED = "unmatched"  # no route: 404 or 405 before any view
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 class _LinkLike(Protocol):
@@ -146,9 +149,12 @@ class Metrics:
         return count_requests
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
-        """The registry in the format the scraper asked for (text 0.0.4, or OpenMetrics) and its type."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        """The registry as OpenMetrics 1.0 when the scraper accepts it (Prometheus lists it first), else in
+        the text format 0.0.4; and its content type. Decided here, not by prometheus_client's choose_encoder,
+        which raises on a malformed version parameter (0.26: `version=abc`) and echoes the one asked for."""
+        if "application/openmetrics-text" in (accept or "").lower():
+            return openmetrics_format(self.registry), OPENMETRICS_TYPE
+        return text_format(self.registry), TEXT_TYPE
 
 
 class _Watched:

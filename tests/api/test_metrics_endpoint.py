@@ -63,6 +63,21 @@ async def test_metrics_are_public_in_prometheus_text_format(api: tuple[TestClien
     assert (await open_metrics.text()).endswith("# EOF\n")
 
 
+@pytest.mark.parametrize("accept", [
+    "application/openmetrics-text; version=abc",  # prometheus_client 0.26's choose_encoder raises TypeError
+    "application/openmetrics-text; version=9.9.9",  # ...and would echo this version back
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;version=0.0.4;q=0.4",
+])
+async def test_odd_accept_headers_get_one_of_the_two_documented_formats(
+    api: tuple[TestClient, str, Metrics], accept: str
+) -> None:
+    client, _, _ = api
+    response = await client.get("/metrics", headers={"Accept": accept})
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    assert (await response.text()).endswith("# EOF\n")
+
+
 async def test_requests_are_counted_by_route_template_and_status(api: tuple[TestClient, str, Metrics]) -> None:
     client, token, _ = api
     auth = {"Authorization": f"Bearer {token}"}
