@@ -261,6 +261,7 @@ async def worker_main() -> None:
     conns: list[Lean] = []
     rooms: dict[str, list[str]] = {}
     senders: list[Lean] = []
+    markers: list[Lean] = []  # by room index: who sends read markers there (bench/soak.py), if anyone
 
     def reply(payload: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(payload) + "\n")
@@ -274,12 +275,13 @@ async def worker_main() -> None:
                 conns = await connect_all(command)
                 rooms = command["rooms"]  # series -> room JIDs by room index
                 senders = [conns[i] for i in command["senders"]]  # by room index
+                markers = [conns[i] for i in command.get("markers", [])]
                 for conn in conns:
                     conn.buf.clear()
                     conn.feed = receiving.feed
                 reply({"ok": True, "seconds": time.perf_counter() - started})
             elif command["cmd"] == "step":
-                reply(await run_step(command, receiving, rooms[command["series"]], senders, conns))
+                reply(await run_step(command, receiving, rooms[command["series"]], senders, conns, markers))
             elif command["cmd"] == "quit":
                 for conn in conns:
                     if conn.transport is not None:
@@ -309,8 +311,13 @@ async def connect_all(command: dict[str, Any]) -> list[Lean]:
 
 
 async def run_step(command: dict[str, Any], receiving: Receiving, room_jids: list[str], senders: list[Lean],
-                   conns: list[Lean]) -> dict[str, Any]:
+                   conns: list[Lean], markers: list[Lean] | None = None) -> dict[str, Any]:
+    """Send `rate` messages/s for `seconds`; with `mark_every` N (and markers set up), every Nth message is
+    followed by a `displayed` marker, from the room's marking member, for the room's previous message."""
     step, rate, seconds, drain = command["step"], float(command["rate"]), command["seconds"], command["drain"]
+    mark_every = int(command.get("mark_every") or 0) if markers else 0
+    previous: dict[int, str] = {}
+    marked = 0
     receivers_per_room = command["receivers"]
     receiving.step, receiving.latencies, receiving.echoes = step, [], 0
     poller = DbPoller(command["db"], step) if command.get("db") else None
@@ -338,6 +345,13 @@ async def run_step(command: dict[str, Any], receiving: Receiving, room_jids: lis
                 f"</body><origin-id xmlns='urn:xmpp:sid:0' id='{ident}'/>"
                 f"<markable xmlns='urn:xmpp:chat-markers:0'/></message>".encode())
             schedule_lags.append(now - sched)
+            if mark_every and sent % mark_every == 0 and r in previous:
+                assert markers is not None
+                markers[r].write(f"<message to='{room_jids[r]}' type='groupchat'><displayed "
+                                 f"xmlns='urn:xmpp:chat-markers:0' id='{previous[r]}'/>"
+                                 f"<store xmlns='urn:xmpp:hints'/></message>".encode())
+                marked += 1
+            previous[r] = ident
             sent += 1
     send_seconds = (time.time_ns() - start_ns) / 1e9
     expected = sent * receivers_per_room
@@ -356,7 +370,7 @@ async def run_step(command: dict[str, Any], receiving: Receiving, room_jids: lis
         "ok": True, "step": step, "sent": sent, "send_seconds": send_seconds, "expected": expected,
         "delivered": delivered, "echoes": receiving.echoes, "latency": _ms(receiving.latencies, expected - delivered),
         "schedule_lag_p99_ms": percentile([v / 1e6 for v in schedule_lags], 0.99),
-        "cpu": cpu, "wall": wall, "lost_connections": sum(c.lost for c in conns),
+        "cpu": cpu, "wall": wall, "lost_connections": sum(c.lost for c in conns), "markers": marked,
     }
     if poller is not None:
         result["db_lag"] = _ms(poller.lags, sent - len(poller.lags))

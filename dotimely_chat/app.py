@@ -30,6 +30,7 @@ from .config import Config, retention_seconds
 from .http_upload.housekeeping import UploadHousekeeping
 from .http_upload.server import build_upload_app, server_ssl_context
 from .instance_lock import ServiceLocks
+from .metrics import Metrics
 from .servers.accounts import ProsodyAccounts
 from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
@@ -73,6 +74,7 @@ class ChatService:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.database = Database(database_url(config))
+        self.metrics = Metrics()
         self.component = ChatComponent(config)
         self.accounts = ProsodyAccounts(self.component)
         self.rosters = RosterService(self.database, PrivilegedRosters(self.component), config.component.jid)
@@ -84,7 +86,8 @@ class ChatService:
         self.directory.listeners.append(self.rooms)
         self.muc.on_affiliation_change(self.rooms.on_affiliation_change)
         self.muc.on_config_change(self.rooms.on_config_change)
-        self.recorder = StatusRecorder(self.database, self.rooms.status_members)
+        self.recorder = StatusRecorder(self.database, self.rooms.status_members, self.metrics)
+        self.metrics.watch(link=self.component, recorder=self.recorder)
         self.muc.add_traffic_listener(self.recorder)
         self.rooms.members_changed.append(self.recorder.invalidate)
         register_presence(self.component, self.recorder, config.xmpp.domain)
@@ -105,7 +108,7 @@ class ChatService:
             self.database, lambda room, **bounds: archived_messages(self.component, room, **bounds),
             observer_jid(config), config.http.api_public_url)
         register_export(self.component, self.export)
-        self.uploads = UploadService(self.database, config)
+        self.uploads = UploadService(self.database, config, self.metrics)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
         self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
@@ -138,20 +141,21 @@ class ChatService:
         self.component.start()
         api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
                                        self.appointments, self.rooms, self.status,
-                                       export=self.export, web_logins=self.web_logins))
+                                       export=self.export, web_logins=self.web_logins, metrics=self.metrics))
         upload = build_upload_app(self.config.upload_directory, self.uploads)
         certificate, key = tls_files(self.config)
-        await self._serve(api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)
-        await self._serve(upload, self.config.http.upload_listen.host, self.config.http.upload_listen.port,
-                          server_ssl_context(certificate, key))
+        await self._serve("api", api, self.config.http.api_listen.host, self.config.http.api_listen.port, None)
+        await self._serve("upload", upload, self.config.http.upload_listen.host,
+                          self.config.http.upload_listen.port, server_ssl_context(certificate, key))
         page = build_web_app(self.config, self.web_logins, self.web_conversations)
-        await self._serve(page, self.config.web.listen.host, self.config.web.listen.port, None)
+        await self._serve("web", page, self.config.web.listen.host, self.config.web.listen.port, None)
         self.upload_housekeeping.start()
         self.retention.start()
         log.info("HTTP API on %s, upload host on %s, web page on %s/web/", self.config.http.api_public_url,
                  self.config.http.upload_public_url, self.config.web.public_url)
 
-    async def _serve(self, app: web.Application, host: str, port: int, ssl_context: object) -> None:
+    async def _serve(self, name: str, app: web.Application, host: str, port: int, ssl_context: object) -> None:
+        self.metrics.instrument(app, name)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._runners.append(runner)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from . import appointments, audit, businesses, conversations, export, health, openapi, people, status, web_login
 from .context import CONTEXT, ApiContext
+from .metrics import serve_metrics
 from .middleware import bearer_auth, json_errors
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -15,6 +16,7 @@ def build_api_app(context: ApiContext) -> web.Application:
     app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=MAX_BODY_BYTES)
     app[CONTEXT] = context
     app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/metrics", serve_metrics)
     app.router.add_get("/v1/openapi.json", openapi.serve_openapi)
     app.router.add_get("/v1/businesses", businesses.list_businesses)
     app.router.add_get("/v1/businesses/{business}", businesses.get_business)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from ..component.link import ChatComponent
 from ..config import Config
+from ..metrics import Metrics
 from ..services.appointments import AppointmentService
 from ..services.directory import DirectoryService
 from ..services.export import ExportService
@@ -28,6 +29,7 @@ class ApiContext:
     status: StatusQueries | None = None
     export: ExportService | None = None
     web_logins: WebLoginService | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("dotimely_context", ApiContext)

@@ -13,7 +13,7 @@ from .context import CONTEXT
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz", "/v1/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/openapi.json"})
 PUBLIC_PREFIXES = ("/v1/exports/",)  # single-use export links: the token in the path is the credential
 _STATUS_ERRCODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
 

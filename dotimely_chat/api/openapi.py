@@ -191,6 +191,17 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "/healthz": {"get": {"security": [], "summary": "State of the XMPP link and of the database",
                                  "responses": {"200": {"description": "both up"},
                                                "503": {"description": "one of them down; details in JSON"}}}},
+            "/metrics": {"get": {
+                "security": [], "summary": "Prometheus metrics (public like /healthz; no names or ids in them)",
+                "description": "Text exposition format 0.0.4, or OpenMetrics 1.0 when the Accept header asks for "
+                               "application/openmetrics-text. dotimely_* figures: the XMPP link (up, "
+                               "reconnects), the status recorder (messages, markers, lag, queue), uploads "
+                               "(slots, files, bytes, refusals by stage and reason), HTTP requests by listener, "
+                               "method, route template and status, back-fill runs; plus process_* and python_*.",
+                "responses": {"200": {"description": "the metrics", "content": {
+                    "text/plain; version=0.0.4; charset=utf-8": {"schema": {"type": "string"}},
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8": {"schema": {"type": "string"}},
+                }}}}},
             "/v1/openapi.json": {"get": {"security": [], "summary": "This document",
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/v1/businesses": {"get": {"summary": "List businesses", "responses": {

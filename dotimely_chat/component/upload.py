@@ -86,6 +86,7 @@ def register_upload(component: ChatComponent, uploads: UploadService) -> None:
             if len(filename.encode()) > MAX_FILENAME_BYTES:
                 raise ValueError("file name too long")
         except ValueError:
+            uploads.metrics.upload_refused("slot", "bad_request")
             error_reply(iq, UploadError("bad_request", "size must be a number of bytes and the file name "
                                                        "at most 1 KiB")).send()
             return

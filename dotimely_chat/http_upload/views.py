@@ -76,6 +76,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
             return await get_file(request, uploads, parsed.file_id, parsed.filename)
     except UploadError as exc:
+        if request.method == hdrs.METH_PUT:
+            uploads.metrics.upload_refused("put", exc.reason)
         return upload_error_response(exc)
     response = error_response(405, "method_not_allowed", f"use {ALLOWED_METHODS}")
     response.headers["Allow"] = ALLOWED_METHODS
@@ -97,6 +99,7 @@ async def put_file(request: web.Request, uploads: UploadService, file_id: str, f
     except UploadError as exc:
         log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid, slot.business_id,
                  exc.reason)
+        uploads.metrics.upload_refused("put", exc.reason)
         response = upload_error_response(exc)
         response.force_close()  # the rest of a refused body is not read
         return response

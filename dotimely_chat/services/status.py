@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metrics import Metrics
 from ..policies.status_marks import Coverage, plan_coverage
 from ..storage import Database, PersonRepository
 from ..storage.status_store import NewMessage, StatusStore
@@ -56,9 +57,10 @@ class RecorderStats:
 class StatusRecorder:
     """Implements component.muc_events.TrafficListener and receives users' presence."""
 
-    def __init__(self, database: Database, members_of: MembersLookup) -> None:
+    def __init__(self, database: Database, members_of: MembersLookup, metrics: Metrics | None = None) -> None:
         self.database, self.members_of = database, members_of
         self.stats = RecorderStats()
+        self.metrics = metrics or Metrics()
         self._queue: list[tuple[float, str, tuple[Any, ...]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -87,6 +89,16 @@ class StatusRecorder:
             except asyncio.CancelledError:
                 pass
         await self.flush()
+
+    @property
+    def queued(self) -> int:
+        """Events waiting for the next commit."""
+        return len(self._queue)
+
+    @property
+    def held(self) -> int:
+        """Live room events held until their room's archive is read."""
+        return sum(len(events) for events in self._held.values())
 
     def invalidate(self, room_jid: str) -> None:
         """Forget what we know of a room's members (after membership changes)."""
@@ -230,6 +242,7 @@ class StatusRecorder:
             done = time.monotonic()
             self.stats.flushes += 1
             self.stats.lags = (self.stats.lags + [done - batch[0][0]])[-1000:]
+            self.metrics.observe_lags(done, (seen for seen, _, _ in batch))
 
     async def _write(self, batch: list[tuple[float, str, tuple[Any, ...]]]) -> None:
         """One transaction for the batch, in a fixed number of statements: the messages first (a marker may
@@ -258,11 +271,14 @@ class StatusRecorder:
                         covers.append((*member, None, at, "join", False))
                 else:
                     presences.append(payload)
-            self.stats.messages += await store.add_messages(messages)
-            self.stats.markers += await self._write_covers(store, covers)
+            added = await store.add_messages(messages)
+            named = await self._write_covers(store, covers)
             for payload in presences:
                 await self._write_presence(session, store, *payload)
             await session.commit()
+        # Counted once committed: a batch that fails is retried and must not count twice.
+        self.stats.messages += added
+        self.stats.markers += named
 
     async def _member(self, room_jid: str, jid: str) -> tuple[int, int] | None:
         """(room id, person id) when `jid` is a member of one of our rooms; None changes nothing."""

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..metrics import Metrics
 from ..storage import Database
 from ..storage.status_store import StatusStore
 from .status import StatusRecorder
@@ -41,9 +42,10 @@ class BackfillReport:
 
 class ArchiveBackfill:
     def __init__(self, database: Database, recorder: StatusRecorder, read_archive: ReadArchive,
-                 concurrency: int = CONCURRENCY) -> None:
+                 concurrency: int = CONCURRENCY, metrics: Metrics | None = None) -> None:
         self.database, self.recorder, self.read_archive = database, recorder, read_archive
         self.concurrency = concurrency
+        self.metrics = metrics or recorder.metrics
         self.last_report: BackfillReport | None = None
 
     async def run(self) -> BackfillReport:
@@ -71,6 +73,9 @@ class ArchiveBackfill:
                         self.recorder.release(room_jid)
 
             await asyncio.gather(*(one(*room) for room in rooms))
+        except Exception:
+            self.metrics.backfill_finished(report.messages, report.failed, ok=False)
+            raise
         finally:
             # Whatever happened (the database away, say), live events must not stay held: only a newer hold
             # (the link lost again) keeps them, for the next back-fill.
@@ -78,6 +83,7 @@ class ArchiveBackfill:
                 self.recorder.release_all()
         report.seconds = time.monotonic() - started
         self.last_report = report
+        self.metrics.backfill_finished(report.messages, report.failed, ok=True)
         log.info("Back-fill: %d rooms read, %d archived messages or markers handed to the recorder, %d failed "
                  "(%.1f s)", report.rooms, report.messages, report.failed, report.seconds)
         return report

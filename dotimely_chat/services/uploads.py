@@ -23,6 +23,7 @@ from ..http_upload.quota_ledger import QUOTA_WINDOW, QuotaLedger
 from ..http_upload.records import FileMeta, SlotRecord
 from ..http_upload.slots import FileLayout, SlotFacts, SlotSigner, file_url, load_signing_key, new_file_id
 from ..http_upload.writer import UploadWriter
+from ..metrics import Metrics
 from ..policies.uploads import KINDS, UploadLimits, normalize_content_type, safe_filename
 from ..storage import Database, UploadRepository, utcnow
 from ..ttl_cache import TtlLru
@@ -78,8 +79,9 @@ class ServedFile:
 
 
 class UploadService:
-    def __init__(self, database: Database, config: Config) -> None:
+    def __init__(self, database: Database, config: Config, metrics: Metrics | None = None) -> None:
         self.database = database
+        self.metrics = metrics or Metrics()
         self.settings = UploadSettings.from_config(config)
         self.layout = FileLayout(config.upload_directory)
         self.layout.ensure()
@@ -106,7 +108,12 @@ class UploadService:
         requests one after the other against the quota ledger, so two at once never both fit."""
         name = safe_filename(filename)
         ctype = normalize_content_type(content_type) or ""
-        slot = await self.writer.slot(jid, name, size, content_type, ctype, new_file_id())
+        try:
+            slot = await self.writer.slot(jid, name, size, content_type, ctype, new_file_id())
+        except UploadError as exc:
+            self.metrics.upload_refused("slot", exc.reason)
+            raise
+        self.metrics.upload_slots.inc()
         self.slots[slot.file_id] = slot
         log.info("Upload slot %s… for %s (business %d): %s, %d bytes", slot.file_id[:6], jid, slot.business_id,
                  ctype, size)
@@ -179,6 +186,7 @@ class UploadService:
             self.layout.final_path(slot.file_id).unlink(missing_ok=True)
             return
         slot.done = True
+        self.metrics.upload_stored(slot.size)
         self.files.put(slot.file_id, FileMeta(slot.filename, slot.content_type, slot.size))
         log.info("Stored file %s… from %s (business %d): %s, %d bytes", slot.file_id[:6], slot.jid,
                  slot.business_id, slot.content_type, slot.size)

@@ -94,6 +94,9 @@ async def test_a_back_fill_that_fails_does_not_leave_the_rooms_held(tmp_path: Pa
     try:
         with pytest.raises(DBAPIError):
             await ArchiveBackfill(unmigrated, recorder, nothing).run()
+        runs = [recorder.metrics.registry.get_sample_value("dotimely_backfill_runs_total", {"outcome": outcome})
+                for outcome in ("failed", "done")]
+        assert runs == [1, 0], "/metrics tells the failed run"
         recorder.room_message(live("r@rooms.test", 1))
         assert [kind for _, kind, _ in recorder._queue] == ["message"], "recorded, not held"
     finally:
