@@ -59,7 +59,7 @@ def test_component_privileges_and_muc_rules(tmp_path: Path) -> None:
     component = text.split('Component "chat.dotimely.test"')[1]
     assert '"privilege"' in component and "component_secret" in component
     assert 'dotimely_roster_components = { "chat.dotimely.test" }' in text
-    for module in ("block_strangers", "dotimely_guard", "dotimely_roster", "mam", "carbons", "smacks", "csi_simple",
+    for module in ("block_strangers", "dotimely_guard", "dotimely_roster", "dotimely_presence", "mam", "carbons", "smacks", "csi_simple",
                    "lastactivity", "bookmarks", "pep", "websocket", "bosh", "privilege"):
         assert re.search(rf'"{module}";', text), module
     assert 'storage = "sql"' in text and 'driver = "SQLite3"' in text
@@ -81,6 +81,16 @@ def test_mobile_push_is_on_without_bodies_or_senders(tmp_path: Path) -> None:
     assert "push_notification_with_body = false" in text
     assert "push_notification_with_sender = false" in text
     assert 'modules_disabled = { "s2s" }' in text  # the local demo keeps server-to-server closed
+
+
+def test_a_lost_session_hibernates_for_the_configured_time_push_enabled_or_not(tmp_path: Path) -> None:
+    """Prosody's 600 s (and mod_cloud_notify's 72 h for push-enabled phones) kept a closed page or a phone in
+    a pocket online for that long: both follow xmpp.session_hibernation."""
+    assert "smacks_hibernation_time = 45\n" in _render(tmp_path)
+    assert "push_max_hibernation_timeout = 45\n" in _render(tmp_path)
+    config = make_test_config(tmp_path / "other", xmpp={"session_hibernation": 7})
+    text = render_prosody_config(config, ProsodyPaths.in_state(config.state_directory))
+    assert "smacks_hibernation_time = 7\n" in text and "push_max_hibernation_timeout = 7\n" in text
 
 
 @requires_prosody
