@@ -166,16 +166,16 @@ class StatusRecorder:
         """One client's presence: `client` for an available one (any show), None for unavailable; `at` is when
         it went away (default now; see `component.presence` for the server's stamp)."""
         resources = self._resources[jid]
-        was_online = bool(resources)
         if client is not None:
             self._heard += 1
             resources[resource] = ClientPresence(client.show, client.status, client.idle_since, self._heard)
-        else:
-            resources.pop(resource, None)
+            changed = True
+        else:  # a client we did not know of going away changes nothing (e.g. a second unavailable)
+            changed = resources.pop(resource, None) is not None
         state = combine(resources)
         if not resources:
             self._resources.pop(jid, None)
-        if client is not None or was_online != state.online:
+        if changed:  # the person's presence may now be another client's
             self._push("presence", (jid, state, at if at is not None and not state.online else now()))
 
     def link_lost(self) -> None:
