@@ -34,6 +34,10 @@ async def test_a_closed_page_says_goodbye_and_is_offline_with_last_seen_at_the_c
 
     await open_as(browser, api, biz, "staff0")
     await staff.becomes(timeout=30, online=True)
+    # A reload ends the session too (pagehide) and the page logs in again by itself.
+    await browser.goto(chat_service.config.web.public_url + "/web/")
+    await browser.wait_for("body.dt-ready", state="attached", timeout=30)
+    await staff.becomes(timeout=30, online=True)
     await browser.screenshot("page-open-staff-online")
     closed = time.time()
     await browser.call("closeTab", page="main")
