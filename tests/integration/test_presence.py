@@ -21,7 +21,8 @@ from dotimely_chat.servers.prosody_process import ProsodyProcess
 
 from ..conftest import ClientFactory
 from .business import Api, make_business
-from .test_rooms import _not_connected, _resynced, eventually
+from .test_rooms import _not_connected, _resynced, eventually, join
+from .test_status import Member, by_member, room_with_people, status_of
 
 IDLE = "{urn:xmpp:idle:1}idle"
 
@@ -135,6 +136,27 @@ async def test_people_away_stay_online_across_a_component_reconnection(
     await asyncio.sleep(2.5)  # the recorder marks people it did not hear from again 2 s after the reconnection
     answer = await staff.get()
     assert answer["online"] is True and answer["show"] == "xa" and answer["status"] == "Gone for lunch"
+
+
+async def test_a_member_away_in_the_room_has_the_message_delivered_while_online(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    """Rooms: a client in the room counts as online for delivery whatever its show (Gajim's auto-away sends
+    the room a presence with <show>away</show>, which changes nothing of who is in)."""
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    staff_jid = biz["people"]["staff0"]["jid"]
+    await join(clients["customer0"], room, "customer")
+    await join(clients["staff0"], room, "staff")
+    away = clients["staff0"].make_presence(pto=f"{room}/staff", pshow="away", pstatus="Auto away")
+    away.send()
+    await asyncio.sleep(0.3)
+    stanza = await Member(clients["customer0"], room).say("Are you there?")
+
+    async def delivered() -> bool:
+        answer = await status_of(api, biz, room, stanza, expect=None)
+        return "members" in answer and by_member(answer)[staff_jid]["delivered_via"] == "online"
+
+    await eventually(delivered, 5.0)
 
 
 # -------------------------------------------------------------------------------- lost connections
