@@ -146,12 +146,12 @@ push_notification_with_sender = false
 
 -- A client that lost its connection without a goodbye (a closed laptop, a phone between networks; a closed
 -- web page too, when it could not say goodbye) keeps its session this long for a quick resumption (XEP-0198),
--- and counts as online meanwhile (xmpp.session_hibernation; Prosody's default is 600 s). Push-enabled phones
--- get the same time instead of mod_cloud_notify's 72 hours: a phone asleep in a pocket is offline ("last seen"),
--- its pushes still come (mod_cloud_notify pushes offline and archived messages too), and it logs in anew and
--- catches up from the archive when woken. mod_dotimely_presence stamps the presence with when it was lost.
+-- and counts as online meanwhile (xmpp.session_hibernation; Prosody's default is 600 s). mod_dotimely_presence
+-- stamps its unavailable presence with when the connection was lost. Push-enabled phones keep their session
+-- for mod_cloud_notify's push_max_hibernation_timeout (72 h: they stay in their rooms and are woken for their
+-- messages) but are shown as gone after the same time, to their contacts and to the component.
 smacks_hibernation_time = {x.session_hibernation}
-push_max_hibernation_timeout = {x.session_hibernation}
+dotimely_presence_watchers = {{ {lua_str(c.jid)} }}
 
 allow_registration = false
 c2s_require_encryption = true

@@ -231,3 +231,52 @@ async def test_a_client_cannot_date_its_own_last_seen(
 
 async def _resumable(client: ClientXMPP) -> bool:
     return bool(client.plugin["xep_0198"].sm_id)
+
+
+async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_and_is_back_when_it_resumes(
+    prosody_factory: Callable[..., Awaitable[ProsodyProcess]]
+) -> None:
+    """Like Monal or Conversations with push (XEP-0357): the app goes to sleep, its connection goes. Prosody keeps
+    a push-enabled session far longer (mod_cloud_notify, for the pushes and the rooms), but the person is shown
+    gone after the hibernation time, to the API and to their contacts, and back when the app resumes."""
+    prosody, service = await _service_with_hibernation(prosody_factory)
+    clients = ClientFactory(prosody)
+    try:
+        async with aiohttp.ClientSession() as http:
+            api = Api(service, http)
+            biz = await make_business(api, customers=1, staff=1)
+            customer = PresenceOf(api, biz, "customer0")
+            owner = biz["people"]["owner"]
+            watcher = await clients.connect(owner["jid"], owner["password"])  # the owner, in Gajim
+            heard: asyncio.Queue[Any] = asyncio.Queue()
+            watcher.add_event_handler("presence", lambda p: p["from"].bare == customer.person["jid"]
+                                      and p["from"].resource and heard.put_nowait(p))
+            send_presence(watcher)
+            phone = await clients.connect(customer.person["jid"], customer.person["password"], "xep_0198")
+            await eventually(lambda: _resumable(phone), 5)
+            enable = phone.make_iq_set()
+            enable.xml.append(enable.xml.makeelement("{urn:xmpp:push:0}enable",
+                                                     {"jid": f"push.{prosody.config.xmpp.domain}", "node": "n1"}))
+            await enable.send(timeout=10)
+            send_presence(phone, None, "On my phone")
+            await customer.becomes(online=True, status="On my phone")
+            assert (await asyncio.wait_for(heard.get(), 10))["type"] == "available"
+
+            cut = time.time()
+            assert phone.transport is not None
+            phone.transport.abort()  # the app sleeps: no goodbye
+            answer = await customer.becomes(timeout=HIBERNATION + 30, online=False)
+            assert abs(_epoch(answer["last_seen_at"]) - cut) < 3, (answer, cut)
+            gone = await asyncio.wait_for(heard.get(), 30)
+            assert gone["type"] == "unavailable", "the owner's client sees the customer go"
+
+            # Woken (by a push), the app resumes its session: nothing to log in again, and it is back.
+            resumed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            phone.add_event_handler("session_resumed", lambda _: resumed.done() or resumed.set_result(True))
+            phone.connect("127.0.0.1", prosody.config.xmpp.client_port)
+            assert await asyncio.wait_for(resumed, 15), "the session was kept"
+            await customer.becomes(online=True, status="On my phone")
+            assert (await asyncio.wait_for(heard.get(), 10))["type"] == "available"
+    finally:
+        await clients.close()
+        await service.stop()
