@@ -86,8 +86,7 @@ class ChatService:
         self.recorder = StatusRecorder(self.database, self.rooms.status_members)
         self.muc.add_traffic_listener(self.recorder)
         self.rooms.members_changed.append(self.recorder.invalidate)
-        register_presence(self.component, self.recorder, config.xmpp.domain,
-                          config.xmpp.session_hibernation)
+        register_presence(self.component, self.recorder, config.xmpp.domain)
         self.status = StatusQueries(self.database, self.rooms, config.muc.host)
         self.rooms.members_changed.append(self.status.forget)
         # Rosters first: the component must be in users' rosters for its invitations to pass.

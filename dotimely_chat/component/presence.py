@@ -27,7 +27,6 @@ from .link import ChatComponent
 log = logging.getLogger(__name__)
 NS_IDLE = "urn:xmpp:idle:1"
 NS_DELAY = "urn:xmpp:delay"
-STAMP_MARGIN = dt.timedelta(minutes=2)  # a server stamp older than the hibernation time and this is not believed
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -47,25 +46,22 @@ def _idle_since(presence: Presence) -> dt.datetime | None:
 
 
 def _server_stamp(presence: Presence, domain: str) -> dt.datetime | None:
-    """The `<delay>` the server put on the presence (our Prosody module removes any a client sent)."""
+    """The `<delay>` the server put on the presence. Trusted because mod_dotimely_presence removes any a client
+    sends in its own presence (the generated Prosody config always loads it)."""
     for delay in presence.xml.findall(f"{{{NS_DELAY}}}delay"):
         if delay.get("from") == domain:
             return _time(delay.get("stamp"))
     return None
 
 
-def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str,
-                      hibernation_seconds: int) -> None:
-    oldest_stamp = dt.timedelta(seconds=hibernation_seconds) + STAMP_MARGIN
-
+def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str) -> None:
     def on_presence(presence: Presence) -> None:
         sender = presence["from"]
         if sender.domain != domain or not sender.user or presence["to"].bare != component.boundjid.bare:
             return
         kind = presence["type"]  # 'available', a show value, 'unavailable', or a subscription/probe/error type
         if kind == "unavailable":
-            heard = dt.datetime.now(dt.UTC)
-            at = rules.last_seen(_server_stamp(presence, domain), heard, heard - oldest_stamp)
+            at = rules.last_seen(_server_stamp(presence, domain), dt.datetime.now(dt.UTC))
             recorder.presence(sender.bare, sender.resource, None, at)
         elif kind == "available" or kind in rules.SHOW_VALUES:
             status = str(presence["status"] or "")[:1000] or None

@@ -7,8 +7,7 @@ XEP-0319 idle time), ranked like Converse.js 14 ranks contacts (its STATUS_WEIGH
 first, then dnd (at the device, busy), away, xa. Among equals a client that is not idle wins, then the one idle
 since the latest time (the person was active then), then the one heard from last.
 
-Times come from outside (a client's `<idle since>`, the server's `<delay stamp>`): they are kept within what
-can be true (never in the future; a last seen never before `earliest`).
+Times come from outside (a client's `<idle since>`, the server's `<delay stamp>`): never in the future.
 """
 
 from __future__ import annotations
@@ -68,10 +67,8 @@ def idle_since(claimed: dt.datetime | None, now: dt.datetime) -> dt.datetime | N
     return None if claimed is None else min(claimed, now)
 
 
-def last_seen(stamp: dt.datetime | None, received: dt.datetime, earliest: dt.datetime) -> dt.datetime:
+def last_seen(stamp: dt.datetime | None, received: dt.datetime) -> dt.datetime:
     """When a client went away: the server's stamp on its unavailable presence (a session that hibernated after
-    losing its connection is ended only later, stamped with when it lost it), else when we heard it; never in
-    the future and never before `earliest` (e.g. the longest the server keeps a lost session)."""
-    if stamp is None:
-        return received
-    return max(min(stamp, received), earliest)
+    losing its connection is ended, or shown gone, only later, stamped with when it lost it), else when we
+    heard it; never in the future."""
+    return received if stamp is None else min(stamp, received)

@@ -270,6 +270,15 @@ async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_
             gone = await asyncio.wait_for(heard.get(), 30)
             assert gone["type"] == "unavailable", "the owner's client sees the customer go"
 
+            # The component reconnects: Prosody re-sends every kept session's presence, the sleeping one too.
+            connections = service.component.state.connections
+            service.component.disconnect(reason="test: the component goes away")
+            await eventually(lambda: _not_connected(service), 5)
+            await eventually(lambda: _resynced(service, connections + 1), 20)
+            await asyncio.sleep(2.5)  # the recorder's settling time after a reconnection
+            answer = await customer.get()
+            assert answer["online"] is False and abs(_epoch(answer["last_seen_at"]) - cut) < 3, (answer, cut)
+
             # Woken (by a push), the app resumes its session: nothing to log in again, and it is back.
             resumed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             phone.add_event_handler("session_resumed", lambda _: resumed.done() or resumed.set_result(True))

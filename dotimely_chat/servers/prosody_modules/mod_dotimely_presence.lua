@@ -12,7 +12,8 @@
 --    Such a session is shown as gone after smacks_hibernation_time all the same: an unavailable presence,
 --    stamped as above, goes to the person's contacts and to the component, and the session itself is left
 --    alone (its presence, rooms, queue and pushes). When the phone resumes the session, its presence is sent
---    to them again.
+--    to them again. When the component (re)connects, mod_privilege sends it every kept session's presence,
+--    sleeping ones too: each sleeping one is shown gone to it again right after.
 local st = require "util.stanza";
 local datetime = require "util.datetime".datetime;
 
@@ -68,7 +69,7 @@ module:hook("smacks-hibernation-start", function(event)
 			or not session.presence then
 			return;
 		end
-		session.dotimely_shown_gone = true;
+		session.dotimely_shown_gone = since;
 		module:log("debug", "%s sleeps since %s: shown as gone, its session kept for push", session.full_jid,
 			datetime(since));
 		tell_watchers(session, stamped_unavailable(since));
@@ -85,3 +86,17 @@ module:hook("smacks-hibernation-end", function(event)
 		tell_watchers(session, session.presence);
 	end
 end);
+
+-- mod_privilege answers a component's connection with the presence of every session (component-authenticated
+-- on the component's host, default priority); right after it, the sleeping ones are shown gone again.
+for watcher in watchers:items() do
+	module:context(watcher):hook("component-authenticated", function()
+		for _, session in pairs(prosody.full_sessions) do
+			if session.host == host and session.dotimely_shown_gone and not session.destroyed then
+				local gone = stamped_unavailable(session.dotimely_shown_gone);
+				gone.attr.from, gone.attr.to = session.full_jid, watcher;
+				module:send(gone);
+			end
+		end
+	end, -10);
+end
