@@ -43,8 +43,8 @@ OFFLINE = PersonPresence(False, None, None, None)
 
 
 def show_value(raw: str | None) -> str | None:
-    """The `<show>` of a presence as we keep it: one of SHOW_VALUES or None (absent, empty or unknown: RFC 6121
-    says an unknown value is to be treated as plainly available)."""
+    """The `<show>` of a presence as we keep it: one of SHOW_VALUES or None (absent or empty; a value RFC 6121
+    does not allow is taken as plainly available too, as slixmpp does)."""
     value = (raw or "").strip()
     return value if value in SHOW_VALUES else None
 
