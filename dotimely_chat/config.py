@@ -47,6 +47,7 @@ class XmppConfig:
     client_port: int
     http_port: int
     server_to_server: bool
+    session_hibernation: int
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "client_port": (_port, 5222),
         "http_port": (_port, 5280),
         "server_to_server": (_boolean, False),
+        "session_hibernation": (_seconds(5, 3600), 45),
     },
     "component": {
         "jid": (_domain, REQUIRED),

@@ -156,11 +156,15 @@ SCHEMAS["ConversationStatus"] = {"type": "object", "properties": {
         "last_read": {"type": ["object", "null"], "properties": {"stanza_id": {"type": "string"},
                                                                  "sent_at": {"type": "string"}}}}}}}}
 SCHEMAS["Presence"] = {"type": "object", "properties": {
-    "person": {"type": "string"}, "jid": {"type": "string"}, "online": {"type": "boolean",
-                                                                    "description": "any client connected"},
+    "person": {"type": "string"}, "jid": {"type": "string"}, "online": {
+        "type": "boolean", "description": "any client connected, whatever its show (away, xa, dnd are online)"},
+    "show": {"type": ["string", "null"], "enum": ["chat", "away", "xa", "dnd", None],
+             "description": "RFC 6121 <show> of the most available client (chat and plainly available first, "
+                            "then dnd, away, xa); null when plainly available or offline"},
     "last_seen_at": {**STATUS_TIME, "description": "when the last client went away"},
-    "idle_since": {**STATUS_TIME, "description": "XEP-0319, when the client says so"},
-    "status": {"type": ["string", "null"]}}}
+    "idle_since": {**STATUS_TIME, "description": "XEP-0319 idle since, of that client, when it says so; null "
+                                                 "offline"},
+    "status": {"type": ["string", "null"], "description": "that client's status text; null offline"}}}
 
 
 EXPORT_DESCRIPTION = (

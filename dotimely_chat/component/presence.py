@@ -2,6 +2,14 @@
 
 Prosody sends the component every available/unavailable presence of every user, one per resource, and on
 connect a copy of every current one. Presence from the MUC service (room occupants) is not a person's.
+
+Protocol trap: slixmpp names a presence's event after its *show*: `presence_available` fires only for a
+presence without `<show>`; one with `<show>away</show>` fires `presence_away` (likewise xa, dnd, chat). All
+of them are available presences, so we read the generic `presence` event and sort by the stanza itself.
+
+A session that lost its connection hibernates (XEP-0198, mod_smacks) and is ended only when that time is up;
+our Prosody module `mod_dotimely_presence` stamps its unavailable presence with when the connection was lost
+(`<delay from='<domain>' stamp=…>`), which becomes the last seen.
 """
 
 from __future__ import annotations
@@ -12,22 +20,38 @@ import logging
 
 from slixmpp import Presence
 
+from ..policies import presence as rules
 from ..services.status import StatusRecorder
 from .link import ChatComponent
 
 log = logging.getLogger(__name__)
 NS_IDLE = "urn:xmpp:idle:1"
+NS_DELAY = "urn:xmpp:delay"
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    """An XEP-0082 date-time, or None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _idle_since(presence: Presence) -> dt.datetime | None:
     idle = presence.xml.find(f"{{{NS_IDLE}}}idle")
-    if idle is None or not idle.get("since"):
-        return None
-    try:
-        since = dt.datetime.fromisoformat(idle.get("since", "").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    return None if idle is None else _time(idle.get("since"))
+
+
+def _server_stamp(presence: Presence, domain: str) -> dt.datetime | None:
+    """The `<delay>` the server put on the presence. Trusted because mod_dotimely_presence removes any a client
+    sends in its own presence (the generated Prosody config always loads it)."""
+    for delay in presence.xml.findall(f"{{{NS_DELAY}}}delay"):
+        if delay.get("from") == domain:
+            return _time(delay.get("stamp"))
+    return None
 
 
 def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str) -> None:
@@ -35,13 +59,17 @@ def register_presence(component: ChatComponent, recorder: StatusRecorder, domain
         sender = presence["from"]
         if sender.domain != domain or not sender.user or presence["to"].bare != component.boundjid.bare:
             return
-        available = presence["type"] != "unavailable"
-        status = presence["status"] or None
-        recorder.presence(sender.bare, sender.resource, available, _idle_since(presence) if available else None,
-                          str(status)[:1000] if status else None)
+        kind = presence["type"]  # 'available', a show value, 'unavailable', or a subscription/probe/error type
+        if kind == "unavailable":
+            at = rules.last_seen(_server_stamp(presence, domain), dt.datetime.now(dt.UTC))
+            recorder.presence(sender.bare, sender.resource, None, at)
+        elif kind == "available" or kind in rules.SHOW_VALUES:
+            status = str(presence["status"] or "")[:1000] or None
+            idle = rules.idle_since(_idle_since(presence), dt.datetime.now(dt.UTC))
+            recorder.presence(sender.bare, sender.resource,
+                              rules.ClientPresence(rules.show_value(presence["show"]), status, idle))
 
-    component.add_event_handler("presence_available", on_presence)
-    component.add_event_handler("presence_unavailable", on_presence)
+    component.add_event_handler("presence", on_presence)
     component.add_event_handler("disconnected", lambda _: recorder.link_lost())
 
     async def restored() -> None:

@@ -134,6 +134,7 @@ modules_enabled = {{
     "dotimely_roster"; -- ours: the component's roster sets saved item by item (mod_privilege saves all)
     "block_strangers"; -- only roster contacts may message each other (staff and customers are not)
     "dotimely_guard";  -- ours: closes mod_block_strangers' groupchat-to-full-JID path
+    "dotimely_presence"; -- ours: a lost connection's unavailable presence says when it was lost (last seen)
     "tombstones";    -- a deleted account's name is not registered again
     "limits";
 }}
@@ -142,6 +143,15 @@ modules_enabled = {{
 -- wakes up and fetches the message itself.
 push_notification_with_body = false
 push_notification_with_sender = false
+
+-- A client that lost its connection without a goodbye (a closed laptop, a phone between networks; a closed
+-- web page too, when it could not say goodbye) keeps its session this long for a quick resumption (XEP-0198),
+-- and counts as online meanwhile (xmpp.session_hibernation; Prosody's default is 600 s). mod_dotimely_presence
+-- stamps its unavailable presence with when the connection was lost. Push-enabled phones keep their session
+-- for mod_cloud_notify's push_max_hibernation_timeout (72 h: they stay in their rooms and are woken for their
+-- messages) but are shown as gone after the same time, to their contacts and to the component.
+smacks_hibernation_time = {x.session_hibernation}
+dotimely_presence_watchers = {{ {lua_str(c.jid)} }}
 
 allow_registration = false
 c2s_require_encryption = true

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics import Metrics
+from ..policies.presence import OFFLINE, ClientPresence, PersonPresence, combine
 from ..policies.status_marks import Coverage, plan_coverage
 from ..storage import Database, PersonRepository
 from ..storage.status_store import NewMessage, StatusStore
@@ -67,7 +68,8 @@ class StatusRecorder:
         self._rooms: dict[str, RoomMembers | None] = {}
         self._people: dict[str, int | None] = {}
         self._occupancy: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self._resources: defaultdict[str, dict[str, tuple[dt.datetime | None, str | None]]] = defaultdict(dict)
+        self._resources: defaultdict[str, dict[str, ClientPresence]] = defaultdict(dict)  # bare JID -> resource
+        self._heard = 0  # presences heard so far: the order among a person's clients
         self._lost_at: dt.datetime | None = None
         # Live events kept aside per room until its archive is read (see `hold`); holding from the start.
         self._holding = True
@@ -171,18 +173,22 @@ class StatusRecorder:
         self._occupancy.clear()
 
     # ---------------------------------------------------------------------------------- presence
-    def presence(self, jid: str, resource: str, available: bool, idle_since: dt.datetime | None,
-                 status: str | None) -> None:
+    def presence(self, jid: str, resource: str, client: ClientPresence | None, at: dt.datetime | None = None
+                 ) -> None:
+        """One client's presence: `client` for an available one (any show), None for unavailable; `at` is when
+        it went away (default now; see `component.presence` for the server's stamp)."""
         resources = self._resources[jid]
-        was_online = bool(resources)
-        if available:
-            resources[resource] = (idle_since, status)
-        else:
-            resources.pop(resource, None)
-        online = bool(resources)
-        idle, text = next(iter(resources.values())) if resources else (None, None)
-        if available or was_online != online:
-            self._push("presence", (jid, online, now(), idle, text))
+        if client is not None:
+            self._heard += 1
+            resources[resource] = ClientPresence(client.show, client.status, client.idle_since, self._heard)
+            changed = True
+        else:  # a client we did not know of going away changes nothing (e.g. a second unavailable)
+            changed = resources.pop(resource, None) is not None
+        state = combine(resources)
+        if not resources:
+            self._resources.pop(jid, None)
+        if changed:  # the person's presence may now be another client's
+            self._push("presence", (jid, state, at if at is not None and not state.online else now()))
 
     def link_lost(self) -> None:
         """What we know of presence stops now; the server re-sends current presence when we reconnect.
@@ -203,7 +209,7 @@ class StatusRecorder:
             present = {self._people.get(jid) for jid in self._resources}
             gone = [person for person in online if person not in present]
             for person in gone:
-                await store.set_presence(person, False, lost_at, None, None)
+                await store.set_presence(person, OFFLINE, lost_at)
             await session.commit()
         if gone:
             log.info("%d people went offline while the component was away", len(gone))
@@ -333,11 +339,11 @@ class StatusRecorder:
         return NewMessage(room.room_id, stanza_id, origin_id, message_id, room.people.get(sender), sender, sent_at,
                           has_attachment, delivered)
 
-    async def _write_presence(self, session: Any, store: StatusStore, jid: str, online: bool, at: dt.datetime,
-                              idle: dt.datetime | None, text: str | None) -> None:
+    async def _write_presence(self, session: Any, store: StatusStore, jid: str, state: PersonPresence,
+                              at: dt.datetime) -> None:
         if jid not in self._people:
             person = await PersonRepository(session).get_by_jid(jid)
             self._people[jid] = person.id if person else None
         person_id = self._people[jid]
         if person_id is not None:
-            await store.set_presence(person_id, online, at, idle, text)
+            await store.set_presence(person_id, state, at)

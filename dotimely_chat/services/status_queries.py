@@ -151,7 +151,9 @@ class StatusQueries:
                     raise DomainError(FORBIDDEN, "staff and customers see the presence of the owners only",
                                       field="person")
             state = await StatusStore(session).presence(person.id)
-        return {"person": person.external_id, "jid": person.jid, "online": bool(state and state.online),
+        online = bool(state and state.online)
+        return {"person": person.external_id, "jid": person.jid, "online": online,
+                "show": state.show if state and online else None,
                 "last_seen_at": _iso(state.last_seen_at) if state else None,
                 "idle_since": _iso(state.idle_since) if state and state.online else None,
                 "status": state.status_text if state and state.online else None}

@@ -290,6 +290,7 @@ class PresenceState(Base):
 
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
     online: Mapped[bool] = mapped_column(default=False, server_default="0")
+    show: Mapped[str | None] = mapped_column(String(4))  # chat | away | xa | dnd; None = plainly available
     last_seen_at: Mapped[dt.datetime | None]
     idle_since: Mapped[dt.datetime | None]
     status_text: Mapped[str | None] = mapped_column(String(1000))

@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, func, literal, select, union, union_all,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dotimely_chat.policies.presence import PersonPresence
 from dotimely_chat.policies.status_marks import CoveragePlan, pick_reference
 from dotimely_chat.storage.models import (
     Appointment,
@@ -195,11 +196,12 @@ class StatusStore:
         if new:
             await self._session.execute(_insert(self._session)(MemberMark.__table__), new)
 
-    async def set_presence(self, person_id: int, online: bool, at: dt.datetime, idle_since: dt.datetime | None,
-                           status_text: str | None) -> None:
+    async def set_presence(self, person_id: int, state: PersonPresence, at: dt.datetime) -> None:
+        """The person's presence now; going offline sets last seen to `at`."""
         insert = _insert(self._session)
-        values = {"online": online, "idle_since": idle_since, "status_text": status_text, "updated_at": at}
-        if not online:
+        values: dict[str, Any] = {"online": state.online, "show": state.show, "idle_since": state.idle_since,
+                                  "status_text": state.status, "updated_at": at}
+        if not state.online:
             values["last_seen_at"] = at
         statement = insert(PresenceState).values(person_id=person_id, **values)
         await self._session.execute(statement.on_conflict_do_update(index_elements=["person_id"], set_=values))
@@ -261,7 +263,7 @@ class StatusStore:
         return list((await self._session.execute(_CONVERSATION_PEOPLE, {"room_jid": room_jid})).all())
 
     async def presence(self, person_id: int) -> Any:
-        """The person's presence row (online, last_seen_at, idle_since, status_text) or None."""
+        """The person's presence row (online, show, last_seen_at, idle_since, status_text) or None."""
         return (await self._session.execute(_PRESENCE, {"person_id": person_id})).first()
 
     async def online_people(self) -> Sequence[int]:

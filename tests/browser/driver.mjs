@@ -42,6 +42,12 @@ const ops = {
     async screenshot({ page: name, path }) { await (await page(name)).screenshot({ path, fullPage: false }); return path; },
     async requests() { return requests; },
     async console() { return consoleLines; },
+    // Like a person closing the tab: beforeunload, pagehide and unload run, then the tab goes.
+    async closeTab({ page: name }) {
+        const found = pages.get(name);
+        if (found) { const closed = new Promise((resolve) => found.once('close', resolve)); await found.close({ runBeforeUnload: true }); await closed; pages.delete(name); }
+        return true;
+    },
     async closePage({ page: name }) { const found = pages.get(name); if (found) { await found.context().close(); pages.delete(name); } return true; },
 };
 

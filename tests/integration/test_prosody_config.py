@@ -59,7 +59,8 @@ def test_component_privileges_and_muc_rules(tmp_path: Path) -> None:
     component = text.split('Component "chat.dotimely.test"')[1]
     assert '"privilege"' in component and "component_secret" in component
     assert 'dotimely_roster_components = { "chat.dotimely.test" }' in text
-    for module in ("block_strangers", "dotimely_guard", "dotimely_roster", "mam", "carbons", "smacks", "csi_simple",
+    for module in ("block_strangers", "dotimely_guard", "dotimely_roster", "dotimely_presence",
+                   "mam", "carbons", "smacks", "csi_simple",
                    "lastactivity", "bookmarks", "pep", "websocket", "bosh", "privilege"):
         assert re.search(rf'"{module}";', text), module
     assert 'storage = "sql"' in text and 'driver = "SQLite3"' in text
@@ -83,12 +84,12 @@ def test_mobile_push_is_on_without_bodies_or_senders(tmp_path: Path) -> None:
     assert 'modules_disabled = { "s2s" }' in text  # the local demo keeps server-to-server closed
 
 
-@requires_prosody
-def test_server_to_server_for_push_passes_prosodys_check(tmp_path: Path) -> None:
-    config = make_test_config(tmp_path / "state", xmpp={"server_to_server": True})
-    paths = ProsodyPaths.in_state(config.state_directory)
-    prepare_prosody_files(config, paths)
-    text = paths.config_file.read_text()
-    assert 'modules_disabled = { "s2s" }' not in text and "s2s_ports = { }" in text
-    result = check_prosody_config(paths)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_a_lost_session_hibernates_for_the_configured_time(tmp_path: Path) -> None:
+    """Prosody's 600 s kept a closed page online for ten minutes; push-enabled phones keep mod_cloud_notify's
+    longer hibernation (rooms keep pushing) and mod_dotimely_presence shows them gone after the same time."""
+    text = _render(tmp_path)
+    assert "smacks_hibernation_time = 45\n" in text and "push_max_hibernation_timeout =" not in text
+    assert 'dotimely_presence_watchers = { "chat.dotimely.test" }' in text
+    config = make_test_config(tmp_path / "other", xmpp={"session_hibernation": 7})
+    text = render_prosody_config(config, ProsodyPaths.in_state(config.state_directory))
+    assert "smacks_hibernation_time = 7\n" in text

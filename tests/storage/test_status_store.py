@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from dotimely_chat.policies.presence import OFFLINE, PersonPresence
 from dotimely_chat.policies.status_marks import Coverage, plan_coverage
 from dotimely_chat.storage import AppointmentRepository, Database, MembershipRepository, RoomRepository
 from dotimely_chat.storage.models import MessageStatus
@@ -105,3 +106,22 @@ async def test_the_people_of_a_conversation_come_in_one_statement(db: Database, 
         rows = await StatusStore(session).conversation_people("a1@rooms.test")
     assert {(row.person_id, row.role) for row in rows} == {
         (tenant.owner_id, "owner"), (tenant.staff_id, None), (tenant.customer_id, "customer")}
+
+
+async def test_presence_keeps_show_idle_and_status_while_online_and_last_seen_when_offline(
+        db: Database, tenant: Tenant) -> None:
+    person = tenant.staff_id
+    async with db.session() as session:
+        store = StatusStore(session)
+        await store.set_presence(person, PersonPresence(True, "away", "Back at 10", at(-600)), at(0))
+        await session.commit()
+        row = await store.presence(person)
+        assert (row.online, row.show, row.status_text, row.idle_since, row.last_seen_at) == (
+            True, "away", "Back at 10", at(-600), None)
+        await store.set_presence(person, PersonPresence(True, None, None, None), at(5))  # back, plainly available
+        await store.set_presence(person, OFFLINE, at(9))
+        await session.commit()
+        row = await store.presence(person)
+        assert (row.online, row.show, row.status_text, row.idle_since, row.last_seen_at) == (
+            False, None, None, None, at(9))
+        assert person not in await store.online_people()

@@ -47,6 +47,7 @@ async function start() {
     customElements.define('converse-footer', class extends HTMLElement {});
     await import(settings.assets_path + 'converse.min.js');
     await import('/web/static/dotimely-plugin.js');
+    await import('/web/static/dotimely-leave.js');
     const mediaHosts = [settings.upload_host];
     window.converse.initialize({
         assets_path: settings.assets_path,
@@ -73,7 +74,7 @@ async function start() {
         auto_join_on_invite: true,
         show_self_in_roster: false,
         blacklisted_plugins: ['converse-omemo', 'converse-push', 'converse-register'],
-        whitelisted_plugins: ['dotimely'],
+        whitelisted_plugins: ['dotimely', 'dotimely-leave'],
         autocomplete_providers_url: '',
         muc_search_service: '',
         xhr_user_search_url: '/web/api/people?',
