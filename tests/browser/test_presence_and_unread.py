@@ -156,3 +156,20 @@ async def test_rows_count_what_arrived_while_the_page_was_closed_and_show_read(
     await browser.click(row(customer["jid"]))
     await browser.wait_for(f"{view} .dt-tick[data-state='read']", timeout=20)
     await browser.screenshot("read-while-closed")
+
+    # While the page is open: a message to a chat that is not on screen counts at once, in that chat's row
+    # (which moves to the top); one to the chat on screen does not.
+    staff = biz["people"]["staff0"]
+    colleague = await xmpp_clients.connect(staff["jid"], staff["password"])
+    colleague.send_presence()
+    colleague.send_message(mto=owner["jid"], mbody="Towels are out", mtype="chat")
+    await browser.wait_for(f"{row(staff['jid'])} .dt-unread:text-is('1')", timeout=15)
+    order = await browser.evaluate(
+        "[...document.querySelectorAll('.dt-conversations .dt-conversation')].map(e => e.dataset.jid)")
+    assert order[0] == staff["jid"]
+    writer.send_message(mto=owner["jid"], mbody="Thanks!", mtype="chat")
+    await browser.wait_for(f"{view} converse-chat-message:has-text('Thanks!')", timeout=15)
+    await asyncio.sleep(1.5)
+    assert await browser.count(f"{row(customer['jid'])} .dt-unread") == 0
+    assert await browser.texts(f"{row(staff['jid'])} .dt-unread") == ["1"]
+    await browser.screenshot("live-unread")

@@ -572,7 +572,9 @@ converse.plugins.add('dotimely', {
             renderList();
         });
         api.listen.on('message', (data) => {
-            if (data?.attrs?.type !== 'groupchat') readArchiveSoon();
+            // A text or a marker is in the archive by now (Prosody archives before it delivers); chat states are not.
+            const attrs = data?.attrs || {};
+            if (attrs.type !== 'groupchat' && (attrs.body || attrs.is_marker)) readArchiveSoon();
             setTimeout(() => { renderList(); decorate(); }, 200);
         });
         api.listen.on('sendMessage', () => { readArchiveSoon(); setTimeout(renderList, 200); });
