@@ -89,7 +89,7 @@ converse.plugins.add('dotimely', {
         const archive = { lastId: null, chats: new Map(), queue: Promise.resolve(), timer: null };
 
         function chatOf(peer) {
-            if (!archive.chats.has(peer)) archive.chats.set(peer, { last: null, unread: [], mine: new Map(), readBy: null });
+            if (!archive.chats.has(peer)) archive.chats.set(peer, { last: null, unread: [], mine: new Map() });
             return archive.chats.get(peer);
         }
 
@@ -279,9 +279,9 @@ converse.plugins.add('dotimely', {
         }
 
         // Our status API: {online, show, last_seen_at, idle_since, status}; a missing `show` is null.
-        async function storedPresence(jid) {
+        async function storedPresence(jid, maxAge = 30000) {
             const cached = state.presence.get(jid);
-            if (cached && Date.now() - cached.at < 30000) return cached.body;
+            if (cached && Date.now() - cached.at < maxAge) return cached.body;
             state.presence.set(jid, { at: Date.now(), body: cached?.body || null });
             try {
                 const body = await getJSON('/web/api/presence/' + encodeURIComponent(jid));
@@ -295,7 +295,8 @@ converse.plugins.add('dotimely', {
         async function presenceLine(jid) {
             const live = livePresence(jid);
             if (live?.online) return presenceText(live);
-            const body = await storedPresence(jid);
+            // Gone offline a moment ago: our records may not have the logout yet, so ask again soon.
+            const body = await storedPresence(jid, live && state.presence.get(jid)?.body?.online ? 2000 : 30000);
             if (live) return presenceText({ online: false, lastSeen: body?.last_seen_at || null });
             if (!body) return '';
             return presenceText({ online: body.online, show: body.show ?? null, idleSince: body.idle_since,
