@@ -3,17 +3,15 @@
 // delivered and read ticks on one's own one-to-one messages (Converse 14 shows no read state: its marker
 // handler saves a literal 'field_name' attribute, see shared/WEB-CLIENT.md); in rooms, who has and who read
 // one's own messages, from our status API. It mounts into Converse's DOM, so Converse stays pinned and a
-// browser test covers it (tests/browser).
+// browser test covers it (tests/browser). Reading the own archive and the texts of times and presence live in
+// dotimely-archive.js and dotimely-text.js.
 
-const { $iq, Strophe } = converse.env;
-const MAM = 'urn:xmpp:mam:2';
+import { OwnArchive } from './dotimely-archive.js';
+import { childNS, dateLabel, presenceText, timeLabel } from './dotimely-text.js';
+
+const { Strophe } = converse.env;
 const MARKERS = 'urn:xmpp:chat-markers:0';
-const FORWARD = 'urn:xmpp:forward:0';
-const DELAY = 'urn:xmpp:delay';
 const IDLE = 'urn:xmpp:idle:1';
-const RSM = 'http://jabber.org/protocol/rsm';
-const ARCHIVE_PAGE = 250;
-const ARCHIVE_REFRESH_MS = 500;
 const LIST_REFRESH_MS = 15000;
 const DECORATE_MS = 1000;
 
@@ -34,151 +32,15 @@ function el(tag, attrs = {}, ...children) {
     return node;
 }
 
-function timeLabel(iso) {
-    if (!iso) return '';
-    const date = new Date(iso);
-    const today = new Date();
-    const sameDay = date.toDateString() === today.toDateString();
-    return sameDay ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-        : date.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' +
-          date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-}
-
-// Strophe hands the page stanzas as XML elements: CSS selectors cannot name a namespace there
-// (`[xmlns=…]` never matches, because xmlns is a namespace declaration, not an attribute), so children
-// are found by namespace and local name.
-function childNS(element, namespace, name) {
-    for (const node of element?.children || []) {
-        if (node.namespaceURI === namespace && node.localName === name) return node;
-    }
-    return null;
-}
-
-const SHOW_TEXT = { chat: 'online (free to chat)', away: 'online (away)', xa: 'online (away for a while)',
-    dnd: 'online (busy)' };
-
-function idleLabel(since, now = Date.now()) {
-    if (!since) return '';
-    const minutes = Math.floor((now - Date.parse(since)) / 60000);
-    if (!(minutes >= 1)) return '';
-    if (minutes < 60) return `idle ${minutes} min`;
-    if (minutes < 24 * 60) return `idle ${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-    return `idle since ${timeLabel(since)}`;
-}
-
-// What a person reads about someone's presence: "online", "online (away) · idle 12 min · “At lunch”",
-// "last seen 08:39" or "offline". `show` is RFC 6121's chat/away/xa/dnd, null for plain available.
-function presenceText({ online, show = null, idleSince = null, status = null, lastSeen = null }) {
-    if (!online) return lastSeen ? `last seen ${timeLabel(lastSeen)}` : 'offline';
-    return [SHOW_TEXT[show] || 'online', idleLabel(idleSince), status ? `“${status}”` : ''].filter(Boolean).join(' · ');
-}
-
 converse.plugins.add('dotimely', {
     initialize() {
         const _converse = this._converse;
         const { api } = _converse;
         const me = window.dotimelyMe;
-        const state = { items: [], readBy: new Map(), presence: new Map(), idle: new Map(), mounted: null };
+        const state = { items: [], presence: new Map(), idle: new Map(), mounted: null };
 
-        // ---------------------------------------------------------------- one-to-one history (own MAM)
-        // The person's own archive at the server, the same on every device and holding what arrived while
-        // this page was closed (also what another of their clients already received, which the server never
-        // re-delivers here). It gives each one-to-one chat its last activity, what the peer wrote after our
-        // last reply or 'displayed' marker (unread), and the last of our messages the peer marked displayed
-        // (read). The first read takes the latest ARCHIVE_PAGE messages; later ones only what came after.
-        const archive = { lastId: null, chats: new Map(), queue: Promise.resolve(), timer: null };
-
-        function chatOf(peer) {
-            if (!archive.chats.has(peer)) archive.chats.set(peer, { last: null, unread: [], mine: new Map() });
-            return archive.chats.get(peer);
-        }
-
-        function noteReadBy(peer, id, time) {
-            const known = state.readBy.get(peer);
-            if (!known || Date.parse(time) >= Date.parse(known.time)) state.readBy.set(peer, { id, time });
-        }
-
-        function applyArchived(stanza, time) {
-            if (stanza.getAttribute('type') === 'groupchat' || stanza.getAttribute('type') === 'error') return;
-            const mine = Strophe.getBareJidFromJid(api.connection.get().jid);
-            const from = Strophe.getBareJidFromJid(stanza.getAttribute('from') || mine);
-            const to = Strophe.getBareJidFromJid(stanza.getAttribute('to') || mine);
-            const outgoing = from === mine;
-            const peer = outgoing ? to : from;
-            if (peer === mine) return;
-            const chat = chatOf(peer);
-            const id = stanza.getAttribute('id');
-            const displayed = childNS(stanza, MARKERS, 'displayed');
-            if (childNS(stanza, 'jabber:client', 'body')) {
-                chat.last = time;
-                if (outgoing) {
-                    chat.unread = [];  // a reply means the person read what came before
-                    const originId = childNS(stanza, 'urn:xmpp:sid:0', 'origin-id')?.getAttribute('id');
-                    for (const key of [id, originId]) if (key) chat.mine.set(key, time);
-                } else {
-                    chat.unread.push({ id, time });
-                }
-            } else if (displayed && outgoing) {
-                chat.unread = [];
-            } else if (displayed) {
-                const marked = displayed.getAttribute('id');
-                noteReadBy(peer, marked, chat.mine.get(marked) || time);
-            }
-        }
-
-        // One MAM query; resolves to {results: [{stanza, time, id}], complete, last}.
-        async function queryArchive(rsm) {
-            const connection = api.connection.get();
-            const queryid = 'dt-' + Math.random().toString(36).slice(2);
-            const results = [];
-            const handler = connection.addHandler((stanza) => {
-                const result = childNS(stanza, MAM, 'result');
-                if (!result || result.getAttribute('queryid') !== queryid) return true;
-                const forwarded = childNS(result, FORWARD, 'forwarded');
-                const inner = childNS(forwarded, 'jabber:client', 'message');
-                const delay = childNS(forwarded, DELAY, 'delay');
-                if (inner) results.push({ stanza: inner, time: delay?.getAttribute('stamp') || new Date().toISOString(), id: result.getAttribute('id') });
-                return true;
-            }, MAM, 'message');
-            try {
-                const iq = $iq({ type: 'set' }).c('query', { xmlns: MAM, queryid }).c('set', { xmlns: RSM })
-                    .c('max').t(String(ARCHIVE_PAGE)).up();
-                if (rsm.before) iq.c('before');  // the latest page
-                else if (rsm.after) iq.c('after').t(rsm.after);  // what came since (from the start if empty)
-                const answer = await api.sendIQ(iq);
-                const fin = answer.getElementsByTagNameNS(MAM, 'fin')[0];
-                return { results, complete: fin?.getAttribute('complete') === 'true',
-                         last: fin?.getElementsByTagNameNS(RSM, 'last')[0]?.textContent || null };
-            } finally {
-                connection.deleteHandler(handler);
-            }
-        }
-
-        async function readArchiveNow() {
-            try {
-                for (let page = 0; page < 20; page++) {
-                    const first = archive.lastId === null;
-                    const answer = await queryArchive(first ? { before: true } : { after: archive.lastId });
-                    for (const { stanza, time } of answer.results) applyArchived(stanza, time);  // oldest first
-                    if (answer.results.length) archive.lastId = answer.results[answer.results.length - 1].id;
-                    else if (first) archive.lastId = '';
-                    if (first || answer.complete || !answer.results.length) break;
-                }
-            } catch (error) {
-                console.warn('DoTimely: reading the own archive failed', error);
-            }
-        }
-
-        // Reads run one after the other; a burst of messages makes one read.
-        function readOwnArchive() {
-            archive.queue = archive.queue.then(readArchiveNow);
-            return archive.queue;
-        }
-
-        function readArchiveSoon() {
-            clearTimeout(archive.timer);
-            archive.timer = setTimeout(() => readOwnArchive().then(() => { renderList(); decorate(); }), ARCHIVE_REFRESH_MS);
-        }
+        // ------------------------------------------- one-to-one history: the own archive (dotimely-archive.js)
+        const archive = new OwnArchive(api, () => { renderList(); decorate(); });
 
         // What the person has seen here of a chat, as the archive time of its latest message then, kept in
         // this browser: a chat on screen has no unread messages, also after a reload.
@@ -301,11 +163,6 @@ converse.plugins.add('dotimely', {
             if (!body) return '';
             return presenceText({ online: body.online, show: body.show ?? null, idleSince: body.idle_since,
                                   status: body.status, lastSeen: body.last_seen_at });
-        }
-
-        function dateLabel(iso) {
-            return iso ? new Date(iso).toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short',
-                                                            hour: '2-digit', minute: '2-digit' }) : '';
         }
 
         function renderList() {
@@ -434,9 +291,9 @@ converse.plugins.add('dotimely', {
             const id = displayed.getAttribute('id');
             const box = _converse.state?.chatboxes?.get(peer);
             const message = box?.messages?.find((m) => m.get('msgid') === id || m.get('origin_id') === id);
-            const time = message?.get('time') || chatOf(peer).mine.get(id);
+            const time = message?.get('time') || archive.chat(peer).mine.get(id);
             if (time) {
-                noteReadBy(peer, id, time);
+                archive.noteReadBy(peer, id, time);
                 decorate();
             }
             return true;
@@ -444,7 +301,7 @@ converse.plugins.add('dotimely', {
 
         // The time up to which our messages to `peer` are read, on the clock of the messages shown.
         function readCutoff(peer, box) {
-            const readBy = state.readBy.get(peer);
+            const readBy = archive.readBy.get(peer);
             if (!readBy) return null;
             const marked = box?.messages?.find((m) => m.get('msgid') === readBy.id || m.get('origin_id') === readBy.id);
             return Date.parse(marked?.get('time') || readBy.time);
@@ -563,11 +420,11 @@ converse.plugins.add('dotimely', {
             addHandlers();
             state.mounted = true;
             await refreshList();
-            await readOwnArchive();
+            await archive.read();
             await renderWhenDrawn();
             document.body.classList.add('dt-ready');
         });
-        api.listen.on('reconnected', async () => { addHandlers(); await refreshList(); await readOwnArchive(); renderList(); });
+        api.listen.on('reconnected', async () => { addHandlers(); await refreshList(); await archive.read(); renderList(); });
         api.listen.on('contactPresenceChanged', (contact) => {
             state.presence.delete(contact?.get?.('jid'));
             renderList();
@@ -575,10 +432,10 @@ converse.plugins.add('dotimely', {
         api.listen.on('message', (data) => {
             // A text or a marker is in the archive by now (Prosody archives before it delivers); chat states are not.
             const attrs = data?.attrs || {};
-            if (attrs.type !== 'groupchat' && (attrs.body || attrs.is_marker)) readArchiveSoon();
+            if (attrs.type !== 'groupchat' && (attrs.body || attrs.is_marker)) archive.readSoon();
             setTimeout(() => { renderList(); decorate(); }, 200);
         });
-        api.listen.on('sendMessage', () => { readArchiveSoon(); setTimeout(renderList, 200); });
+        api.listen.on('sendMessage', () => { archive.readSoon(); setTimeout(renderList, 200); });
         api.listen.on('chatBoxViewInitialized', () => setTimeout(decorate, 100));
         setInterval(decorate, DECORATE_MS);
         setInterval(refreshList, LIST_REFRESH_MS);
