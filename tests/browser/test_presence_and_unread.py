@@ -31,13 +31,31 @@ async def dot(browser: Browser, jid: str) -> tuple[str, str | None]:
     return state, await browser.attribute(f"{row(jid)} .dt-dot", "title")
 
 
+def idle_presence(client: Any, show: str, status: str, minutes: int) -> Any:
+    """An available presence with <show/>, a status text and XEP-0319 idle since `minutes` (and 20 s) ago,
+    built by hand: slixmpp 1.17's xep_0319.idle() fails inside xep_0012."""
+    presence = client.make_presence(pshow=show, pstatus=status)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes, seconds=20)
+    presence.xml.append(ET.Element("{urn:xmpp:idle:1}idle", since=since.isoformat(timespec="seconds")))
+    return presence
+
+
 async def test_dots_and_heading_follow_online_away_busy_and_offline(
     api: Api, chat_service: ChatService, browser: Browser, xmpp_clients: ClientFactory
 ) -> None:
-    biz = await make_business(api, customers=2, staff=1)
-    online, offline = biz["people"]["customer0"], biz["people"]["customer1"]
+    biz = await make_business(api, customers=3, staff=1)
+    people = biz["people"]
+    online, offline, away_before, gone = (people[k] for k in ("customer0", "customer1", "customer2", "staff0"))
+    # Before the page opens: one person is available, one away and idle, one came and went.
     peer = await xmpp_clients.connect(online["jid"], online["password"])
     peer.send_presence()  # plain available: no <show/>
+    other = await xmpp_clients.connect(away_before["jid"], away_before["password"])
+    idle_presence(other, "xa", "On holiday", minutes=5).send()
+    visitor = await xmpp_clients.connect(gone["jid"], gone["password"])
+    visitor.send_presence()
+    await asyncio.sleep(0.5)
+    visitor.disconnect()
+    await asyncio.sleep(1)
 
     await open_as(browser, api, biz, "owner")
     await browser.wait_for(f"{row(online['jid'])} .dt-dot--online", timeout=20)
@@ -46,13 +64,18 @@ async def test_dots_and_heading_follow_online_away_busy_and_offline(
     colour = await browser.evaluate(
         f"getComputedStyle(document.querySelector('{row(online['jid'])} .dt-dot')).backgroundColor")
     assert colour == "rgb(46, 158, 91)"  # green, not the offline grey
+    # The presence Converse got at login carries idle time and status too.
+    await browser.wait_for(f"{row(away_before['jid'])} .dt-dot--xa[title*='idle']", timeout=15)
+    assert await dot(browser, away_before["jid"]) == ("xa", "online (away for a while) · idle 5 min · “On holiday”")
+    # An offline contact's row says when they were last seen once the pointer is on it.
+    assert await dot(browser, gone["jid"]) == ("offline", "offline")
+    await browser.call("hover", selector=row(gone["jid"]))
+    await browser.wait_for(f"{row(gone['jid'])} .dt-dot[title^='last seen ']", state="attached", timeout=15)
+    assert (await browser.attribute(row(gone["jid"]), "title") or "").startswith("Stan Staff0 · last seen ")
     await browser.screenshot("online-green-offline-grey")
 
     # Away, idle for 12 minutes (XEP-0319), with a status text: amber dot, and the heading says all three.
-    away = peer.make_presence(pshow="away", pstatus="At lunch")
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=12, seconds=20)
-    away.xml.append(ET.Element("{urn:xmpp:idle:1}idle", since=since.isoformat(timespec="seconds")))
-    away.send()  # built by hand: slixmpp 1.17's xep_0319.idle() fails inside xep_0012
+    idle_presence(peer, "away", "At lunch", minutes=12).send()
     await browser.wait_for(f"{row(online['jid'])} .dt-dot--away[title*='idle']", timeout=15)
     assert await dot(browser, online["jid"]) == ("away", "online (away) · idle 12 min · “At lunch”")
     await browser.click(row(online["jid"]))

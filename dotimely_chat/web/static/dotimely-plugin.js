@@ -25,7 +25,7 @@ async function getJSON(url, options = {}) {
 function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs)) {
-        if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+        if (key.startsWith('on')) { if (value) node.addEventListener(key.slice(2), value); }
         else if (value !== undefined && value !== null) node.setAttribute(key, value);
     }
     for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -165,6 +165,15 @@ converse.plugins.add('dotimely', {
                                   status: body.status, lastSeen: body.last_seen_at });
         }
 
+        // The list does not ask our records about every offline contact: a row asks when the pointer is on it.
+        async function showLastSeen(item, row) {
+            if (livePresence(item.jid)?.online) return;
+            const text = await presenceLine(item.jid);
+            if (!text || livePresence(item.jid)?.online) return;
+            row.title = `${item.name} · ${text}`;
+            row.querySelector('.dt-dot')?.setAttribute('title', text);
+        }
+
         function renderList() {
             const pane = document.querySelector('converse-controlbox .controlbox-pane');
             if (!pane) return;
@@ -176,7 +185,9 @@ converse.plugins.add('dotimely', {
             const items = sortedItems();
             // Redrawn only when something shown changed (it is called every second, and on every event).
             const key = JSON.stringify(items.map((item) => [item.jid, item.name, item.unread, item.last_activity_at,
-                item.kind === 'chat' ? presenceText(livePresence(item.jid) || { online: false }) : item.appointment_status,
+                // An offline contact's "last seen" is set in place on hover (a redraw would drop the tooltip).
+                item.kind === 'chat' ? (livePresence(item.jid)?.online ? presenceText(livePresence(item.jid)) : 'offline')
+                    : item.appointment_status,
                 timeLabel(item.last_activity_at)]));
             if (root.dataset.key === key && root.querySelector('.dt-conversation-list')) return;
             root.dataset.key = key;
@@ -205,6 +216,7 @@ converse.plugins.add('dotimely', {
                 list.append(el('li', {
                     class: `dt-conversation dt-conversation--${item.kind}`, 'data-jid': item.jid, title: tooltip,
                     onclick: () => openConversation(item),
+                    onmouseenter: item.kind === 'chat' ? (event) => showLastSeen(item, event.currentTarget) : undefined,
                 }, dot, el('span', { class: 'dt-conversation-text' },
                     el('span', { class: 'dt-conversation-name' }, lines[0]),
                     ...lines.slice(1).filter(Boolean).map((line) => el('span', { class: 'dt-conversation-sub' }, line))),
