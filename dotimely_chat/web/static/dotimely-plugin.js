@@ -45,16 +45,14 @@ converse.plugins.add('dotimely', {
         // What the person has seen here of a chat, as the archive time of its latest message then, kept in
         // this browser: a chat on screen has no unread messages, also after a reload.
         const seenKey = `dotimely.seen.${me.jid}`;
-        function seenTimes() {
+        const seen = (() => {
             try { return JSON.parse(localStorage.getItem(seenKey) || '{}'); } catch { return {}; }
-        }
+        })();
 
         function markSeen(peer) {
             const chat = archive.chats.get(peer);
             const latest = chat?.unread[chat.unread.length - 1]?.time;
-            if (!latest) return;
-            const seen = seenTimes();
-            if (seen[peer] && Date.parse(seen[peer]) >= Date.parse(latest)) return;
+            if (!latest || (seen[peer] && Date.parse(seen[peer]) >= Date.parse(latest))) return;
             seen[peer] = latest;
             try { localStorage.setItem(seenKey, JSON.stringify(seen)); } catch { /* storage full or off */ }
         }
@@ -66,9 +64,8 @@ converse.plugins.add('dotimely', {
 
         function unreadOf(peer) {
             if (onScreen(peer)) markSeen(peer);
-            const chat = archive.chats.get(peer);
-            const seen = seenTimes()[peer];
-            return (chat?.unread || []).filter((m) => !seen || Date.parse(m.time) > Date.parse(seen)).length;
+            const since = seen[peer] ? Date.parse(seen[peer]) : null;
+            return (archive.chats.get(peer)?.unread || []).filter((m) => since === null || Date.parse(m.time) > since).length;
         }
 
         // ---------------------------------------------------------------------- the conversations list
@@ -83,6 +80,12 @@ converse.plugins.add('dotimely', {
             renderList();
         }
 
+        function lastTextTime(box) {
+            const models = box?.messages?.models || [];
+            for (let i = models.length - 1; i >= 0; i--) if (models[i].get('body')) return models[i].get('time');
+            return null;
+        }
+
         function sortedItems() {
             const items = state.items.map((item) => {
                 const copy = { ...item };
@@ -94,7 +97,7 @@ converse.plugins.add('dotimely', {
                 }
                 // The last message with a text: Converse also keeps notes such as "… is busy" among them.
                 const box = _converse.state?.chatboxes?.get(item.jid);
-                const lastLive = box?.messages?.filter((m) => m.get('body'))?.pop()?.get('time');
+                const lastLive = lastTextTime(box);
                 if (lastLive && (!copy.last_activity_at || Date.parse(lastLive) > Date.parse(copy.last_activity_at))) copy.last_activity_at = lastLive;
                 return copy;
             });
