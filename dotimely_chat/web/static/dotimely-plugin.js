@@ -37,7 +37,8 @@ converse.plugins.add('dotimely', {
         const _converse = this._converse;
         const { api } = _converse;
         const me = window.dotimelyMe;
-        const state = { items: [], presence: new Map(), idle: new Map(), mounted: null };
+        // presence: our status API answers by JID; extras: idle since and status text by JID and resource.
+        const state = { items: [], presence: new Map(), extras: new Map(), mounted: null };
 
         // ------------------------------------------- one-to-one history: the own archive (dotimely-archive.js)
         const archive = new OwnArchive(api, () => { renderList(); decorate(); });
@@ -116,13 +117,13 @@ converse.plugins.add('dotimely', {
             if (!from || stanza.getAttribute('type') === 'error') return true;
             const bare = Strophe.getBareJidFromJid(from);
             const resource = Strophe.getResourceFromJid(from) || '';
-            const resources = state.idle.get(bare) || new Map();
+            const resources = state.extras.get(bare) || new Map();
             if (stanza.getAttribute('type') === 'unavailable') resources.delete(resource);
             else if (!stanza.getAttribute('type')) {
                 resources.set(resource, { idleSince: childNS(stanza, IDLE, 'idle')?.getAttribute('since') || null,
                                           status: childNS(stanza, 'jabber:client', 'status')?.textContent || null });
             }
-            state.idle.set(bare, resources);
+            state.extras.set(bare, resources);
             return true;
         }
 
@@ -133,7 +134,7 @@ converse.plugins.add('dotimely', {
             const status = contact.getStatus?.() || 'offline';
             if (status === 'offline') return { online: false, lastSeen: state.presence.get(jid)?.body?.last_seen_at || null };
             const resource = contact.presence?.getHighestPriorityResource?.()?.get('name');
-            const extra = state.idle.get(jid)?.get(resource) || {};
+            const extra = state.extras.get(jid)?.get(resource) || {};
             return { online: true, show: status === 'online' ? null : status, idleSince: extra.idleSince || null,
                      status: extra.status || null };
         }
