@@ -114,6 +114,9 @@ SCHEMAS: dict[str, Any] = {
         "jid": {"type": "string", "description": "the room's JID"}, "name": {"type": "string"},
         "kind": {"type": "string", "enum": ["everyone", "owner"]}, "appointment": {"type": "string"},
         "appointment_status": {"type": "string"},
+        "service": {"type": "string", "description": "the appointment's service"},
+        "customer_name": {"type": "string"},
+        "starts_at": {"type": "string", "format": "date-time", "description": "the appointment's start"},
         "members": {"type": "array", "items": {"type": "object", "properties": {
             "jid": {"type": "string"}, "name": {"type": "string"},
             "affiliation": {"type": "string", "enum": ["admin", "member"]}}}},

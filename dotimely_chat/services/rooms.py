@@ -160,7 +160,8 @@ class RoomService(RoomMembership):
     def _room_json(self, room: Room, plan: RoomPlan) -> dict[str, Any]:
         return {
             "id": room.jid.split("@")[0], "jid": room.jid, "name": room.name, "kind": room.audience, "appointment": plan.appointment_id,
-            "appointment_status": plan.status,
+            "appointment_status": plan.status, "service": plan.service, "customer_name": plan.customer_name,
+            "starts_at": plan.starts_at.isoformat(),
             "members": [{"jid": jid, "name": plan.names.get(jid, jid), "affiliation": aff}
                         for jid, aff in sorted(plan.affiliations.items())],
             "created_at": room.created_at.isoformat(), "last_activity_at": room.last_activity_at.isoformat(),

@@ -43,7 +43,8 @@ class WebConversations:
             if index < MAX_ROOMS_WITH_UNREAD:
                 unread = await self._unread(user, room["jid"])
             items.append({"kind": "room", "jid": room["jid"], "name": room["name"], "audience": room["kind"],
-                          "appointment_status": room["appointment_status"],
+                          "appointment_status": room["appointment_status"], "service": room["service"],
+                          "customer_name": room["customer_name"], "starts_at": room["starts_at"],
                           "last_activity_at": room["last_activity_at"], "unread": unread})
         for peer in one_to_one_peers(user.jid, user.role, await self._peers(user)):
             items.append({"kind": "chat", "jid": peer.jid, "name": peer.name, "role": peer.role,

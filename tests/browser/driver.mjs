@@ -31,6 +31,7 @@ const ops = {
         await (await page(name)).locator(selector).first().waitFor({ state, timeout }); return true;
     },
     async click({ page: name, selector, timeout = 15000 }) { await (await page(name)).locator(selector).first().click({ timeout }); return true; },
+    async hover({ page: name, selector, timeout = 15000 }) { await (await page(name)).locator(selector).first().hover({ timeout }); return true; },
     async fill({ page: name, selector, value }) { await (await page(name)).locator(selector).first().fill(value); return true; },
     async press({ page: name, selector, key }) { await (await page(name)).locator(selector).first().press(key); return true; },
     async type({ page: name, selector, value }) { await (await page(name)).locator(selector).first().pressSequentially(value, { delay: 30 }); return true; },

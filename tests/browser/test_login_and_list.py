@@ -3,6 +3,7 @@ first); used, expired and unknown links and removed people get a clear page, nev
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import update
@@ -28,7 +29,8 @@ async def test_an_owner_opens_the_login_link_and_sees_every_conversation_latest_
     api: Api, chat_service: ChatService, browser: Browser
 ) -> None:
     biz = await make_business(api, customers=2, staff=1)
-    older = await start(api, biz, "customer1", await book(api, biz, customer="customer1", service="Colour"))
+    older = await start(api, biz, "customer1", await book(api, biz, customer="customer1",
+                                                          service="Colour consultation"))
     newer = await start(api, biz, "customer0", await book(api, biz, service="Haircut"))
     url = await login_link(api, biz, "owner")
 
@@ -43,6 +45,17 @@ async def test_an_owner_opens_the_login_link_and_sees_every_conversation_latest_
     assert order[:2] == [newer["jid"], older["jid"]]  # rooms by their latest activity
     assert set(order[2:]) == {people[k]["jid"] for k in ("staff0", "customer0", "customer1")}
     assert await browser.count(".dt-start-new") == 1
+    # A room's row: the service, the customer and the date on lines of their own, none cut short; the whole
+    # name ("Colour consultation · Cathy Customer1 · Fri 04 Dec 10:00 UTC") on hover.
+    room_row = f'{LIST_ITEM}[data-jid="{older["jid"]}"]'
+    assert await browser.texts(f"{room_row} .dt-conversation-name") == ["Colour consultation"]
+    customer_line, date_line = await browser.texts(f"{room_row} .dt-conversation-sub")
+    assert customer_line == "Cathy Customer1" and re.search(r"\d{1,2}:\d{2}", date_line), date_line
+    assert await browser.attribute(room_row, "title") == older["name"]
+    assert older["name"].startswith("Colour consultation · Cathy Customer1 · ")
+    cut = await browser.evaluate(f"""[...document.querySelectorAll('{room_row} .dt-conversation-text > span')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1).length""")
+    assert cut == 0
     header = await browser.texts("#dt-whoami")
     assert header == [f"Olga Owner · Salon {biz['id']}"]
 

@@ -3,11 +3,15 @@
 // delivered and read ticks on one's own one-to-one messages (Converse 14 shows no read state: its marker
 // handler saves a literal 'field_name' attribute, see shared/WEB-CLIENT.md); in rooms, who has and who read
 // one's own messages, from our status API. It mounts into Converse's DOM, so Converse stays pinned and a
-// browser test covers it (tests/browser).
+// browser test covers it (tests/browser). Reading the own archive and the texts of times and presence live in
+// dotimely-archive.js and dotimely-text.js.
 
-const { $iq, Strophe, sizzle } = converse.env;
-const MAM = 'urn:xmpp:mam:2';
+import { OwnArchive } from './dotimely-archive.js';
+import { childNS, dateLabel, presenceText, timeLabel } from './dotimely-text.js';
+
+const { Strophe } = converse.env;
 const MARKERS = 'urn:xmpp:chat-markers:0';
+const IDLE = 'urn:xmpp:idle:1';
 const LIST_REFRESH_MS = 15000;
 const DECORATE_MS = 1000;
 
@@ -21,21 +25,11 @@ async function getJSON(url, options = {}) {
 function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs)) {
-        if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+        if (key.startsWith('on')) { if (value) node.addEventListener(key.slice(2), value); }
         else if (value !== undefined && value !== null) node.setAttribute(key, value);
     }
     for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     return node;
-}
-
-function timeLabel(iso) {
-    if (!iso) return '';
-    const date = new Date(iso);
-    const today = new Date();
-    const sameDay = date.toDateString() === today.toDateString();
-    return sameDay ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-        : date.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' +
-          date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
 converse.plugins.add('dotimely', {
@@ -43,51 +37,36 @@ converse.plugins.add('dotimely', {
         const _converse = this._converse;
         const { api } = _converse;
         const me = window.dotimelyMe;
-        const state = { items: [], oneToOne: new Map(), readUpTo: new Map(), presence: new Map(), mounted: null };
+        // presence: our status API answers by JID; extras: idle since and status text by JID and resource.
+        const state = { items: [], presence: new Map(), extras: new Map(), mounted: null };
 
-        // ---------------------------------------------------------------- one-to-one history (own MAM)
-        // The person's own archive at the server, the same on every device: one query for the latest 250
-        // messages gives each one-to-one chat its last activity and what the peer said after our last
-        // 'displayed' marker or reply (unread).
-        async function readOwnArchive() {
-            const connection = api.connection.get();
-            const queryid = 'dt-' + Math.random().toString(36).slice(2);
-            const found = [];
-            const handler = connection.addHandler((stanza) => {
-                const result = stanza.querySelector(`result[xmlns="${MAM}"][queryid="${queryid}"]`);
-                if (!result) return true;
-                const inner = result.querySelector('forwarded > message');
-                const delay = result.querySelector('forwarded > delay');
-                if (inner) found.push({ stanza: inner, time: delay ? delay.getAttribute('stamp') : null });
-                return true;
-            }, MAM, 'message');
-            try {
-                await api.sendIQ($iq({ type: 'set' }).c('query', { xmlns: MAM, queryid })
-                    .c('set', { xmlns: 'http://jabber.org/protocol/rsm' }).c('max').t('250').up().c('before'));
-            } catch (error) {
-                console.warn('DoTimely: reading the own archive failed', error);
-            } finally {
-                connection.deleteHandler(handler);
-            }
-            const mine = Strophe.getBareJidFromJid(connection.jid);
-            const chats = new Map();
-            for (const { stanza, time } of found) {  // oldest first
-                if (stanza.getAttribute('type') === 'groupchat') continue;
-                const from = Strophe.getBareJidFromJid(stanza.getAttribute('from') || mine);
-                const to = Strophe.getBareJidFromJid(stanza.getAttribute('to') || mine);
-                const outgoing = from === mine;
-                const peer = outgoing ? to : from;
-                const chat = chats.get(peer) || { last: null, unread: 0 };
-                const hasBody = !!stanza.querySelector('body');
-                if (hasBody) {
-                    chat.last = time;
-                    chat.unread = outgoing ? 0 : chat.unread + 1;
-                } else if (outgoing && stanza.getElementsByTagNameNS(MARKERS, 'displayed').length) {
-                    chat.unread = 0;
-                }
-                chats.set(peer, chat);
-            }
-            state.oneToOne = chats;
+        // ------------------------------------------- one-to-one history: the own archive (dotimely-archive.js)
+        const archive = new OwnArchive(api, () => { renderList(); decorate(); });
+
+        // What the person has seen here of a chat, as the archive time of its latest message then, kept in
+        // this browser: a chat on screen has no unread messages, also after a reload.
+        const seenKey = `dotimely.seen.${me.jid}`;
+        const seen = (() => {
+            try { return JSON.parse(localStorage.getItem(seenKey) || '{}'); } catch { return {}; }
+        })();
+
+        function markSeen(peer) {
+            const chat = archive.chats.get(peer);
+            const latest = chat?.unread[chat.unread.length - 1]?.time;
+            if (!latest || (seen[peer] && Date.parse(seen[peer]) >= Date.parse(latest))) return;
+            seen[peer] = latest;
+            try { localStorage.setItem(seenKey, JSON.stringify(seen)); } catch { /* storage full or off */ }
+        }
+
+        function onScreen(peer) {
+            const box = _converse.state?.chatboxes?.get(peer);
+            return !!box && typeof box.isHidden === 'function' && !box.isHidden();
+        }
+
+        function unreadOf(peer) {
+            if (onScreen(peer)) markSeen(peer);
+            const since = seen[peer] ? Date.parse(seen[peer]) : null;
+            return (archive.chats.get(peer)?.unread || []).filter((m) => since === null || Date.parse(m.time) > since).length;
         }
 
         // ---------------------------------------------------------------------- the conversations list
@@ -102,22 +81,25 @@ converse.plugins.add('dotimely', {
             renderList();
         }
 
-        function liveUnread(jid) {
-            const box = _converse.state?.chatboxes?.get(jid);
-            return box ? (box.get('num_unread') || 0) : 0;
+        function lastTextTime(box) {
+            const models = box?.messages?.models || [];
+            for (let i = models.length - 1; i >= 0; i--) if (models[i].get('body')) return models[i].get('time');
+            return null;
         }
 
         function sortedItems() {
             const items = state.items.map((item) => {
                 const copy = { ...item };
                 if (item.kind === 'chat') {
-                    const known = state.oneToOne.get(item.jid);
-                    copy.last_activity_at = known?.last || null;
-                    copy.unread = Math.max(known?.unread || 0, liveUnread(item.jid));
+                    copy.last_activity_at = archive.chats.get(item.jid)?.last || null;
+                    copy.unread = unreadOf(item.jid);
+                } else if (onScreen(item.jid)) {
+                    copy.unread = 0;
                 }
+                // The last message with a text: Converse also keeps notes such as "… is busy" among them.
                 const box = _converse.state?.chatboxes?.get(item.jid);
-                const lastLive = box?.messages?.last()?.get('time');
-                if (lastLive && (!copy.last_activity_at || lastLive > copy.last_activity_at)) copy.last_activity_at = lastLive;
+                const lastLive = lastTextTime(box);
+                if (lastLive && (!copy.last_activity_at || Date.parse(lastLive) > Date.parse(copy.last_activity_at))) copy.last_activity_at = lastLive;
                 return copy;
             });
             // Most recent first; chats never written in go last, by name.
@@ -125,10 +107,75 @@ converse.plugins.add('dotimely', {
                 (a.last_activity_at ? Date.parse(a.last_activity_at) : 0) || a.name.localeCompare(b.name));
         }
 
-        function presenceOf(jid) {
+        // ------------------------------------------------------------------------------- presence
+        // Converse 14 models a contact's presence as `presence` online/offline plus the `show` of its
+        // highest-priority resource, which a plain available presence does not have: getStatus() gives
+        // 'online', 'chat', 'away', 'xa', 'dnd' or 'offline'. It keeps neither idle time (XEP-0319) nor
+        // status text, so the plugin reads those from the presence stanzas itself, per resource.
+        function onPresence(stanza) {
+            const from = stanza.getAttribute('from');
+            if (!from || stanza.getAttribute('type') === 'error') return true;
+            const bare = Strophe.getBareJidFromJid(from);
+            const resource = Strophe.getResourceFromJid(from) || '';
+            const resources = state.extras.get(bare) || new Map();
+            if (stanza.getAttribute('type') === 'unavailable') resources.delete(resource);
+            else if (!stanza.getAttribute('type')) {
+                resources.set(resource, { idleSince: childNS(stanza, IDLE, 'idle')?.getAttribute('since') || null,
+                                          status: childNS(stanza, 'jabber:client', 'status')?.textContent || null });
+            }
+            state.extras.set(bare, resources);
+            return true;
+        }
+
+        // The live presence of a roster contact, or null when Converse does not have them in the roster.
+        function livePresence(jid) {
             const contact = _converse.state?.roster?.get(jid);
-            const show = contact?.presence?.get('show');
-            return show && show !== 'offline' ? show : 'offline';
+            if (!contact) return null;
+            const status = contact.getStatus?.() || 'offline';
+            if (status === 'offline') return { online: false, lastSeen: state.presence.get(jid)?.body?.last_seen_at || null };
+            const resource = contact.presence?.getHighestPriorityResource?.()?.get('name');
+            const extra = state.extras.get(jid)?.get(resource) || {};
+            return { online: true, show: status === 'online' ? null : status, idleSince: extra.idleSince || null,
+                     status: extra.status || null };
+        }
+
+        function dotClass(presence) {
+            if (!presence?.online) return 'offline';
+            return presence.show || 'online';
+        }
+
+        // Our status API: {online, show, last_seen_at, idle_since, status}; a missing `show` is null.
+        async function storedPresence(jid, maxAge = 30000) {
+            const cached = state.presence.get(jid);
+            if (cached && Date.now() - cached.at < maxAge) return cached.body;
+            state.presence.set(jid, { at: Date.now(), body: cached?.body || null });
+            try {
+                const body = await getJSON('/web/api/presence/' + encodeURIComponent(jid));
+                state.presence.set(jid, { at: Date.now(), body });
+                return body;
+            } catch {
+                return cached?.body || null;
+            }
+        }
+
+        async function presenceLine(jid) {
+            const live = livePresence(jid);
+            if (live?.online) return presenceText(live);
+            // Gone offline a moment ago: our records may not have the logout yet, so ask again soon.
+            const body = await storedPresence(jid, live && state.presence.get(jid)?.body?.online ? 2000 : 30000);
+            if (live) return presenceText({ online: false, lastSeen: body?.last_seen_at || null });
+            if (!body) return '';
+            return presenceText({ online: body.online, show: body.show ?? null, idleSince: body.idle_since,
+                                  status: body.status, lastSeen: body.last_seen_at });
+        }
+
+        // The list does not ask our records about every offline contact: a row asks when the pointer is on it.
+        async function showLastSeen(item, row) {
+            if (livePresence(item.jid)?.online) return;
+            const text = await presenceLine(item.jid);
+            if (!text || livePresence(item.jid)?.online) return;
+            row.title = `${item.name} · ${text}`;
+            row.querySelector('.dt-dot')?.setAttribute('title', text);
         }
 
         function renderList() {
@@ -139,23 +186,46 @@ converse.plugins.add('dotimely', {
                 root = el('section', { class: 'dt-conversations', 'aria-label': 'Conversations' });
                 pane.prepend(root);
             }
+            const items = sortedItems();
+            // Redrawn only when something shown changed (it is called every second, and on every event).
+            const key = JSON.stringify(items.map((item) => [item.jid, item.name, item.unread, item.last_activity_at,
+                // An offline contact's "last seen" is set in place on hover (a redraw would drop the tooltip).
+                item.kind === 'chat' ? (livePresence(item.jid)?.online ? presenceText(livePresence(item.jid)) : 'offline')
+                    : item.appointment_status,
+                timeLabel(item.last_activity_at)]));
+            if (root.dataset.key === key && root.querySelector('.dt-conversation-list')) return;
+            root.dataset.key = key;
             const list = el('ul', { class: 'dt-conversation-list' });
-            for (const item of sortedItems()) {
-                const dot = item.kind === 'chat'
-                    ? el('span', { class: `dt-dot dt-dot--${presenceOf(item.jid)}`, title: presenceOf(item.jid) })
-                    : el('span', { class: 'dt-room-icon', title: 'Appointment chat' }, '#');
+            for (const item of items) {
+                let dot, lines, tooltip;
+                if (item.kind === 'chat') {
+                    const presence = livePresence(item.jid);
+                    const text = presence ? presenceText(presence) : 'offline';
+                    dot = el('span', { class: `dt-dot dt-dot--${dotClass(presence)}`, title: text });
+                    lines = [item.name, item.role];
+                    tooltip = `${item.name} · ${text}`;
+                } else {
+                    // The room's name ("Colour consultation · Cathy Customer · Fri 04 Dec 12:18 UTC") does not
+                    // fit the column: the service, then the customer and the date, each on a line of its own;
+                    // the whole name on hover.
+                    dot = el('span', { class: 'dt-room-icon', title: 'Appointment chat' }, '#');
+                    const when = [dateLabel(item.starts_at), item.audience === 'owner' ? 'owners only' : '',
+                                  item.appointment_status === 'cancelled' ? 'cancelled' : ''].filter(Boolean).join(' · ');
+                    lines = item.service
+                        ? [item.service, item.customer_name !== me.name ? item.customer_name : '', when]
+                        : [item.name, when || 'Appointment chat'];
+                    tooltip = item.name;
+                }
                 const badge = item.unread ? el('span', { class: 'dt-unread', title: `${item.unread} unread` }, item.unread) : '';
-                const sub = item.kind === 'room'
-                    ? (item.audience === 'owner' ? 'Owners only' : 'Appointment chat') +
-                      (item.appointment_status === 'cancelled' ? ' · cancelled' : '')
-                    : item.role;
                 list.append(el('li', {
-                    class: `dt-conversation dt-conversation--${item.kind}`, 'data-jid': item.jid,
+                    class: `dt-conversation dt-conversation--${item.kind}`, 'data-jid': item.jid, title: tooltip,
                     onclick: () => openConversation(item),
+                    onmouseenter: item.kind === 'chat' ? (event) => showLastSeen(item, event.currentTarget) : undefined,
                 }, dot, el('span', { class: 'dt-conversation-text' },
-                    el('span', { class: 'dt-conversation-name' }, item.name),
-                    el('span', { class: 'dt-conversation-sub' }, sub)),
-                el('span', { class: 'dt-conversation-time' }, timeLabel(item.last_activity_at)), badge));
+                    el('span', { class: 'dt-conversation-name' }, lines[0]),
+                    ...lines.slice(1).filter(Boolean).map((line) => el('span', { class: 'dt-conversation-sub' }, line))),
+                el('span', { class: 'dt-conversation-meta' },
+                    el('span', { class: 'dt-conversation-time' }, timeLabel(item.last_activity_at)), badge)));
             }
             if (!state.items.length) list.append(el('li', { class: 'dt-empty' }, 'No conversations yet.'));
             const startNew = el('button', { class: 'dt-start-new', type: 'button', onclick: openStartNew }, 'Start New');
@@ -226,65 +296,64 @@ converse.plugins.add('dotimely', {
         }
 
         // ------------------------------------------------------------------ read markers (one to one)
-        // Converse 14 answers markers but never shows a read state. We keep 'displayed' per peer, by the
-        // position of the marked message: everything of ours up to it is read.
+        // Converse 14 answers markers but never shows a read state. We keep the peer's latest 'displayed'
+        // per chat: everything of ours up to the marked message is read. Live markers land here; those sent
+        // while this page was closed come from the archive (applyArchived).
         function onMarker(stanza) {
-            const displayed = stanza.getElementsByTagNameNS(MARKERS, 'displayed')[0];
+            const displayed = childNS(stanza, MARKERS, 'displayed');
             if (!displayed || stanza.getAttribute('type') === 'groupchat') return true;
             const peer = Strophe.getBareJidFromJid(stanza.getAttribute('from'));
-            const box = _converse.state?.chatboxes?.get(peer);
+            if (peer === Strophe.getBareJidFromJid(api.connection.get().jid)) return true;  // our own, carbon-copied
             const id = displayed.getAttribute('id');
+            const box = _converse.state?.chatboxes?.get(peer);
             const message = box?.messages?.find((m) => m.get('msgid') === id || m.get('origin_id') === id);
-            if (message) {
-                const upTo = message.get('time');
-                if (!state.readUpTo.get(peer) || upTo > state.readUpTo.get(peer)) state.readUpTo.set(peer, upTo);
+            const time = message?.get('time') || archive.chat(peer).mine.get(id);
+            if (time) {
+                archive.noteReadBy(peer, id, time);
                 decorate();
             }
             return true;
         }
 
-        // ----------------------------------------------------------------- decorations of chat views
-        async function lastSeenLine(jid) {
-            const live = presenceOf(jid);
-            if (live !== 'offline') return live === 'online' ? 'online' : `online (${live})`;
-            const cached = state.presence.get(jid);
-            if (cached && Date.now() - cached.at < 30000) return cached.text;
-            state.presence.set(jid, { at: Date.now(), text: cached?.text || '' });
-            try {
-                const body = await getJSON('/web/api/presence/' + encodeURIComponent(jid));
-                const text = body.online ? 'online' : body.last_seen_at ? `last seen ${timeLabel(body.last_seen_at)}` : 'offline';
-                state.presence.set(jid, { at: Date.now(), text });
-                return text;
-            } catch {
-                return '';
-            }
+        // The time up to which our messages to `peer` are read, on the clock of the messages shown.
+        function readCutoff(peer, box) {
+            const readBy = archive.readBy.get(peer);
+            if (!readBy) return null;
+            const marked = box?.messages?.find((m) => m.get('msgid') === readBy.id || m.get('origin_id') === readBy.id);
+            return Date.parse(marked?.get('time') || readBy.time);
         }
 
+        // ----------------------------------------------------------------- decorations of chat views
+        // The line sits in the heading's text block, under the contact's name.
         async function decorateHeading(view) {
             const jid = view.getAttribute('jid') || view.model?.get('jid');
-            const heading = view.querySelector('.chatbox-title__text, .chat-head .chatbox-title');
+            const heading = view.querySelector('.chatbox-title__text');
             if (!jid || !heading) return;
-            const text = await lastSeenLine(jid);
-            let line = view.querySelector('.dt-presence-line');
+            const text = await presenceLine(jid);
+            let line = heading.querySelector('.dt-presence-line');
             if (!line) {
                 line = el('div', { class: 'dt-presence-line' });
-                heading.after(line);
+                heading.append(line);
             }
             if (line.textContent !== text) line.textContent = text;
         }
 
+        // One mark per message of ours: Converse's own check (drawn on every one-to-one message once
+        // `received` is set, also on incoming ones) is hidden by the CSS; ours says sent, delivered or read.
         function decorateOneToOne(view) {
             const jid = view.getAttribute('jid') || view.model?.get('jid');
-            const readUpTo = state.readUpTo.get(jid);
+            const cutoff = readCutoff(jid, view.model);
             for (const node of view.querySelectorAll('converse-chat-message')) {
                 const model = node.model;
                 if (!model || model.get('sender') !== 'me' || model.get('type') === 'groupchat') continue;
-                const read = readUpTo && model.get('time') <= readUpTo;
+                const read = cutoff !== null && Date.parse(model.get('time')) <= cutoff;
                 const tickState = read ? 'read' : model.get('received') ? 'delivered' : 'sent';
-                const body = node.querySelector('.chat-msg__body') || node.querySelector('.chat-msg__content');
+                const body = node.querySelector('.chat-msg__body--wrapper') || node.querySelector('.chat-msg__body') ||
+                    node.querySelector('.chat-msg__content');
                 if (!body) continue;
                 let tick = node.querySelector('.dt-tick');
-                if (!tick) {
+                if (!tick || tick.parentNode !== body) {
+                    tick?.remove();
                     tick = el('span', { class: 'dt-tick' });
                     body.append(tick);
                 }
@@ -334,7 +403,7 @@ converse.plugins.add('dotimely', {
             if (decorating) return;
             decorating = true;
             try {
-                if (state.mounted && !document.querySelector('.dt-conversations')) renderList();
+                if (state.mounted) renderList();
                 for (const view of document.querySelectorAll('converse-chat')) {
                     decorateOneToOne(view);
                     await decorateHeading(view);
@@ -355,17 +424,34 @@ converse.plugins.add('dotimely', {
             renderList();
         }
 
+        // Handlers live on the connection: added again after a reconnection.
+        let handlers = [];
+        function addHandlers() {
+            const connection = api.connection.get();
+            for (const handler of handlers) connection.deleteHandler(handler);
+            handlers = [connection.addHandler(onMarker, MARKERS, 'message'), connection.addHandler(onPresence, null, 'presence')];
+        }
+
         api.listen.on('connected', async () => {
-            api.connection.get().addHandler(onMarker, MARKERS, 'message');
+            addHandlers();
             state.mounted = true;
             await refreshList();
-            await readOwnArchive();
+            await archive.read();
             await renderWhenDrawn();
             document.body.classList.add('dt-ready');
         });
-        api.listen.on('reconnected', async () => { await refreshList(); await readOwnArchive(); renderList(); });
-        api.listen.on('contactPresenceChanged', () => renderList());
-        api.listen.on('message', () => setTimeout(() => { renderList(); decorate(); }, 200));
+        api.listen.on('reconnected', async () => { addHandlers(); await refreshList(); await archive.read(); renderList(); });
+        api.listen.on('contactPresenceChanged', (contact) => {
+            state.presence.delete(contact?.get?.('jid'));
+            renderList();
+        });
+        api.listen.on('message', (data) => {
+            // A text or a marker is in the archive by now (Prosody archives before it delivers); chat states are not.
+            const attrs = data?.attrs || {};
+            if (attrs.type !== 'groupchat' && (attrs.body || attrs.is_marker)) archive.readSoon();
+            setTimeout(() => { renderList(); decorate(); }, 200);
+        });
+        api.listen.on('sendMessage', () => { archive.readSoon(); setTimeout(renderList, 200); });
         api.listen.on('chatBoxViewInitialized', () => setTimeout(decorate, 100));
         setInterval(decorate, DECORATE_MS);
         setInterval(refreshList, LIST_REFRESH_MS);
