@@ -15,6 +15,7 @@ from aiohttp import web
 from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
+from .component.adhoc_list import list_commands_per_requester
 from .component.link import ChatComponent
 from .component.export_command import register_export
 from .component.message_status import register_message_status
@@ -104,6 +105,7 @@ class ChatService:
             self.database, lambda room, **bounds: archived_messages(self.component, room, **bounds),
             observer_jid(config), config.http.api_public_url)
         register_export(self.component, self.export)
+        list_commands_per_requester(self.component, self.directory.roles_of)
         self.uploads = UploadService(self.database, config)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)

@@ -388,6 +388,15 @@ class DirectoryService:
                                    PersonView.of(m, m.person)) for m in rows if m.person_id != person.id]
         return hits[:limit]
 
+    async def roles_of(self, jid: str) -> frozenset[Role]:
+        """The person's roles over all their businesses (empty for someone of no business)."""
+        async with self.database.session() as session:
+            person = await PersonRepository(session).get_by_jid(jid)
+            if person is None:
+                return frozenset()
+            memberships = await MembershipRepository(session).businesses_of_person(person.id)
+            return frozenset(m.role for m in memberships)  # type: ignore[misc]
+
     async def is_owner_anywhere(self, jid: str) -> bool:
         async with self.database.session() as session:
             person = await PersonRepository(session).get_by_jid(jid)
