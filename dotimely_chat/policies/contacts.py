@@ -14,6 +14,9 @@ from .roles import Role
 
 GROUP_OF_ROLE: dict[Role, str] = {"owner": "Owners", "staff": "Staff", "customer": "Customers"}
 COMPONENT_CONTACT_NAME = "DoTimely"
+# What the sender's client shows beside a one-to-one message the server refused (mod_dotimely_guard).
+ONE_TO_ONE_REFUSAL = ("Staff and customers talk in the appointment chat, and one-to-one chats are only with "
+                      "the business's owners: this message was not delivered.")
 
 
 @dataclass(frozen=True)

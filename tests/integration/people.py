@@ -177,11 +177,12 @@ async def log_in(xmpp_clients: ClientFactory, person: Person, available: bool = 
 
 
 def from_(jid: str, body: str | None = None) -> Callable[[StanzaBase], bool]:
-    """A message from `jid` (bare or full), with `body` if given."""
+    """A message from `jid` (bare or full), with `body` if given. Errors are not messages from `jid`: they
+    answer one's own message the server refused to deliver to `jid`."""
     bare = JID(jid).bare
 
     def match(stanza: StanzaBase) -> bool:
-        return (stanza.name == "message" and stanza["from"].bare == bare
+        return (stanza.name == "message" and stanza["from"].bare == bare and stanza["type"] != "error"
                 and (body is None or stanza["body"] == body))
 
     match.__doc__ = f"a message from {jid}" + (f" with body {body!r}" if body else "")
