@@ -25,6 +25,7 @@ from .component.new_conversation import register_new_conversation
 from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search
+from .component.service_presence import ServicePresence
 from .component.start_chat import register_start_chat
 from .component.upload import register_upload
 from .config import Config, retention_seconds
@@ -75,7 +76,9 @@ class ChatService:
         self.database = Database(database_url(config))
         self.component = ChatComponent(config)
         self.accounts = ProsodyAccounts(self.component)
-        self.rosters = RosterService(self.database, PrivilegedRosters(self.component), config.component.jid)
+        self.service_presence = ServicePresence(self.component, config.xmpp.domain, self._is_member)
+        self.rosters = RosterService(self.database, PrivilegedRosters(self.component, self.service_presence.announce),
+                                     config.component.jid)
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
@@ -114,6 +117,9 @@ class ChatService:
         self.web_logins = WebLoginService(self.database, self.directory.vault, config)
         self.web_conversations = WebConversations(self.database, self.rooms, self.appointments, self.status)
         self._runners: list[web.AppRunner] = []
+
+    async def _is_member(self, jid: str) -> bool:
+        return bool(await self.directory.roles_of(jid))
 
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
