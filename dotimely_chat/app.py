@@ -21,6 +21,7 @@ from .component.export_command import register_export
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
 from .component.muc_archive import ArchivedMessage, archived_messages
+from .component.pep_profile import PepProfile
 from .component.new_conversation import register_new_conversation
 from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
@@ -37,6 +38,7 @@ from .servers.prosody_process import certificate_names
 from .servers.tls import ensure_self_signed_certificate
 from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
+from .services.names import NameService
 from .services.export import ExportService
 from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
@@ -80,6 +82,8 @@ class ChatService:
         self.rosters = RosterService(self.database, PrivilegedRosters(self.component, self.service_presence.announce),
                                      config.component.jid)
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
+        self.names = NameService(self.database, PepProfile(self.component))
+        self.directory.names = self.names
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
                                  untouchable={config.component.jid, observer_jid(config)})
@@ -99,6 +103,8 @@ class ChatService:
         # Then what was said while we were away (the recorder holds live room events until then).
         self.backfill = ArchiveBackfill(self.database, self.recorder, self._read_room_archive)
         self.component.add_resync_step("backfill", self._backfill)
+        # Names last: one PEP read per person, nothing else waits for it.
+        self.component.add_resync_step("names", self._reconcile_names)
         bind_command_sessions_to_requester(self.component)
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
@@ -123,6 +129,9 @@ class ChatService:
 
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
+
+    async def _reconcile_names(self) -> None:
+        await self.names.reconcile_all()
 
     async def _reconcile_rooms(self) -> None:
         await self.rooms.reconcile_all()

@@ -134,6 +134,13 @@ class MembershipListener(Protocol):
     async def membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None: ...
 
 
+class NameListener(Protocol):
+    """Publishes people's names where clients look for them (services.names.NameService)."""
+
+    async def person_named(self, jid: str, name: str) -> bool: ...
+    async def person_left(self, jid: str) -> None: ...
+
+
 class PasswordVault(Protocol):
     async def remember(self, session: Any, person_id: int, password: str) -> None: ...
 
@@ -144,6 +151,7 @@ class DirectoryService:
         self.database, self.accounts, self.rosters, self.domain = database, accounts, rosters, domain
         self.listeners: list[MembershipListener] = []  # the rooms follow memberships
         self.vault: PasswordVault | None = None  # keeps passwords for the web page's login
+        self.names: NameListener | None = None  # the display name in the person's PEP (nick, vCard)
 
     async def _membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None:
         for listener in self.listeners:
@@ -242,6 +250,7 @@ class DirectoryService:
             await self.accounts.set_password(person.jid, data.password)
         assert jid is not None
 
+        named = person is None or person.display_name != data.display_name
         try:
             view, me, created, old_role, related, view_business_pk = await self._write_person(
                 business_id, person_id, jid, data)
@@ -251,6 +260,8 @@ class DirectoryService:
             raise
         if known_password is not None:
             await self._remember_password(me.id, jid, known_password)
+        if named and self.names is not None:
+            await self.names.person_named(jid, data.display_name)
         synced = await self._apply(me, None)
         for contact in related:
             synced &= await self._apply(contact, [me])
@@ -359,6 +370,8 @@ class DirectoryService:
         for contact in related:
             synced &= await self._apply(contact, [removed])
         await self._membership_changed(business_pk, removed.id, was_owner)
+        if self.names is not None:
+            await self.names.person_left(removed.jid)
         return synced
 
     async def _apply(self, person: Contact, scope: list[Contact] | None) -> bool:
