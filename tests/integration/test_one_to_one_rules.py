@@ -290,9 +290,10 @@ async def test_a_refused_message_comes_back_to_its_sender_as_not_allowed_and_is_
         assert len(sender.inbox.matching(refusal_of(sent["id"], str(sent["to"])))) == 1
 
 
-async def test_refused_receipts_and_markers_are_dropped_without_an_error(
+async def test_refused_receipts_markers_and_errors_are_dropped_without_an_error(
         service: ChatService, xmpp_clients: ClientFactory) -> None:
-    """A bodyless stanza (receipt, marker, chat state) is nothing a client shows: no error for it."""
+    """A bodyless stanza (receipt, marker, chat state) is nothing a client shows, and an error is never
+    answered with an error (no loops): neither gets one."""
     business = await make_business(service, xmpp_clients, staff=1, customers=1)
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])
@@ -304,6 +305,10 @@ async def test_refused_receipts_and_markers_are_dropped_without_an_error(
     marker["id"] = "marker-1"
     marker["displayed"]["id"] = "some-message"
     marker.send()
+    error = staff.client.make_message(mto=customer.full_jid, mtype="error", mbody="an error is never answered")
+    error["id"] = "error-1"
+    error["error"]["condition"] = "item-not-found"
+    error.send()
     control = staff.send(customer.bare_jid, body("with a body"))
     await staff.inbox.wait_for(refusal_of(control["id"], customer.bare_jid), WAIT)
     await asyncio.sleep(QUIET)
