@@ -116,7 +116,7 @@ async def test_each_person_has_exactly_the_contacts_of_the_plan(
                 for jid in roster}
         others = [p for p in business.members if p != person] if person.role == "owner" else business.owners
         expected = {p.jid: (p.name, (ROSTER_GROUP[p.role],), "both") for p in others}
-        expected[component] = (COMPONENT_NAME, (), "both")
+        expected[component] = (COMPONENT_NAME, (COMPONENT_NAME,), "both")
         assert seen == expected, f"roster of {person.role} {person.jid}"
 
 
