@@ -203,6 +203,8 @@ class DirectoryService:
         synced = True
         for contact in people:  # each roster over the businesses that remain
             synced &= await self._apply(contact, None)
+            if self.names is not None:
+                await self.names.person_left(contact.jid)
         return synced
 
     async def _business(self, session: Any, external_id: str) -> Business:

@@ -64,6 +64,10 @@ async def test_names_are_published_renamed_and_removed_with_the_directory(
     assert await fetched_nick(owner_client, customer["jid"]) is None
     assert await fetched_nick(owner_client, owner["jid"]) == "Olga Owner"
 
+    await api.call("DELETE", f"/v1/businesses/{biz['id']}")  # people stay; they belong to no business now
+    assert await fetched_nick(owner_client, owner["jid"]) is None
+    assert await fetched_vcard_name(owner_client, owner["jid"]) is None
+
 
 async def test_names_missing_or_wrong_on_the_server_are_put_back_after_a_reconnect(
         api: Api, chat_service: ChatService, xmpp_clients: ClientFactory) -> None:
