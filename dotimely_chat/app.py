@@ -174,6 +174,8 @@ class ChatService:
                                "http.upload_listen or web.listen") from None
 
     async def stop(self) -> None:
+        if self.component.state.connected:
+            self.service_presence.leave()
         await self.component.stop()
         await self.recorder.stop()
         for runner in reversed(self._runners):

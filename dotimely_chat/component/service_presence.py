@@ -7,7 +7,8 @@ contact offline until something else arrives), nor a person whose roster gets th
 (a privileged roster set only pushes the item; FACTS.md). So:
 - every available presence of a new resource of a person of a business (the privileged presence stream
   repeats every current one after each (re)connection) is answered with our presence to that resource;
-- after the component's item is set in an online person's roster, our presence goes to their bare JID.
+- after the component's item is set in an online person's roster, our presence goes to their bare JID;
+- at a clean stop, the clients told so far get our unavailable presence.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class ServicePresence:
     def announce(self, user_jid: str) -> None:
         """Our available presence to every online resource of `user_jid` (its bare JID)."""
         self.component.send_presence(pto=JID(user_jid).bare, pfrom=self.component.boundjid.bare)
+
+    def leave(self) -> None:
+        """Before a clean stop: the clients told we are there hear that we are gone."""
+        for full in sorted(self._greeted):
+            self.component.send_presence(pto=full, pfrom=self.component.boundjid.bare, ptype="unavailable")
+        self._greeted.clear()
 
     def _is_users(self, presence: Presence) -> bool:
         sender = presence["from"]

@@ -103,6 +103,12 @@ async def test_clients_online_while_the_component_was_away_see_it_come_back(
         await asyncio.sleep(1.0)
         assert not [p for p in _drain(strangers_queue)
                     if p["from"].bare == component and p["type"] in ("available", "")]
+
+        await second.stop()  # a clean stop: the component shows offline again
+        gone = await asyncio.wait_for(queue.get(), WAIT)
+        while gone["from"].bare != component:
+            gone = await asyncio.wait_for(queue.get(), WAIT)
+        assert gone["type"] == "unavailable"
     finally:
         await second.stop()
         await clients.close()
