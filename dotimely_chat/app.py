@@ -16,13 +16,13 @@ from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
 from .component.adhoc_list import list_commands_per_requester
-from .component.link import ChatComponent
 from .component.export_command import register_export
+from .component.link import ChatComponent
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
 from .component.muc_archive import ArchivedMessage, archived_messages
-from .component.pep_profile import PepProfile
 from .component.new_conversation import register_new_conversation
+from .component.pep_profile import PepProfile
 from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search
@@ -38,8 +38,8 @@ from .servers.prosody_process import certificate_names
 from .servers.tls import ensure_self_signed_certificate
 from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
-from .services.names import NameService
 from .services.export import ExportService
+from .services.names import NameService
 from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
 from .services.rosters import RosterService

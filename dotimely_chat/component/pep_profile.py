@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element, SubElement
 from slixmpp import JID
 
 from .link import ChatComponent
-from .muc_bookmarks import NS_PUBSUB, PUBLISH_OPTIONS_FORM_TYPE, BookmarkError, send_privileged
+from .muc_bookmarks import PUBLISH_OPTIONS_FORM_TYPE, BookmarkError, send_privileged
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,3 @@ class PepProfile:
                 raise
             log.info("%s of %s exists with another access model: publishing into it as it is", node, user)
             await self._publish(user, node, payload, with_options=False)
-
-
-__all__ = ["NS_PUBSUB", "PepProfile"]

@@ -69,7 +69,7 @@ class ServicePresence:
         try:
             if not await self.is_member(JID(full_jid).bare):
                 return  # not in any business: the component is not in their roster
-        except Exception:  # noqa: BLE001 - the next login or reconnection tries again
+        except Exception:
             self._greeted.discard(full_jid)
             log.exception("Could not tell whether %s belongs to a business", full_jid)
             return

@@ -121,7 +121,7 @@ async def test_clients_that_join_from_the_bookmark_at_login_get_no_invitation_th
     await asyncio.sleep(0.5)  # the bookmarks are published (offline people: nothing is sent to them)
 
     customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"])
-    staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
+    _staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
     assert customer.boundjid.full in service.muc._events.clients_in(room)  # joined from the bookmark
 
     await staff_invites.wait_for(room, AFTER_LOGIN + 10)
@@ -134,7 +134,7 @@ async def test_a_client_online_that_joins_on_the_bookmark_notification_gets_no_i
         api: Api, service: ChatService, xmpp_clients: ClientFactory) -> None:
     biz = await make_business(api, customers=1, staff=1)
     customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"])
-    staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
+    _staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
     await asyncio.sleep(AFTER_LOGIN + 0.5)  # both have been online longer than the login wait
 
     room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
@@ -145,7 +145,7 @@ async def test_a_client_online_that_joins_on_the_bookmark_notification_gets_no_i
     assert customer_invites.rooms == []
 
     # A second client of the customer that does not autojoin is invited; the first is not.
-    second, second_invites = await log_in_without_autojoin(
+    _second, second_invites = await log_in_without_autojoin(
         xmpp_clients, {**biz["people"]["customer0"], "jid": biz["people"]["customer0"]["jid"] + "/phone"})
     await second_invites.wait_for(room, AFTER_LOGIN + 10)
     await asyncio.sleep(QUIET)
