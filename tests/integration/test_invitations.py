@@ -4,6 +4,7 @@ on the live bookmark notification) gets no XEP-0249 invitation; a client that do
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -117,7 +118,8 @@ async def log_in_without_autojoin(xmpp_clients: ClientFactory, person: dict[str,
 async def test_clients_that_join_from_the_bookmark_at_login_get_no_invitation_the_others_one(
         api: Api, service: ChatService, xmpp_clients: ClientFactory) -> None:
     biz = await make_business(api, customers=1, staff=1)
-    room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+    appointment = await book(api, biz)
+    room = (await start(api, biz, "customer0", appointment))["jid"]
     await asyncio.sleep(0.5)  # the bookmarks are published (offline people: nothing is sent to them)
 
     customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"])
@@ -128,6 +130,15 @@ async def test_clients_that_join_from_the_bookmark_at_login_get_no_invitation_th
     await asyncio.sleep(QUIET)
     assert staff_invites.rooms == [room]  # once
     assert customer_invites.rooms == []
+
+    # Rescheduling renames the room and republishes every bookmark: nobody is invited again.
+    people = biz["people"]
+    starts = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0).isoformat()
+    await api.call("PUT", f"/v1/businesses/{biz['id']}/appointments/{appointment}", {
+        "customer": people["customer0"]["id"], "staff": people["staff0"]["id"], "starts_at": starts,
+        "duration_minutes": 45, "service_name": "Haircut"}, expect=200)
+    await asyncio.sleep(AFTER_BOOKMARK + QUIET)
+    assert staff_invites.rooms == [room] and customer_invites.rooms == []
 
 
 async def test_a_client_online_that_joins_on_the_bookmark_notification_gets_no_invitation(
