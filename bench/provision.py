@@ -5,7 +5,8 @@ then in the same run measures:
   1. native: Prosody creating N accounts through XEP-0133 alone (the server feature we build on),
   2. ours: N customers PUT through the HTTP API (account + directory + the owner's and the customer's
      rosters), at a given concurrency,
-  3. the reconciliation after a reconnect: the owner's roster of N contacts must not be pushed again.
+  3. the reconciliation after a reconnect: the owner's roster of N contacts must not be pushed again,
+     and no display name (PEP nick and vCard) published again.
 Prints the figures and the ratio ours/native. Run: .venv/bin/python bench/provision.py [--customers N]
 """
 
@@ -68,6 +69,9 @@ async def run(customers: int, concurrency: int) -> None:
         started = time.perf_counter()
         unchanged = await service.rosters.reconcile_all()
         reconcile_s = time.perf_counter() - started
+        started = time.perf_counter()
+        names_pushed = await service.names.reconcile_all()
+        names_s = time.perf_counter() - started
 
     print(f"customers                       {customers} (concurrency {concurrency})")
     print(f"native  XEP-0133 accounts only  {native_s:7.2f} s  {customers / native_s:8.1f} /s")
@@ -79,6 +83,7 @@ async def run(customers: int, concurrency: int) -> None:
     print(f"owner's roster on the server    {len(roster)} entries (customers + component)")
     print(f"reconcile after reconnect       {reconcile_s:7.2f} s, entries pushed again: "
           f"{unchanged.set}, removed: {unchanged.removed}, failures: {unchanged.failed}")
+    print(f"names after reconnect           {names_s:7.2f} s, names published again: {names_pushed}")
 
 
 def main() -> None:

@@ -15,15 +15,18 @@ from aiohttp import web
 from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
-from .component.link import ChatComponent
+from .component.adhoc_list import list_commands_per_requester
 from .component.export_command import register_export
+from .component.link import ChatComponent
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
 from .component.muc_archive import ArchivedMessage, archived_messages
 from .component.new_conversation import register_new_conversation
+from .component.pep_profile import PepProfile
 from .component.presence import register_presence
 from .component.rosters import PrivilegedRosters
 from .component.search import register_search
+from .component.service_presence import ServicePresence
 from .component.start_chat import register_start_chat
 from .component.upload import register_upload
 from .config import Config, retention_seconds
@@ -38,6 +41,7 @@ from .servers.tls import ensure_self_signed_certificate
 from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
 from .services.export import ExportService
+from .services.names import NameService
 from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
 from .services.rosters import RosterService
@@ -77,8 +81,12 @@ class ChatService:
         self.metrics = Metrics()
         self.component = ChatComponent(config)
         self.accounts = ProsodyAccounts(self.component)
-        self.rosters = RosterService(self.database, PrivilegedRosters(self.component), config.component.jid)
+        self.service_presence = ServicePresence(self.component, config.xmpp.domain, self._is_member)
+        self.rosters = RosterService(self.database, PrivilegedRosters(self.component, self.service_presence.announce),
+                                     config.component.jid)
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
+        self.names = NameService(self.database, PepProfile(self.component))
+        self.directory.names = self.names
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
                                  untouchable={config.component.jid, observer_jid(config)})
@@ -99,6 +107,8 @@ class ChatService:
         # Then what was said while we were away (the recorder holds live room events until then).
         self.backfill = ArchiveBackfill(self.database, self.recorder, self._read_room_archive)
         self.component.add_resync_step("backfill", self._backfill)
+        # Names last: one PEP read per person, nothing else waits for it.
+        self.component.add_resync_step("names", self._reconcile_names)
         bind_command_sessions_to_requester(self.component)
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
@@ -108,6 +118,7 @@ class ChatService:
             self.database, lambda room, **bounds: archived_messages(self.component, room, **bounds),
             observer_jid(config), config.http.api_public_url)
         register_export(self.component, self.export)
+        list_commands_per_requester(self.component, self.directory.roles_of)
         self.uploads = UploadService(self.database, config, self.metrics)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
@@ -119,8 +130,14 @@ class ChatService:
         self._runners: list[web.AppRunner] = []
         self.locks = ServiceLocks(self.database, config.upload_directory)
 
+    async def _is_member(self, jid: str) -> bool:
+        return bool(await self.directory.roles_of(jid))
+
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
+
+    async def _reconcile_names(self) -> None:
+        await self.names.reconcile_all()
 
     async def _reconcile_rooms(self) -> None:
         await self.rooms.reconcile_all()
@@ -166,6 +183,8 @@ class ChatService:
                                "http.upload_listen or web.listen") from None
 
     async def stop(self) -> None:
+        if self.component.state.connected:
+            self.service_presence.leave()
         await self.component.stop()
         await self.recorder.stop()
         for runner in reversed(self._runners):

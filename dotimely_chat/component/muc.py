@@ -33,6 +33,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.types import IqTypes
 from slixmpp.xmlstream import StanzaBase
 
+from .invitations import Invitations
 from .link import ChatComponent
 from .muc_bookmarks import BookmarkError, PepBookmarks, error_condition
 from .muc_config import missing_essentials, offered_fields, submit_form, wanted_config, wrong_fields
@@ -54,7 +55,6 @@ NS_ADMIN = f"{NS_MUC}#admin"
 NS_OWNER = f"{NS_MUC}#owner"
 NS_DATA = "jabber:x:data"
 NS_CONFERENCE = "jabber:x:conference"
-NS_HINTS = "urn:xmpp:hints"
 
 AFFILIATIONS = ("owner", "admin", "member", "outcast")
 IQ_TIMEOUT = 10.0
@@ -78,6 +78,9 @@ class MucRooms:
             if plugin not in component.plugin:
                 component.register_plugin(plugin)
         self._events = RoomEvents(component, self.muc_host, self.observer)
+        # The component's JID is a direct subdomain of the users' domain (config.py checks it).
+        users_domain = component.boundjid.domain.split(".", 1)[1]
+        self.invitations = Invitations(component, self._events, users_domain, self._send_invitation)
 
     # ------------------------------------------------------------------------------------------ rooms
     async def open_room(self, room_jid: str, name: str, description: str = "") -> bool:
@@ -180,15 +183,17 @@ class MucRooms:
             await self._send_notice(room, text)
 
     async def invite(self, room_jid: str, user_jid: str, reason: str) -> None:
-        """An XEP-0249 direct invitation from the component's bare JID (which is in every user's roster, so
-        mod_block_strangers lets it through), with a store hint so the server keeps it for offline users."""
-        room = self._room(room_jid)
-        message = self.component.make_message(mto=JID(user_jid).bare, mfrom=self.component.boundjid.bare)
+        """Invite the member's clients that do not join from the bookmark just published (XEP-0249, each
+        client once, after the time to autojoin: component/invitations.py)."""
+        self.invitations.expect(self._room(room_jid), user_jid, reason)
+
+    def _send_invitation(self, room: str, client_jid: str, reason: str) -> None:
+        """An XEP-0249 direct invitation to one client, from the component's bare JID (which is in every
+        member's roster, so mod_block_strangers lets it through)."""
+        message = self.component.make_message(mto=client_jid, mfrom=self.component.boundjid.bare)
         attributes = {"jid": room, **({"reason": reason} if reason else {})}
         SubElement(message.xml, f"{{{NS_CONFERENCE}}}x", attributes)
-        SubElement(message.xml, f"{{{NS_HINTS}}}store")
         message.send()
-        log.debug("Room %s: invitation sent to %s", room, JID(user_jid).bare)
 
     # ----------------------------------------------------------------------------------- bookmarks
     async def publish_bookmark(self, user_jid: str, room_jid: str, name: str, nick: str) -> None:
@@ -197,6 +202,7 @@ class MucRooms:
 
     async def retract_bookmark(self, user_jid: str, room_jid: str) -> None:
         """Idempotent: retracting a bookmark the user does not have is fine."""
+        self.invitations.forget(self._room(room_jid), user_jid)
         await self._bookmarks.retract(user_jid, self._room(room_jid))
 
     async def get_bookmarks(self, user_jid: str) -> dict[str, dict[str, Any]]:

@@ -107,22 +107,26 @@ class PepBookmarks:
         return bookmarks
 
     async def _send(self, iq: Iq, what: str) -> Iq:
-        """Send a privileged IQ; raise BookmarkError on an outer or inner error."""
-        privilege = self.component.plugin["xep_0356"]
-        try:
-            inner: Iq = await asyncio.wait_for(privilege.send_privileged_iq(iq), self.timeout)
-        except PrivilegedIqError as exc:
-            # Refused by mod_privilege itself (e.g. not a local user): the outer IQ is the error.
-            nested = exc.nested_error()
-            refused = nested.iq if nested is not None else exc.iq
-            raise BookmarkError(f"{what} failed: {error_detail(refused.xml)}", error_condition(refused.xml)) from None
-        except (TimeoutError, IqTimeout):
-            raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
-        except PermissionError as exc:
-            raise BookmarkError(f"{what} is not allowed: {exc}", "forbidden") from None
-        if inner["type"] == "error":  # a PEP error, wrapped in an outer result
-            raise BookmarkError(f"{what} failed: {error_detail(inner.xml)}", error_condition(inner.xml))
-        return inner
+        return await send_privileged(self.component, iq, what, self.timeout)
+
+
+async def send_privileged(component: ChatComponent, iq: Iq, what: str, timeout: float) -> Iq:
+    """Send a privileged IQ (XEP-0356) on a user's behalf; raise BookmarkError on an outer or inner error."""
+    privilege = component.plugin["xep_0356"]
+    try:
+        inner: Iq = await asyncio.wait_for(privilege.send_privileged_iq(iq), timeout)
+    except PrivilegedIqError as exc:
+        # Refused by mod_privilege itself (e.g. not a local user): the outer IQ is the error.
+        nested = exc.nested_error()
+        refused = nested.iq if nested is not None else exc.iq
+        raise BookmarkError(f"{what} failed: {error_detail(refused.xml)}", error_condition(refused.xml)) from None
+    except (TimeoutError, IqTimeout):
+        raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
+    except PermissionError as exc:
+        raise BookmarkError(f"{what} is not allowed: {exc}", "forbidden") from None
+    if inner["type"] == "error":  # a PEP error, wrapped in an outer result
+        raise BookmarkError(f"{what} failed: {error_detail(inner.xml)}", error_condition(inner.xml))
+    return inner
 
 
 def error_condition(stanza: Element) -> str:

@@ -122,6 +122,8 @@ class RoomEvents:
         self._ns = component.default_ns
         self.joined: dict[str, str] = {}                             # room -> our nick there
         self._occupants: dict[str, dict[str, tuple[str, str]]] = {}  # room -> nick -> (bare JID, affiliation)
+        self._clients: dict[str, dict[str, str]] = {}                # room -> nick -> occupant's real full JID
+        self.client_listeners: list[Callable[[str, str, bool], None]] = []  # (room, full JID, present)
         self._joins: dict[str, asyncio.Future[StanzaBase]] = {}
         self._echoes: dict[str, asyncio.Future[StanzaBase]] = {}
         self._own_changes: dict[tuple[str, str, str], list[object]] = {}
@@ -189,6 +191,11 @@ class RoomEvents:
     def forget(self, room: str) -> None:
         self.joined.pop(room, None)
         self._occupants.pop(room, None)
+        self._clients.pop(room, None)
+
+    def clients_in(self, room: str) -> set[str]:
+        """The real full JIDs of the room's occupants, as far as the observer knows."""
+        return set(self._clients.get(room, {}).values())
 
     # ------------------------------------------------------------------------------ stanza handlers
     def take_groupchat(self, stanza: StanzaBase) -> bool:
@@ -244,6 +251,15 @@ class RoomEvents:
         previous = occupants.pop(nick, None) if gone else occupants.get(nick)
         if not gone:
             occupants[nick] = (bare, affiliation)
+        full = item.get("jid", "")
+        clients = self._clients.setdefault(room, {})
+        if JID(full).resource:
+            was = clients.pop(nick, None) if gone else clients.get(nick)
+            if not gone:
+                clients[nick] = full
+            if (was is not None) if gone else (was != full):  # an entry or an exit, not a status change
+                for client_listener in self.client_listeners:
+                    client_listener(room, full, not gone)
         if bare and (gone or previous is None):
             for listener in self.traffic_listeners:
                 listener.occupant(room, bare, not gone)
@@ -340,6 +356,7 @@ class RoomEvents:
             if not future.done():
                 future.set_exception(MucError("", "the link to the server was lost", "remote-server-timeout"))
         self._occupants.clear()
+        self._clients.clear()
         for listener in self.traffic_listeners:
             listener.left_all_rooms()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slixmpp import JID
 from slixmpp.exceptions import IqError
 
@@ -19,8 +21,9 @@ class RosterLinkError(RuntimeError):
 class PrivilegedRosters:
     """Implements services.rosters.RosterGateway on the component link."""
 
-    def __init__(self, component: ChatComponent) -> None:
+    def __init__(self, component: ChatComponent, on_component_item: Callable[[str], None] | None = None) -> None:
         self.component = component
+        self.on_component_item = on_component_item  # called with the user's JID once we are in their roster
 
     async def get_roster(self, jid: str) -> dict[str, ServerRosterItem]:
         try:
@@ -38,6 +41,8 @@ class PrivilegedRosters:
         # One item per IQ: Prosody's mod_privilege answers one result per item (COMPAT.md §1).
         await self._set(jid, {entry.jid: {"name": entry.name, "subscription": "both",
                                           "groups": sorted(entry.groups)}})
+        if entry.jid == self.component.boundjid.bare and self.on_component_item is not None:
+            self.on_component_item(jid)
 
     async def remove_item(self, jid: str, contact_jid: str) -> None:
         await self._set(jid, {contact_jid: {"subscription": "remove"}})

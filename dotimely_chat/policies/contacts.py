@@ -14,6 +14,10 @@ from .roles import Role
 
 GROUP_OF_ROLE: dict[Role, str] = {"owner": "Owners", "staff": "Staff", "customer": "Customers"}
 COMPONENT_CONTACT_NAME = "DoTimely"
+COMPONENT_CONTACT_GROUP = "DoTimely"  # a group of its own: clients list it apart from people, as a service
+# What the sender's client shows beside a one-to-one message the server refused (mod_dotimely_guard).
+ONE_TO_ONE_REFUSAL = ("Staff and customers talk in the appointment chat, and one-to-one chats are only with "
+                      "the business's owners: this message was not delivered.")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def roster_entry(contact_jid: str, contact_name: str, shared: Iterable[SharedMem
 
 def component_entry(component_jid: str) -> RosterEntry:
     """Everyone of a business has the component as a contact, so its messages pass mod_block_strangers."""
-    return RosterEntry(component_jid, COMPONENT_CONTACT_NAME, frozenset())
+    return RosterEntry(component_jid, COMPONENT_CONTACT_NAME, frozenset({COMPONENT_CONTACT_GROUP}))
 
 
 def may_find(searcher: Role, target: Role) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
+from ..policies.contacts import ONE_TO_ONE_REFUSAL
 
 MODULES_DIR = Path(__file__).parent / "prosody_modules"
 C2S_STANZA_SIZE_LIMIT = 256 * 1024
@@ -133,7 +134,7 @@ modules_enabled = {{
     "privilege";     -- XEP-0356: rosters, presence and PEP on behalf of users
     "dotimely_roster"; -- ours: the component's roster sets saved item by item (mod_privilege saves all)
     "block_strangers"; -- only roster contacts may message each other (staff and customers are not)
-    "dotimely_guard";  -- ours: closes mod_block_strangers' groupchat-to-full-JID path
+    "dotimely_guard";  -- ours: tells the sender of a refused message; closes the groupchat-to-full-JID path
     "dotimely_presence"; -- ours: a lost connection's unavailable presence says when it was lost (last seen)
     "tombstones";    -- a deleted account's name is not registered again
     "limits";
@@ -186,6 +187,8 @@ certificates = {lua_str(str(paths.certificate.parent))}
 ssl = {{ certificate = {lua_str(str(paths.certificate))}; key = {lua_str(str(paths.private_key))} }}
 
 dotimely_groupchat_senders = {{ {lua_str(config.muc.host)} }}
+-- The text of the not-allowed error a sender gets for a one-to-one message the rules refuse.
+dotimely_refusal_text = {lua_str(ONE_TO_ONE_REFUSAL)}
 dotimely_roster_components = {{ {lua_str(c.jid)} }}
 
 VirtualHost {lua_str(x.domain)}

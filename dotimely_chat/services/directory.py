@@ -142,6 +142,13 @@ class MembershipListener(Protocol):
     async def membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None: ...
 
 
+class NameListener(Protocol):
+    """Publishes people's names where clients look for them (services.names.NameService)."""
+
+    async def person_named(self, jid: str, name: str) -> bool: ...
+    async def person_left(self, jid: str) -> None: ...
+
+
 class PasswordVault(Protocol):
     async def remember(self, session: Any, person_id: int, password: str) -> None: ...
 
@@ -153,6 +160,7 @@ class DirectoryService:
         self.listeners: list[MembershipListener] = []  # the rooms follow memberships
         self.vault: PasswordVault | None = None  # keeps passwords for the web page's login
         self.retention_seconds: int | None = None  # archive.retention (None: never), set by app.py
+        self.names: NameListener | None = None  # the display name in the person's PEP (nick, vCard)
 
     async def _membership_changed(self, business_id: int, person_id: int, involves_owner: bool) -> None:
         for listener in self.listeners:
@@ -235,6 +243,8 @@ class DirectoryService:
         synced = True
         for contact in people:  # each roster over the businesses that remain
             synced &= await self._apply(contact, None)
+            if self.names is not None:
+                await self.names.person_left(contact.jid)
         if people:  # every room of the business loses its members and their bookmarks (audited)
             await self._membership_changed(business_pk, people[0].id, True)
         return {**answer, "roster_synced": synced}
@@ -288,6 +298,7 @@ class DirectoryService:
             await self.accounts.set_password(person.jid, data.password)
         assert jid is not None
 
+        named = person is None or person.display_name != data.display_name
         try:
             view, me, created, old_role, related, view_business_pk = await self._write_person(
                 business_id, person_id, jid, data)
@@ -297,6 +308,8 @@ class DirectoryService:
             raise
         if known_password is not None:
             await self._remember_password(me.id, jid, known_password)
+        if named and self.names is not None:
+            await self.names.person_named(jid, data.display_name)
         synced = await self._apply(me, None)
         for contact in related:
             synced &= await self._apply(contact, [me])
@@ -405,6 +418,8 @@ class DirectoryService:
         for contact in related:
             synced &= await self._apply(contact, [removed])
         await self._membership_changed(business_pk, removed.id, was_owner)
+        if self.names is not None:
+            await self.names.person_left(removed.jid)
         return synced
 
     async def _apply(self, person: Contact, scope: list[Contact] | None) -> bool:
@@ -433,6 +448,15 @@ class DirectoryService:
                 hits += [SearchHit(membership.business.external_id, membership.business.name,
                                    PersonView.of(m, m.person)) for m in rows if m.person_id != person.id]
         return hits[:limit]
+
+    async def roles_of(self, jid: str) -> frozenset[Role]:
+        """The person's roles over all their businesses (empty for someone of no business)."""
+        async with self.database.session() as session:
+            person = await PersonRepository(session).get_by_jid(jid)
+            if person is None:
+                return frozenset()
+            memberships = await MembershipRepository(session).businesses_of_person(person.id)
+            return frozenset(m.role for m in memberships)  # type: ignore[misc]
 
     async def is_owner_anywhere(self, jid: str) -> bool:
         async with self.database.session() as session:

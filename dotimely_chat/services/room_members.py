@@ -107,13 +107,17 @@ class RoomMembership:
                         appointment.staff.display_name, wanted, names, people)
 
     # ----------------------------------------------------------------------------------- side effects
-    async def add_bookmarks(self, room_jid: str, name: str, members: Iterable[str], names: dict[str, str]) -> None:
-        """XEP-0402 bookmark (autojoin) and an XEP-0249 invitation for each member; failures are logged."""
+    async def add_bookmarks(self, room_jid: str, name: str, members: Iterable[str], names: dict[str, str],
+                            invite: bool = True) -> None:
+        """XEP-0402 bookmark (autojoin) for each member and, for new members (`invite`), an XEP-0249
+        invitation to those of their clients that do not join from it; failures are logged."""
         async def one(member: str) -> None:
             try:
                 await self.gateway.publish_bookmark(member, room_jid, name, names.get(member, member.split("@")[0]))
             except Exception as exc:  # noqa: BLE001 - the invitation still goes; reconciliation retries
                 log.warning("Bookmark of %s for %s failed: %s", room_jid, member, exc)
+            if not invite:
+                return
             try:
                 await self.gateway.invite(room_jid, member, f"Chat about your appointment: {name}")
             except Exception as exc:  # noqa: BLE001
@@ -172,9 +176,10 @@ class RoomMembership:
                 await session.commit()
             added = [jid for jid, aff in fixes if aff != "none" and actual.get(jid, "none") in ("none", "outcast")]
             removed = [jid for jid, aff in fixes if aff == "none" and actual.get(jid) in ("member", "admin")]
-            if name != room.name:
-                added = list(plan.affiliations)  # every bookmark carries the room's name
             await self.add_bookmarks(room_jid, name, added, plan.names)
+            if name != room.name:  # every bookmark carries the room's name; the others are in the room already
+                await self.add_bookmarks(room_jid, name, [j for j in plan.affiliations if j not in added], plan.names,
+                                         invite=False)
             await self.remove_bookmarks(room_jid, removed)
             if fixes:
                 for listener in self.members_changed:

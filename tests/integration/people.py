@@ -5,7 +5,7 @@ service will do this from the directory; swap this helper for it when it exists.
 - each owner has every other member of the business: group "Owners", "Staff" or "Customers" by the
   contact's role, display name, subscription both;
 - each staff member and each customer has each owner (group "Owners");
-- everyone has the component (name "DoTimely", subscription both);
+- everyone has the component (name "DoTimely", group "DoTimely", subscription both);
 - staff never have customers, customers never have each other, nobody has people of another business.
 """
 
@@ -77,7 +77,7 @@ async def make_business(service: ChatService, xmpp_clients: ClientFactory, owner
             plan.append((member.jid, contact.jid, {"name": contact.name, "subscription": "both",
                                                    "groups": [ROSTER_GROUP[contact.role]]}))
         plan.append((member.jid, component_jid, {"name": COMPONENT_NAME, "subscription": "both",
-                                                 "groups": []}))
+                                                 "groups": [COMPONENT_NAME]}))
 
     privilege = service.component.plugin["xep_0356"]
     for user, contact, item in plan:  # one item per IQ: Prosody answers one result per item
@@ -177,11 +177,12 @@ async def log_in(xmpp_clients: ClientFactory, person: Person, available: bool = 
 
 
 def from_(jid: str, body: str | None = None) -> Callable[[StanzaBase], bool]:
-    """A message from `jid` (bare or full), with `body` if given."""
+    """A message from `jid` (bare or full), with `body` if given. Errors are not messages from `jid`: they
+    answer one's own message the server refused to deliver to `jid`."""
     bare = JID(jid).bare
 
     def match(stanza: StanzaBase) -> bool:
-        return (stanza.name == "message" and stanza["from"].bare == bare
+        return (stanza.name == "message" and stanza["from"].bare == bare and stanza["type"] != "error"
                 and (body is None or stanza["body"] == body))
 
     match.__doc__ = f"a message from {jid}" + (f" with body {body!r}" if body else "")

@@ -93,7 +93,7 @@ async def test_users_with_the_component_in_roster_see_it_online_and_keep_the_sub
         component_jid = service.component.boundjid.bare
         jid, password = xmpp_clients.account()
         await service.component.plugin["xep_0356"].set_roster(
-            jid, {component_jid: {"name": "DoTimely", "subscription": "both", "groups": []}})
+            jid, {component_jid: {"name": "DoTimely", "subscription": "both", "groups": ["DoTimely"]}})
 
         client = await xmpp_clients.connect(jid, password)
         presences: asyncio.Queue[Presence] = asyncio.Queue()

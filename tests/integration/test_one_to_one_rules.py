@@ -19,6 +19,7 @@ from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import StanzaBase
 
 from dotimely_chat.app import ChatService
+from dotimely_chat.policies.contacts import ONE_TO_ONE_REFUSAL
 from dotimely_chat.servers.prosody_config import observer_jid
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
@@ -115,7 +116,7 @@ async def test_each_person_has_exactly_the_contacts_of_the_plan(
                 for jid in roster}
         others = [p for p in business.members if p != person] if person.role == "owner" else business.owners
         expected = {p.jid: (p.name, (ROSTER_GROUP[p.role],), "both") for p in others}
-        expected[component] = (COMPONENT_NAME, (), "both")
+        expected[component] = (COMPONENT_NAME, (COMPONENT_NAME,), "both")
         assert seen == expected, f"roster of {person.role} {person.jid}"
 
 
@@ -238,6 +239,82 @@ async def test_groupchat_typed_messages_from_users_are_dropped_even_to_full_jids
         forbidden=[(customer, from_(staff.bare_jid)), (staff, from_(customer.bare_jid)),
                    (customer, lambda s: s.name == "message" and s["from"].bare == owner.bare_jid
                     and s["type"] == "groupchat")])
+
+
+# ----------------------------------------------------------------------------- the sender is told
+def refusal_of(sent_id: str, recipient: str) -> Callable[[StanzaBase], bool]:
+    """The error answering the message `sent_id` the server refused to deliver to `recipient`."""
+    def match(stanza: StanzaBase) -> bool:
+        return (stanza.name == "message" and stanza["type"] == "error" and stanza["id"] == sent_id
+                and stanza["from"].full == recipient)
+
+    match.__doc__ = f"an error for message {sent_id} from {recipient}"
+    return match
+
+
+def assert_refused(error: StanzaBase) -> None:
+    assert error["error"]["type"] == "cancel", error
+    assert error["error"]["condition"] == "not-allowed", error
+    assert error["error"]["text"] == ONE_TO_ONE_REFUSAL, error
+
+
+async def test_a_refused_message_comes_back_to_its_sender_as_not_allowed_and_is_not_delivered(
+        service: ChatService, xmpp_clients: ClientFactory) -> None:
+    """Staff -> customer, customer -> staff, customer -> customer and across businesses, every type a client
+    sends, to bare and full JIDs: the sending client gets an error it shows beside the message."""
+    business = await make_business(service, xmpp_clients, staff=1, customers=2)
+    other = await make_business(service, xmpp_clients, staff=0, customers=1)
+    owner = await log_in(xmpp_clients, business.owner)
+    staff = await log_in(xmpp_clients, business.staff[0])
+    customer = await log_in(xmpp_clients, business.customers[0])
+    second = await log_in(xmpp_clients, business.customers[1])
+    foreign_owner = await log_in(xmpp_clients, other.owner)
+
+    refused: list[tuple[Session, Session, StanzaBase]] = []
+    for sender, receiver in ((staff, customer), (customer, staff), (customer, second),
+                             (foreign_owner, customer), (customer, foreign_owner)):
+        for to in (receiver.bare_jid, receiver.full_jid):
+            for mtype in ("chat", "normal", "groupchat"):
+                sent = sender.send(to, body(f"{sender.person.role} to {receiver.person.role} ({mtype})"), mtype)
+                refused.append((sender, receiver, sent))
+    to_customer, to_staff = body("owner to customer"), body("owner to staff")
+    owner.send(customer.bare_jid, to_customer)
+    owner.send(staff.bare_jid, to_staff)
+
+    for sender, _receiver, sent in refused:
+        assert_refused(await sender.inbox.wait_for(refusal_of(sent["id"], str(sent["to"])), WAIT))
+    await only_controls_arrive(
+        controls=[(customer, from_(owner.bare_jid, to_customer)), (staff, from_(owner.bare_jid, to_staff))],
+        forbidden=[(receiver, from_(sender.bare_jid)) for sender, receiver, _ in refused])
+    for sender, _, sent in refused:  # exactly one error per refused message
+        assert len(sender.inbox.matching(refusal_of(sent["id"], str(sent["to"])))) == 1
+
+
+async def test_refused_receipts_markers_and_errors_are_dropped_without_an_error(
+        service: ChatService, xmpp_clients: ClientFactory) -> None:
+    """A bodyless stanza (receipt, marker, chat state) is nothing a client shows, and an error is never
+    answered with an error (no loops): neither gets one."""
+    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+    staff = await log_in(xmpp_clients, business.staff[0])
+    customer = await log_in(xmpp_clients, business.customers[0])
+    receipt = staff.client.make_message(mto=customer.full_jid, mtype="chat")
+    receipt["id"] = "receipt-1"
+    receipt["receipt"] = "some-message"
+    receipt.send()
+    marker = staff.client.make_message(mto=customer.bare_jid, mtype="chat")
+    marker["id"] = "marker-1"
+    marker["displayed"]["id"] = "some-message"
+    marker.send()
+    error = staff.client.make_message(mto=customer.full_jid, mtype="error", mbody="an error is never answered")
+    error["id"] = "error-1"
+    error["error"]["condition"] = "item-not-found"
+    error.send()
+    control = staff.send(customer.bare_jid, body("with a body"))
+    await staff.inbox.wait_for(refusal_of(control["id"], customer.bare_jid), WAIT)
+    await asyncio.sleep(QUIET)
+    errors = staff.inbox.matching(lambda s: s.name == "message" and s["type"] == "error")
+    assert [e["id"] for e in errors] == [control["id"]]
+    assert not customer.inbox.matching(from_(staff.bare_jid))
 
 
 # ------------------------------------------------------------------------------ what contacts do get

@@ -87,6 +87,8 @@ async def test_a_customer_starts_a_chat_and_all_three_talk_in_it(
                for key, p in (("owner", owner), ("staff", staff), ("customer", customer))}
     invitations: asyncio.Queue[Any] = asyncio.Queue()
     clients["customer"].add_event_handler("groupchat_direct_invite", invitations.put_nowait)
+    # This client never joins from the bookmark: it is invited once the time to autojoin has passed.
+    chat_service.muc.invitations.after_bookmark = chat_service.muc.invitations.after_login = 0.5
     for client in clients.values():
         client.send_presence()  # online, as a real client is: messages to the bare JID reach it
     await clients["customer"].plugin["xep_0199"].ping(clients["customer"].boundjid.domain, timeout=10)
@@ -102,7 +104,8 @@ async def test_a_customer_starts_a_chat_and_all_three_talk_in_it(
         customer["jid"]: "member", staff["jid"]: "member", owner["jid"]: "admin",
         chat_service.muc.observer: "owner"}
 
-    # Members need do nothing: a bookmark in their PEP and an invitation from the component.
+    # Members need do nothing: a bookmark in their PEP and, for a client that does not join from it, an
+    # invitation from the component.
     invitation = await asyncio.wait_for(invitations.get(), 10)
     assert invitation["groupchat_invite"]["jid"] == jid
     bookmarks = await chat_service.muc.get_bookmarks(customer["jid"])
