@@ -6,13 +6,13 @@ from aiohttp import web
 
 from . import appointments, audit, businesses, conversations, export, health, openapi, people, status, web_login
 from .context import CONTEXT, ApiContext
-from .middleware import bearer_auth, json_errors
+from .middleware import bearer_auth, json_errors, request_limits
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def build_api_app(context: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[json_errors, bearer_auth, request_limits], client_max_size=MAX_BODY_BYTES)
     app[CONTEXT] = context
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/v1/openapi.json", openapi.serve_openapi)

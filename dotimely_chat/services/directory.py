@@ -24,6 +24,7 @@ from ..policies.people import (
     validate_display_name,
 )
 from ..policies.roles import ROLES, Role, parse_role
+from ..policies.text import is_plain_id, non_xml_text_reason
 from ..servers.accounts import AccountAdapter
 from ..storage import (
     AuditRepository,
@@ -48,8 +49,18 @@ def invalid(field: str, message: str) -> DomainError:
 
 
 def check_external_id(kind: str, value: str) -> str:
-    if not value or len(value) > MAX_EXTERNAL_ID or any(ord(ch) < 32 for ch in value):
+    """An id of the booking backend: 1 to 128 characters, no control or format characters."""
+    if not isinstance(value, str) or not is_plain_id(value, MAX_EXTERNAL_ID):
         raise invalid(kind, f"an id of 1 to {MAX_EXTERNAL_ID} printable characters is required")
+    return value
+
+
+def check_xml_text(field: str, value: str | None) -> str | None:
+    """Refuse text that XML cannot carry: it would reach a stanza (policies/text.py)."""
+    if value is not None:
+        reason = non_xml_text_reason(value)
+        if reason:
+            raise invalid(field, reason)
     return value
 
 
@@ -93,6 +104,9 @@ class PersonInput:
             raise invalid("email", "an e-mail address of at most 320 characters is required")
         if phone is not None and (not isinstance(phone, str) or len(phone) > 64):
             raise invalid("phone", "a phone number of at most 64 characters is required")
+        # The password goes into an XEP-0133 form, e-mail and phone into search results: XML text only.
+        for field, value in (("password", password), ("email", email), ("phone", phone)):
+            check_xml_text(field, value)
         return cls(role, name, jid, password, email or None, phone or None)
 
 
