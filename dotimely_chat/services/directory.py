@@ -20,6 +20,7 @@ from ..policies.people import (
     localpart_for,
     may_change_role,
     may_remove_membership,
+    password_problem,
     split_bare_jid,
     validate_display_name,
 )
@@ -107,6 +108,8 @@ class PersonInput:
         # The password goes into an XEP-0133 form, e-mail and phone into search results: XML text only.
         for field, value in (("password", password), ("email", email), ("phone", phone)):
             check_xml_text(field, value)
+        if password is not None and (problem := password_problem(password)):
+            raise invalid("password", problem)
         return cls(role, name, jid, password, email or None, phone or None)
 
 
