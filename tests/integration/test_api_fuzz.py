@@ -59,7 +59,7 @@ def fuzz(base_url: str, token: str, business: str, person: str, examples: int) -
                     run()
                 except Unsatisfiable:  # nothing in the operation can be made invalid (no parameters)
                     continue
-                except Exception as exc:  # noqa: BLE001 - collected: one report for every operation
+                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - one report for every operation
                     failures.append(f"{operation.label} [{mode.value}{', known ids' if fixed else ''}]: "
                                     f"{str(exc)[:1500]}")
     session.close()
