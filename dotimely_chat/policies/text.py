@@ -46,6 +46,18 @@ def non_xml_text_reason(text: str) -> str | None:
            f"and lone surrogates are refused)"
 
 
+def single_line_problem(text: str) -> str | None:
+    """Why `text` cannot be a one-line value (an e-mail address, a phone number), or None: XML text with
+    no control character at all (tab, newline, DEL and C1 included)."""
+    reason = non_xml_text_reason(text)
+    if reason:
+        return reason
+    for ch in text:
+        if unicodedata.category(ch) == "Cc":
+            return f"contains {describe_char(ch)}, a control character"
+    return None
+
+
 def is_plain_id(value: str, max_length: int) -> bool:
     """An id from outside (business, person, appointment): 1 to `max_length` characters, XML text, no
     control or format characters (they would be invisible in logs, room names and exports)."""

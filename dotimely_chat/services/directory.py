@@ -25,7 +25,7 @@ from ..policies.people import (
     validate_display_name,
 )
 from ..policies.roles import ROLES, Role, parse_role
-from ..policies.text import is_plain_id, non_xml_text_reason
+from ..policies.text import is_plain_id, non_xml_text_reason, single_line_problem
 from ..servers.accounts import AccountAdapter
 from ..storage import (
     AuditRepository,
@@ -106,8 +106,10 @@ class PersonInput:
         if phone is not None and (not isinstance(phone, str) or len(phone) > 64):
             raise invalid("phone", "a phone number of at most 64 characters is required")
         # The password goes into an XEP-0133 form, e-mail and phone into search results: XML text only.
-        for field, value in (("password", password), ("email", email), ("phone", phone)):
-            check_xml_text(field, value)
+        check_xml_text("password", password)
+        for field, value in (("email", email), ("phone", phone)):
+            if value is not None and (problem := single_line_problem(value)):
+                raise invalid(field, problem)
         if password is not None and (problem := password_problem(password)):
             raise invalid("password", problem)
         return cls(role, name, jid, password, email or None, phone or None)

@@ -242,9 +242,7 @@ async def test_text_xml_cannot_carry_is_refused_and_the_link_stays_up(
     path = f"/v1/businesses/{biz['id']}/people/{customer['id']}"
     for field, value in BAD_TEXT:
         body = {"role": "customer", "display_name": "Cathy Customer0", field: value}
-        started = time.monotonic()
         answer = await api.call("PUT", path, body, expect=400)
-        assert time.monotonic() - started < 5, "refused at the front door, not after an XMPP timeout"
         assert answer["errcode"] == "bad_request" and answer["details"]["field"] == field, answer
         assert field in answer["error"] and "U+" in answer["error"]
     # A business id with a control character is not created.
@@ -277,7 +275,8 @@ async def test_the_component_refuses_a_stanza_with_text_xml_cannot_carry(
     with pytest.raises(UnsafeStanzaText):  # a roster item's name is an attribute
         roster_set.send(timeout=5)
     with pytest.raises(UnsafeStanzaText):
-        chat_service.component.send_message(mto=customer["jid"], mbody="bell \x07", mfrom=chat_service.config.component.jid)
+        chat_service.component.send_message(mto=customer["jid"], mbody="bell \x07",
+                                            mfrom=chat_service.config.component.jid)
     await asyncio.sleep(0.5)  # what a closed stream would need to show
     assert chat_service.component.state.connections == connections and chat_service.component.state.connected
     client = await xmpp_clients.connect(customer["jid"], customer["password"])  # the old password still works
