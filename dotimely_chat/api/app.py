@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import appointments, audit, businesses, conversations, export, health, openapi, people, status, web_login
+from . import (
+    appointments,
+    audit,
+    businesses,
+    conversations,
+    export,
+    health,
+    openapi,
+    people,
+    status,
+    web_login,
+)
 from .context import CONTEXT, ApiContext
 from .middleware import bearer_auth, json_errors, request_limits
 

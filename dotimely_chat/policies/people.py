@@ -44,10 +44,10 @@ def password_problem(password: str) -> str | None:
     for ch in prepared:
         if any(table(ch) for table in _SASLPREP_PROHIBITED):
             return f"contains U+{ord(ch):04X}, which SASLprep (RFC 4013) prohibits in a password"
-    if any(stringprep.in_table_d1(ch) for ch in prepared):  # RFC 3454 §6: right-to-left text
-        if any(stringprep.in_table_d2(ch) for ch in prepared) or not (
-                stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1])):
-            return "mixes right-to-left and left-to-right text in a way SASLprep (RFC 4013) prohibits"
+    right_to_left = any(stringprep.in_table_d1(ch) for ch in prepared)  # RFC 3454 §6
+    if right_to_left and (any(stringprep.in_table_d2(ch) for ch in prepared)
+                          or not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1]))):
+        return "mixes right-to-left and left-to-right text in a way SASLprep (RFC 4013) prohibits"
     return None
 
 

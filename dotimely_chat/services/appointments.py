@@ -21,7 +21,7 @@ from ..storage import (
     PersonRepository,
 )
 from ..storage.models import Appointment
-from .directory import check_external_id, invalid
+from .directory import check_external_id, invalid, refuse_unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,7 @@ class AppointmentInput:
     def from_json(cls, body: Any) -> AppointmentInput:
         if not isinstance(body, dict):
             raise invalid("body", "a JSON object is required")
-        allowed = {"customer", "staff", "starts_at", "duration_minutes", "service_name"}
-        unknown = set(body) - allowed
-        if unknown:
-            raise invalid(sorted(unknown)[0], "unknown field (allowed: " + ", ".join(sorted(allowed)) + ")")
+        refuse_unknown_fields(body, ("customer", "duration_minutes", "service_name", "staff", "starts_at"))
         for field in ("customer", "staff"):
             if not isinstance(body.get(field), str) or not is_plain_id(body[field], 128):
                 raise invalid(field, "the booking backend's id of a person of this business is required")

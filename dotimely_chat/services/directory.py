@@ -56,6 +56,16 @@ def check_external_id(kind: str, value: str) -> str:
     return value
 
 
+def refuse_unknown_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """A body with a key we do not know is refused, naming the key (or 'body' for one that is no name)."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        name = unknown[0]
+        field = name if is_plain_id(name, 64) else "body"
+        shown = "" if field == name else f" {name[:40]!r}"
+        raise invalid(field, f"unknown field{shown} (allowed: {', '.join(allowed)})")
+
+
 def check_xml_text(field: str, value: str | None) -> str | None:
     """Refuse text that XML cannot carry: it would reach a stanza (policies/text.py)."""
     if value is not None:
@@ -79,10 +89,7 @@ class PersonInput:
         """Validate a request body; each error names the field."""
         if not isinstance(body, dict):
             raise invalid("body", "a JSON object is required")
-        unknown = set(body) - {"role", "display_name", "jid", "password", "email", "phone"}
-        if unknown:
-            raise invalid(sorted(unknown)[0], "unknown field (allowed: role, display_name, jid, password, "
-                                              "email, phone)")
+        refuse_unknown_fields(body, ("role", "display_name", "jid", "password", "email", "phone"))
         role = parse_role(body.get("role"))
         if role is None:
             raise invalid("role", f"{body.get('role')!r} is not one of {', '.join(ROLES)}")

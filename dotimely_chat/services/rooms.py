@@ -29,7 +29,7 @@ from ..storage import (
     RoomRepository,
 )
 from ..storage.models import Room
-from .directory import invalid
+from .directory import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,7 @@ class StartChat:
     def from_json(cls, body: Any) -> StartChat:
         if not isinstance(body, dict):
             raise invalid("body", "a JSON object is required")
-        unknown = set(body) - {"initiator", "appointment", "audience"}
-        if unknown:
-            raise invalid(sorted(unknown)[0], "unknown field (allowed: initiator, appointment, audience)")
+        refuse_unknown_fields(body, ("initiator", "appointment", "audience"))
         for field in ("initiator", "appointment"):
             if not isinstance(body.get(field), str) or not is_plain_id(body[field], 128):
                 raise invalid(field, "the booking backend's id is required")

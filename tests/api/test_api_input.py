@@ -4,7 +4,6 @@ wrong (never 500 "internal"), and nothing is written. The whole service is built
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,11 @@ from ..conftest import make_test_config
 Client = tuple[TestClient, dict[str, str]]
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Client]:
-    service = ChatService(make_test_config(tmp_path / "state"))  # never started: no XMPP link
+@pytest.fixture(scope="module")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    """One service for the module: every request here is refused, so nothing is shared between tests."""
+    state = tmp_path_factory.mktemp("api-input") / "state"
+    service = ChatService(make_test_config(state))  # never started: no XMPP link
     await upgrade_database(service.database)
     async with service.database.session() as session:
         await BusinessRepository(session).add("salon-1", "Salon One")
