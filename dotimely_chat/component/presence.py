@@ -12,6 +12,7 @@ import logging
 
 from slixmpp import Presence
 
+from ..policies.text import within_calendar
 from ..services.status import StatusRecorder
 from .link import ChatComponent
 
@@ -27,7 +28,10 @@ def _idle_since(presence: Presence) -> dt.datetime | None:
         since = dt.datetime.fromisoformat(idle.get("since", "").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    # A client's clock or a hostile client: year 1 in +05:00 cannot even be turned into UTC, and a time
+    # the recorder cannot store would be retried with every flush.
+    return since.astimezone(dt.UTC) if within_calendar(since) else None
 
 
 def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str) -> None:
