@@ -281,3 +281,35 @@ async def test_the_component_refuses_a_stanza_with_text_xml_cannot_carry(
     assert chat_service.component.state.connections == connections and chat_service.component.state.connected
     client = await xmpp_clients.connect(customer["jid"], customer["password"])  # the old password still works
     await client.plugin["xep_0199"].ping(jid=chat_service.config.component.jid, timeout=5)
+
+
+async def test_a_person_put_while_the_database_is_locked_is_503_and_leaves_no_account(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    from dotimely_chat.storage.database import sqlite_file
+
+    biz = await make_business(api, customers=0, staff=0)
+    path = f"/v1/businesses/{biz['id']}/people/{unique('locked')}"
+    body = {"role": "customer", "display_name": "Lena Locked", "password": "a-long-password"}
+    database_file = sqlite_file(chat_service.database.engine.url)
+    assert database_file is not None
+    other = sqlite3.connect(database_file, isolation_level=None)  # another writer, as another process would be
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        async with api.http.put(api.base + path, json=body, headers=api.headers) as response:
+            answer = await response.json()
+            assert response.status == 503 and answer["errcode"] == "database_busy", answer
+            assert int(response.headers["Retry-After"]) >= 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    made = [r.getMessage().split()[-1] for r in caplog.records if r.getMessage().startswith("Created account")]
+    assert [r for r in caplog.records if r.getMessage() == f"Deleted account {made[-1]}"], \
+        "the account made for the failed write is deleted again"
+    await api.call("GET", path, expect=404)  # nothing written
+    assert chat_service.component.state.connected
+    created = await api.call("PUT", path, body, expect=201)  # the retry succeeds
+    client = await xmpp_clients.connect(created["jid"], "a-long-password")
+    assert client.is_connected()
