@@ -23,7 +23,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def build_api_app(context: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[json_errors, bearer_auth, request_limits], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[json_errors, bearer_auth, request_limits],
+                          client_max_size=MAX_BODY_BYTES)
     app[CONTEXT] = context
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/v1/openapi.json", openapi.serve_openapi)

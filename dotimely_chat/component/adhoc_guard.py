@@ -23,7 +23,8 @@ COMMAND_TIMEOUT_SECONDS = 300.0
 
 def as_stanza_error(exc: DomainError) -> XMPPError:
     """The stanza error of a domain error: type 'wait' for a passing fault (it has a retry_after)."""
-    return XMPPError(exc.kind.stanza_condition, exc.message, etype="wait" if exc.retry_after else "cancel")
+    return XMPPError(exc.kind.stanza_condition,  # type: ignore[arg-type] # our table holds RFC 6120 names
+                     exc.message, etype="wait" if exc.retry_after else "cancel")
 
 
 def bind_command_sessions_to_requester(component: ChatComponent) -> None:
