@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import appointments, audit, businesses, conversations, export, health, openapi, people, status, web_login
+from . import (
+    appointments,
+    audit,
+    businesses,
+    conversations,
+    export,
+    health,
+    openapi,
+    people,
+    status,
+    web_login,
+)
 from .context import CONTEXT, ApiContext
 from .metrics import serve_metrics
-from .middleware import bearer_auth, json_errors
+from .middleware import bearer_auth, json_errors, request_limits
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def build_api_app(context: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[json_errors, bearer_auth, request_limits],
+                          client_max_size=MAX_BODY_BYTES)
     app[CONTEXT] = context
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", serve_metrics)

@@ -11,10 +11,12 @@ from ..storage import AuditRepository, BusinessRepository
 from .context import CONTEXT
 from .requests import int_param
 
+MAX_AUDIT_ENTRIES = 10_000
+
 
 async def list_audit(request: web.Request) -> web.Response:
     business_ext = request.match_info["business"]
-    limit = max(1, min(int_param(request, "limit", 1000), 10_000))
+    limit = int_param(request, "limit", 1000, minimum=1, maximum=MAX_AUDIT_ENTRIES)
     async with request.app[CONTEXT].database.session() as session:
         # A deleted business's audit log (its deletion included) answers until retention expires it.
         business = await BusinessRepository(session).get_by_external_id(business_ext, include_deleted=True)

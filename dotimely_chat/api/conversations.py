@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..services.rooms import StartChat
+from ..services.rooms import MAX_ROOMS_LISTED, StartChat
 from .context import CONTEXT
 from .requests import int_param, read_json
 
@@ -18,5 +18,5 @@ async def start_conversation(request: web.Request) -> web.Response:
 async def list_conversations(request: web.Request) -> web.Response:
     rooms = await request.app[CONTEXT].rooms.list_rooms(
         request.match_info["business"], request.query.get("person"),
-        int_param(request, "limit", 100), int_param(request, "offset", 0))
+        int_param(request, "limit", 100, minimum=1, maximum=MAX_ROOMS_LISTED), int_param(request, "offset", 0))
     return web.json_response({"conversations": rooms})

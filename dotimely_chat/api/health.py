@@ -1,4 +1,7 @@
-"""GET /healthz: the state of the XMPP link and of the database (200 when both are up, 503 otherwise)."""
+"""GET /healthz: the state of the XMPP link and of the database (200 when both are up, 503 otherwise).
+
+The database check is bounded (about a second) and runs outside the connection pool: a database locked by
+another writer is reported as 'busy' at once instead of after SQLite's busy timeout."""
 
 from __future__ import annotations
 
@@ -8,19 +11,28 @@ from aiohttp import web
 
 from .context import CONTEXT
 
+DATABASE_CHECK_SECONDS = 0.5
+
 
 async def healthz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    database_ok = await ctx.database.ping()
+    database_state = await ctx.database.health(DATABASE_CHECK_SECONDS)
+    database_ok = database_state == "ok"
     link = ctx.component.state if ctx.component else None
     xmpp: dict[str, Any] = {"connected": bool(link and link.connected)}
     if link:
         xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0)
         if link.last_error:
             xmpp["error"] = link.last_error
+    database: dict[str, Any] = {"ok": database_ok, "state": database_state, "kind": ctx.database.dialect_name}
+    if database_state == "busy":
+        database["error"] = "database busy: another writer holds its lock"
+    elif not database_ok:
+        database["error"] = "database unavailable"
     body: dict[str, Any] = {
         "status": "ok" if database_ok and xmpp["connected"] else "unavailable",
         "xmpp": xmpp,
-        "database": {"ok": database_ok, "kind": ctx.database.dialect_name},
+        "database": database,
     }
-    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+    headers = {} if body["status"] == "ok" else {"Retry-After": "2"}
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503, headers=headers)

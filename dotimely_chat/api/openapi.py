@@ -44,10 +44,13 @@ DELETION_DESCRIPTION = (
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["errcode", "error"], "properties": {
-        "errcode": {"type": "string", "description": "stable: not_found, bad_request, unauthorized, conflict, "
-                                                     "last_owner, business_deleted, unavailable, method_not_allowed, "
-                                                     "internal"},
+        "errcode": {"type": "string", "description": "stable: not_found, bad_request, unauthorized, forbidden, "
+                                                     "conflict, last_owner, business_deleted, no_web_credentials, link_gone, "
+                                                     "too_large, unsupported_media_type, method_not_allowed, "
+                                                     "database_busy, database_unavailable, unavailable, internal"},
         "error": {"type": "string", "description": "for people; names the field when one is wrong"},
+        "retry_after": {"type": "integer", "description": "a passing fault: seconds after which to retry (also "
+                                                          "in the Retry-After header)"},
         "details": {"type": "object", "properties": {"field": {"type": "string"}}}}},
     "BusinessInput": {"type": "object", "required": ["name"], "additionalProperties": False,
                       "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}}},
@@ -131,6 +134,12 @@ SCHEMAS: dict[str, Any] = {
         "details": {"type": "object"}}},
 }
 
+SCHEMAS["Health"] = {"type": "object", "required": ["status", "xmpp", "database"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "unavailable"]},
+    "xmpp": {"type": "object", "properties": {"connected": {"type": "boolean"}}},
+    "database": {"type": "object", "properties": {
+        "ok": {"type": "boolean"}, "state": {"type": "string", "enum": ["ok", "busy", "unavailable"]},
+        "kind": {"type": "string"}}}}}
 APPOINTMENT = _path_param("appointment", "the booking backend's id of the appointment")
 CONVERSATION = _path_param("conversation", "the conversation's `id` (the room JID's local part) or the room JID")
 VIEWER = {"name": "viewer", "in": "query", "schema": {"type": "string"},
@@ -184,6 +193,12 @@ EXPORT_BODY = {"description": "the export, streamed", "content": {
 
 
 def openapi_document(public_url: str) -> dict[str, Any]:
+    document = _document(public_url)
+    complete_responses(document["paths"])
+    return document
+
+
+def _document(public_url: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "DoTimely chat API", "version": __version__,
@@ -196,8 +211,10 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                        "schemas": SCHEMAS},
         "paths": {
             "/healthz": {"get": {"security": [], "summary": "State of the XMPP link and of the database",
-                                 "responses": {"200": {"description": "both up"},
-                                               "503": {"description": "one of them down; details in JSON"}}}},
+                                 "responses": {"200": _ok("both up", "Health"),
+                                               "503": {**_ok("one of them down, or the database busy (another "
+                                                             "writer holds its lock)", "Health"),
+                                                       "headers": RETRY_AFTER}}}},
             "/metrics": {"get": {
                 "security": [], "summary": "Prometheus metrics (public like /healthz; no names or ids in them)",
                 "description": "Text exposition format 0.0.4, or OpenMetrics 1.0 when the Accept header asks for "
@@ -222,8 +239,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                         "requestBody": {"required": True, "content": {JSON: {"schema": {
                             "$ref": "#/components/schemas/BusinessInput"}}}},
                         "responses": {"201": _ok("created", "Business"), "200": _ok("updated", "Business"),
-                                      "400": _error("bad payload"), **AUTH,
-                                      "409": _error("business_deleted: the id of a deleted business whose "
+                                      "400": _error("bad payload or id; `details.field` names the field"),
+                                      **AUTH, "409": _error("business_deleted: the id of a deleted business whose "
                                                     "records are still kept (details.kept_until); or conflict: "
                                                     "created concurrently, retry")}},
                 "delete": {"summary": "Delete a business: its access goes now, its history stays until retention",
@@ -240,7 +257,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                             {"name": "role", "in": "query", "schema": ROLE},
                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                          "maximum": 200, "default": 50}},
-                            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                                          "maximum": 1_000_000}}],
                         "responses": {"200": _ok("people, by name", {"type": "object", "properties": {
                             "people": {"type": "array", "items": {"$ref": "#/components/schemas/Person"}}}}),
                             "400": _error("bad parameter"), **AUTH, "404": _error("no such business")}}},
@@ -303,8 +321,10 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 "get": {"summary": "Appointment rooms, most recent activity first",
                         "parameters": [{"name": "person", "in": "query", "schema": {"type": "string"},
                                         "description": "only the rooms this person is in"},
-                                       {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                                       {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+                                       {"name": "limit", "in": "query", "schema": {
+                                           "type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                                       {"name": "offset", "in": "query", "schema": {
+                                           "type": "integer", "minimum": 0, "maximum": 1_000_000}}],
                         "responses": {"200": _ok("rooms", {"type": "object", "properties": {"conversations": {
                             "type": "array", "items": {"$ref": "#/components/schemas/Conversation"}}}}),
                             **AUTH, "404": _error("no such business or person")}}},
@@ -333,7 +353,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "/v1/businesses/{business}/audit": {
                 "parameters": [BUSINESS],
                 "get": {"summary": "The audit log, oldest first (a deleted business's too, until retention)",
-                        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                        "parameters": [{"name": "limit", "in": "query", "schema": {
+                            "type": "integer", "minimum": 1, "maximum": 10_000, "default": 1000}}],
                         "responses": {"200": _ok("entries", {"type": "object", "properties": {"entries": {
                             "type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}),
                             **AUTH, "404": _error("no such business")}}},
@@ -373,6 +394,42 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                                       "410": _error("the link was used or has expired (errcode link_gone)")}}},
         },
     }
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds after which a retry may succeed",
+                               "schema": {"type": "integer", "minimum": 0}}}
+# Answers every operation may give, added where an operation does not describe them itself: the fuzzer
+# (tests/api/test_api_fuzz.py) fails on any status the document does not list.
+PARAMETER_ERROR = "a path or query parameter is refused (not XML text, out of range); `details.field` names it"
+UNAVAILABLE_ERROR = ("a passing fault: the database is locked by another writer or unreachable (errcode "
+                     "database_busy, database_unavailable), or the XMPP server is not reachable (unavailable); "
+                     "retry after Retry-After seconds")
+BODY_ERRORS = {
+    "400": "bad payload: not JSON, nested too deeply, a string XML cannot carry (a control character, "
+           "U+FFFE/U+FFFF, a lone surrogate) or a bad field; `details.field` names the field",
+    "413": "the body is larger than 1 MiB (errcode too_large)",
+    "415": "not 'Content-Type: application/json' in UTF-8 (errcode unsupported_media_type)",
+}
+
+
+def complete_responses(paths: dict[str, Any]) -> dict[str, Any]:
+    """Add the answers every operation may give (parameter errors, auth, body errors, passing faults)."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method == "parameters" or path in ("/healthz", "/v1/openapi.json"):
+                continue
+            responses = operation["responses"]
+            has_parameters = "{" in path or operation.get("parameters")
+            if has_parameters:
+                responses.setdefault("400", _error(PARAMETER_ERROR))
+            if operation.get("security") != []:
+                responses.setdefault("401", AUTH["401"])
+            if "requestBody" in operation:
+                for status, description in BODY_ERRORS.items():
+                    responses.setdefault(status, _error(description))
+            responses.setdefault("503", _error(UNAVAILABLE_ERROR))
+            responses["503"].setdefault("headers", RETRY_AFTER)
+    return paths
 
 
 async def serve_openapi(request: web.Request) -> web.Response:

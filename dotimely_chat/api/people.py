@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..services.directory import PersonInput
+from ..services.directory import MAX_SEARCH_RESULTS, PersonInput
 from .context import CONTEXT
 from .requests import int_param, read_json
 
@@ -37,5 +37,5 @@ async def list_people(request: web.Request) -> web.Response:
     directory = request.app[CONTEXT].directory
     people = await directory.list_people(
         request.match_info["business"], request.query.get("q", ""), request.query.get("role"),
-        int_param(request, "limit", 50), int_param(request, "offset", 0))
+        int_param(request, "limit", 50, minimum=1, maximum=MAX_SEARCH_RESULTS), int_param(request, "offset", 0))
     return web.json_response({"people": [p.to_json() for p in people]})

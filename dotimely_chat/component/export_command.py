@@ -23,6 +23,21 @@ NODE = "export"
 Session = dict[str, Any]
 
 
+def parse_export_form(payload: object, offered: set[str]) -> tuple[str, str | None, str | None, str]:
+    """(business, from, to, format) of the submitted form; XMPPError bad-request for a business not
+    offered or an unknown format. `from` and `to` are checked by the export service (policies/exports)."""
+    values = payload["values"] if isinstance(payload, Form) else {}
+    business = values.get("business")
+    if not isinstance(business, str) or business not in offered:
+        raise XMPPError("bad-request", "business: pick one of the businesses offered.")
+    fmt = values.get("format")
+    if not isinstance(fmt, str) or fmt not in EXPORT_FORMATS:
+        raise XMPPError("bad-request", f"format: {str(fmt)[:40]!r} is not allowed; expected 'html' or 'jsonl'")
+    bounds = [values.get(name) for name in ("from", "to")]
+    raw_from, raw_to = (value[:100] if isinstance(value, str) and value.strip() else None for value in bounds)
+    return business, raw_from, raw_to, fmt
+
+
 def register_export(component: ChatComponent, exports: ExportService) -> None:
     async def start(iq: Iq, session: Session) -> Session:
         owned = await exports.owned_businesses(session["from"].bare)
@@ -48,17 +63,9 @@ def register_export(component: ChatComponent, exports: ExportService) -> None:
         return session
 
     async def finish(payload: Form, session: Session) -> Session:
-        values = payload["values"] if isinstance(payload, Form) else {}
-        business = str(values.get("business") or "")
-        if business not in session.get("offered", set()):
-            raise XMPPError("bad-request", "business: pick one of the businesses offered.")
-        fmt = str(values.get("format") or "")
-        if fmt not in EXPORT_FORMATS:
-            raise XMPPError("bad-request", f"format: {fmt!r} is not allowed; expected 'html' or 'jsonl'")
+        business, raw_from, raw_to, fmt = parse_export_form(payload, session.get("offered", set()))
         try:
-            checked = await exports.check(business, str(values.get("from") or "") or None,
-                                          str(values.get("to") or "") or None, fmt,
-                                          viewer_jid=session["from"].bare)
+            checked = await exports.check(business, raw_from, raw_to, fmt, viewer_jid=session["from"].bare)
             link = await exports.issue_link(checked)
         except DomainError as exc:
             raise XMPPError(exc.kind.stanza_condition, exc.message) from None

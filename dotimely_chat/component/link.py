@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from slixmpp import ComponentXMPP, Presence
 from slixmpp.plugins.xep_0356.permissions import IqPermission
 from slixmpp.stanza import StreamError
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 from ..config import Config
 from .privileges import AdvertisedPrivileges, parse_privilege_advertisement
+from .stanza_guard import check_outgoing
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,13 @@ class ChatComponent(ComponentXMPP):
         self._connect_loop_wait = min(MAX_BACKOFF_SECONDS, self._connect_loop_wait * 2 + 0.5)
         self._current_connection_attempt = asyncio.ensure_future(self._connect_loop(), loop=self.loop)
         return self._current_connection_attempt
+
+    def send(self, data: StanzaBase | str, use_filters: bool = True) -> None:
+        """Every stanza passes here (slixmpp queues it and serialises it later): text XML cannot carry is
+        refused now, in the caller, instead of making the server close the stream (stanza_guard.py)."""
+        if isinstance(data, StanzaBase):
+            check_outgoing(data.xml, str(data["to"]) if "to" in data.interfaces else "?", data.name)
+        super().send(data, use_filters)
 
     def connection_made(self, transport: asyncio.BaseTransport, send_event: bool = True) -> None:
         # Stanzas are small and often answered by another small one: without TCP_NODELAY Nagle's algorithm

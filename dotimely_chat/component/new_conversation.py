@@ -19,6 +19,23 @@ NODE = "new-conversation"
 Session = dict[str, Any]
 
 
+MAX_QUERY = 200
+
+
+def parse_query_form(payload: object) -> str:
+    """The search fragment of the first step (at most MAX_QUERY characters; anything else: empty)."""
+    value = payload["values"].get("query") if isinstance(payload, Form) else None
+    return value[:MAX_QUERY] if isinstance(value, str) else ""
+
+
+def parse_pick_form(payload: object, offered: set[str]) -> str:
+    """The JID picked in the second step; XMPPError bad-request unless it is one of those offered."""
+    value = payload["values"].get("person") if isinstance(payload, Form) else None
+    if not isinstance(value, str) or value not in offered:
+        raise XMPPError("bad-request", "Pick one of the people offered.")
+    return value
+
+
 def register_new_conversation(component: ChatComponent, directory: DirectoryService) -> None:
     async def require_owner(session: Session) -> str:
         requester = session["from"].bare
@@ -38,7 +55,7 @@ def register_new_conversation(component: ChatComponent, directory: DirectoryServ
 
     async def show_results(payload: Form, session: Session) -> Session:
         requester = await require_owner(session)
-        fragment = str(payload["values"].get("query") or "")[:200] if payload else ""
+        fragment = parse_query_form(payload)
         hits = await directory.search_for(requester, fragment)
         if not hits:
             session.update(payload=None, next=None, has_next=False,
@@ -56,10 +73,8 @@ def register_new_conversation(component: ChatComponent, directory: DirectoryServ
 
     async def pick(payload: Form, session: Session) -> Session:
         requester = await require_owner(session)
-        chosen = str(payload["values"].get("person") or "") if payload else ""
-        hit = session.get("hits", {}).get(chosen)
-        if hit is None:
-            raise XMPPError("bad-request", "Pick one of the people offered.")
+        chosen = parse_pick_form(payload, set(session.get("hits", {})))
+        hit = session["hits"][chosen]
         await directory.ensure_contact(requester, chosen)
         form = Form()
         form["type"] = "result"

@@ -21,6 +21,7 @@ import logging
 from slixmpp import Presence
 
 from ..policies import presence as rules
+from ..policies.text import within_calendar
 from ..services.status import StatusRecorder
 from .link import ChatComponent
 
@@ -37,7 +38,10 @@ def _time(value: str | None) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    # A client's clock or a hostile client: year 1 in +05:00 cannot even be turned into UTC, and a time
+    # the recorder cannot store would be retried with every flush.
+    return parsed.astimezone(dt.UTC) if within_calendar(parsed) else None
 
 
 def _idle_since(presence: Presence) -> dt.datetime | None:

@@ -11,7 +11,7 @@ from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0004 import Form
 
 from ..errors import DomainError
-from ..policies.rooms import parse_audience
+from ..policies.rooms import Audience, parse_audience
 from ..services.appointments import AppointmentService
 from ..services.rooms import RoomService, StartChat
 from .adhoc_guard import COMMAND_TIMEOUT_SECONDS
@@ -26,6 +26,21 @@ def _label(business_name: str, appointment: dict[str, Any]) -> str:
     when = appointment["starts_at"][:16].replace("T", " ")
     cancelled = " (cancelled)" if appointment["status"] == "cancelled" else ""
     return f"{appointment['service_name']} · {when} UTC · {business_name}{cancelled}"
+
+
+def parse_start_chat_form(payload: object, offered: set[str]) -> tuple[str, str, Audience | None]:
+    """(business, appointment, audience) from the submitted form; XMPPError bad-request otherwise. Only
+    a value the form offered is taken (so it is one of the requester's appointments)."""
+    values = payload["values"] if isinstance(payload, Form) else {}
+    picked = values.get("appointment")
+    if not isinstance(picked, str) or picked not in offered or "\n" not in picked:
+        raise XMPPError("bad-request", "Pick one of the appointments offered.")
+    raw_audience = values.get("audience")
+    audience = parse_audience(raw_audience) if isinstance(raw_audience, str) and raw_audience else None
+    if raw_audience and audience is None:
+        raise XMPPError("bad-request", "The audience is 'everyone' or 'owner'.")
+    business, appointment = picked.split("\n", 1)
+    return business, appointment, audience
 
 
 def register_start_chat(component: ChatComponent, appointments: AppointmentService, rooms: RoomService) -> None:
@@ -51,15 +66,7 @@ def register_start_chat(component: ChatComponent, appointments: AppointmentServi
         return session
 
     async def finish(payload: Form, session: Session) -> Session:
-        values = payload["values"] if isinstance(payload, Form) else {}
-        picked = str(values.get("appointment") or "")
-        if picked not in session.get("offered", set()):
-            raise XMPPError("bad-request", "Pick one of the appointments offered.")
-        raw_audience = values.get("audience")
-        audience = parse_audience(raw_audience) if raw_audience else None
-        if raw_audience and audience is None:
-            raise XMPPError("bad-request", "The audience is 'everyone' or 'owner'.")
-        business, appointment = picked.split("\n", 1)
+        business, appointment, audience = parse_start_chat_form(payload, session.get("offered", set()))
         try:
             room, _ = await rooms.start_chat(business, StartChat(
                 appointment, audience, initiator_jid=session["from"].bare))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 from .roles import Role
+from .text import EARLIEST_YEAR, LATEST_YEAR, within_calendar
 
 ExportFormat = Literal["jsonl", "html"]
 EXPORT_FORMATS: Final[tuple[ExportFormat, ...]] = get_args(ExportFormat)
@@ -54,15 +55,20 @@ def parse_instant(parameter: str, raw: str) -> dt.datetime:
     """An ISO 8601 date (midnight UTC) or date-time with a time zone, as an aware UTC datetime."""
     allowed = "an ISO 8601 date (2026-01-31) or date-time with a time zone (2026-01-31T09:00:00Z)"
     text = raw.strip()
+    if not text.isascii():  # fromisoformat would take other digits
+        raise ExportRequestError(parameter, raw[:60], allowed)
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
-            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        else:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ExportRequestError(parameter, raw, allowed) from None
     if moment.tzinfo is None:
         raise ExportRequestError(parameter, raw, allowed + "; this one has no time zone")
+    if not within_calendar(moment):  # a day or 30 days added or taken must stay in datetime's range
+        raise ExportRequestError(parameter, raw, f"a time in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return moment.astimezone(dt.UTC)
 
 

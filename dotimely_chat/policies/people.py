@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import stringprep
 import unicodedata
 
 from .roles import Role
@@ -22,6 +23,32 @@ def validate_display_name(value: object) -> str | None:
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         return None
     return name
+
+
+_SASLPREP_PROHIBITED = (
+    stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.in_table_c3, stringprep.in_table_c4,
+    stringprep.in_table_c5, stringprep.in_table_c6, stringprep.in_table_c7, stringprep.in_table_c8,
+    stringprep.in_table_c9, stringprep.in_table_a1,
+)
+
+
+def password_problem(password: str) -> str | None:
+    """Why the server would refuse `password`, or None. Prosody 0.12 stores SASLprep(password) (RFC 4013,
+    a stored string: no unassigned code points) and refuses a password that fails it; refusing it here
+    gives the caller a 400 instead of the server's refusal."""
+    mapped = "".join(" " if stringprep.in_table_c12(ch) else ch for ch in password
+                     if not stringprep.in_table_b1(ch))
+    prepared = unicodedata.normalize("NFKC", mapped)
+    if not prepared:
+        return "is empty after SASLprep (RFC 4013)"
+    for ch in prepared:
+        if any(table(ch) for table in _SASLPREP_PROHIBITED):
+            return f"contains U+{ord(ch):04X}, which SASLprep (RFC 4013) prohibits in a password"
+    right_to_left = any(stringprep.in_table_d1(ch) for ch in prepared)  # RFC 3454 §6
+    if right_to_left and (any(stringprep.in_table_d2(ch) for ch in prepared)
+                          or not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1]))):
+        return "mixes right-to-left and left-to-right text in a way SASLprep (RFC 4013) prohibits"
+    return None
 
 
 def split_bare_jid(value: object) -> tuple[str, str] | None:

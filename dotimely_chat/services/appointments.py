@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import BAD_REQUEST, NOT_FOUND, DomainError
+from ..policies.text import EARLIEST_YEAR, LATEST_YEAR, is_plain_id, non_xml_text_reason, within_calendar
 from ..storage import (
     AppointmentRepository,
     BusinessRepository,
@@ -20,7 +21,7 @@ from ..storage import (
     PersonRepository,
 )
 from ..storage.models import Appointment
-from .directory import check_external_id, invalid
+from .directory import check_external_id, invalid, refuse_unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,9 @@ class AppointmentInput:
     def from_json(cls, body: Any) -> AppointmentInput:
         if not isinstance(body, dict):
             raise invalid("body", "a JSON object is required")
-        allowed = {"customer", "staff", "starts_at", "duration_minutes", "service_name"}
-        unknown = set(body) - allowed
-        if unknown:
-            raise invalid(sorted(unknown)[0], "unknown field (allowed: " + ", ".join(sorted(allowed)) + ")")
+        refuse_unknown_fields(body, ("customer", "duration_minutes", "service_name", "staff", "starts_at"))
         for field in ("customer", "staff"):
-            if not isinstance(body.get(field), str) or not body[field]:
+            if not isinstance(body.get(field), str) or not is_plain_id(body[field], 128):
                 raise invalid(field, "the booking backend's id of a person of this business is required")
         raw = body.get("starts_at")
         try:
@@ -52,8 +50,10 @@ class AppointmentInput:
         except ValueError:
             starts_at = None
         if starts_at is None or starts_at.tzinfo is None:
-            raise invalid("starts_at", f"{raw!r} is not an ISO 8601 time with a time zone, "
+            raise invalid("starts_at", f"{str(raw)[:60]!r} is not an ISO 8601 time with a time zone, "
                                        "e.g. '2026-12-01T10:00:00+01:00'")
+        if not within_calendar(starts_at):  # the end, the UTC form and room names must stay computable
+            raise invalid("starts_at", f"a time in the years {EARLIEST_YEAR} to {LATEST_YEAR} is required")
         duration = body.get("duration_minutes")
         if isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= MAX_DURATION_MINUTES:
             raise invalid("duration_minutes", f"{duration!r} is not a whole number of minutes from 1 to "
@@ -61,6 +61,8 @@ class AppointmentInput:
         service = body.get("service_name")
         if not isinstance(service, str) or not service.strip() or len(service) > 200:
             raise invalid("service_name", "a name of 1 to 200 characters is required")
+        if reason := non_xml_text_reason(service):  # it names the appointment's rooms
+            raise invalid("service_name", reason)
         return cls(body["customer"], body["staff"], starts_at.astimezone(dt.UTC), duration, " ".join(service.split()))
 
 

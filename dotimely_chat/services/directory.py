@@ -21,10 +21,12 @@ from ..policies.people import (
     localpart_for,
     may_change_role,
     may_remove_membership,
+    password_problem,
     split_bare_jid,
     validate_display_name,
 )
 from ..policies.roles import ROLES, Role, parse_role
+from ..policies.text import is_plain_id, non_xml_text_reason, single_line_problem
 from ..servers.accounts import AccountAdapter
 from ..storage import (
     AuditRepository,
@@ -56,8 +58,28 @@ def invalid(field: str, message: str) -> DomainError:
 
 
 def check_external_id(kind: str, value: str) -> str:
-    if not value or len(value) > MAX_EXTERNAL_ID or any(ord(ch) < 32 for ch in value):
+    """An id of the booking backend: 1 to 128 characters, no control or format characters."""
+    if not isinstance(value, str) or not is_plain_id(value, MAX_EXTERNAL_ID):
         raise invalid(kind, f"an id of 1 to {MAX_EXTERNAL_ID} printable characters is required")
+    return value
+
+
+def refuse_unknown_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """A body with a key we do not know is refused, naming the key (or 'body' for one that is no name)."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        name = unknown[0]
+        field = name if is_plain_id(name, 64) else "body"
+        shown = "" if field == name else f" {name[:40]!r}"
+        raise invalid(field, f"unknown field{shown} (allowed: {', '.join(allowed)})")
+
+
+def check_xml_text(field: str, value: str | None) -> str | None:
+    """Refuse text that XML cannot carry: it would reach a stanza (policies/text.py)."""
+    if value is not None:
+        reason = non_xml_text_reason(value)
+        if reason:
+            raise invalid(field, reason)
     return value
 
 
@@ -75,10 +97,7 @@ class PersonInput:
         """Validate a request body; each error names the field."""
         if not isinstance(body, dict):
             raise invalid("body", "a JSON object is required")
-        unknown = set(body) - {"role", "display_name", "jid", "password", "email", "phone"}
-        if unknown:
-            raise invalid(sorted(unknown)[0], "unknown field (allowed: role, display_name, jid, password, "
-                                              "email, phone)")
+        refuse_unknown_fields(body, ("role", "display_name", "jid", "password", "email", "phone"))
         role = parse_role(body.get("role"))
         if role is None:
             raise invalid("role", f"{body.get('role')!r} is not one of {', '.join(ROLES)}")
@@ -101,6 +120,13 @@ class PersonInput:
             raise invalid("email", "an e-mail address of at most 320 characters is required")
         if phone is not None and (not isinstance(phone, str) or len(phone) > 64):
             raise invalid("phone", "a phone number of at most 64 characters is required")
+        # The password goes into an XEP-0133 form, e-mail and phone into search results: XML text only.
+        check_xml_text("password", password)
+        for field, value in (("email", email), ("phone", phone)):
+            if value is not None and (problem := single_line_problem(value)):
+                raise invalid(field, problem)
+        if password is not None and (problem := password_problem(password)):
+            raise invalid("password", problem)
         return cls(role, name, jid, password, email or None, phone or None)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import FORBIDDEN, NOT_FOUND, DomainError
 from ..policies.rooms import Audience, choose_audience, parse_audience, room_name
+from ..policies.text import is_plain_id
 from ..storage import (
     AppointmentRepository,
     AuditRepository,
@@ -28,7 +29,7 @@ from ..storage import (
     RoomRepository,
 )
 from ..storage.models import Room
-from .directory import invalid
+from .directory import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 
 log = logging.getLogger(__name__)
@@ -47,16 +48,17 @@ class StartChat:
     def from_json(cls, body: Any) -> StartChat:
         if not isinstance(body, dict):
             raise invalid("body", "a JSON object is required")
-        unknown = set(body) - {"initiator", "appointment", "audience"}
-        if unknown:
-            raise invalid(sorted(unknown)[0], "unknown field (allowed: initiator, appointment, audience)")
+        refuse_unknown_fields(body, ("initiator", "appointment", "audience"))
         for field in ("initiator", "appointment"):
-            if not isinstance(body.get(field), str) or not body[field]:
+            if not isinstance(body.get(field), str) or not is_plain_id(body[field], 128):
                 raise invalid(field, "the booking backend's id is required")
         audience = body.get("audience")
         if audience is not None and parse_audience(audience) is None:
             raise invalid("audience", f"{audience!r} is not 'everyone' or 'owner'")
         return cls(body["appointment"], parse_audience(audience), initiator_id=body["initiator"])
+
+
+MAX_ROOMS_LISTED = 500
 
 
 class RoomService(RoomMembership):
@@ -169,8 +171,8 @@ class RoomService(RoomMembership):
 
     async def list_rooms(self, business_ext: str, person_ext: str | None = None,
                          limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        if not 1 <= limit <= 500 or offset < 0:
-            raise invalid("limit", "limit must be 1 to 500 and offset at least 0")
+        if not 1 <= limit <= MAX_ROOMS_LISTED or offset < 0:
+            raise invalid("limit", f"limit must be 1 to {MAX_ROOMS_LISTED} and offset at least 0")
         async with self.database.session() as session:
             business = await BusinessRepository(session).get_by_external_id(business_ext)
             if business is None:

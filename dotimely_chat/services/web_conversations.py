@@ -11,6 +11,7 @@ from ..policies.rooms import parse_audience
 from ..policies.web_login import Peer, audiences_offered, one_to_one_peers, search_hits, start_new_mode
 from ..storage import Database, DirectoryQueries, MembershipRepository, PersonRepository
 from .appointments import AppointmentService
+from .directory import refuse_unknown_fields
 from .rooms import RoomService, StartChat
 from .status_queries import StatusQueries
 from .web_login import WebUser
@@ -76,10 +77,7 @@ class WebConversations:
     async def start_room(self, user: WebUser, body: Any) -> tuple[dict[str, Any], bool]:
         if not isinstance(body, dict) or not isinstance(body.get("appointment"), str):
             raise DomainError(BAD_REQUEST, "appointment: the appointment's id is required", field="appointment")
-        unknown = set(body) - {"appointment", "audience"}
-        if unknown:
-            raise DomainError(BAD_REQUEST, f"{sorted(unknown)[0]}: unknown field (allowed: appointment, audience)",
-                              field=sorted(unknown)[0])
+        refuse_unknown_fields(body, ("appointment", "audience"))
         raw = body.get("audience")
         audience = parse_audience(raw) if raw is not None else None
         if raw is not None and (audience is None or audience not in audiences_offered(user.role)):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,6 +34,23 @@ SQLITE_PRAGMAS: Final[tuple[str, ...]] = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=5000",
 )
+DEFAULT_LOCK_WAIT_MS: Final = 5000
+
+# How long a statement of the current task may wait for a lock another writer holds (None: the default,
+# SQLite's busy_timeout above; PostgreSQL's server setting). The HTTP API bounds it so that a locked
+# database is answered fast with 503 + Retry-After; background work (the recorder, which keeps what it
+# could not write) waits the default.
+_lock_wait_ms: contextvars.ContextVar[int | None] = contextvars.ContextVar("dotimely_lock_wait_ms", default=None)
+
+
+@contextmanager
+def bounded_lock_waits(seconds: float) -> Iterator[None]:
+    """Within this block (and tasks started from it), a lock wait lasts at most `seconds`."""
+    token = _lock_wait_ms.set(max(1, int(seconds * 1000)))
+    try:
+        yield
+    finally:
+        _lock_wait_ms.reset(token)
 
 
 def sqlite_url_for(state_dir: Path) -> str:
@@ -107,6 +126,9 @@ class Database:
         )
         if is_sqlite:
             event.listen(self._engine.sync_engine, "connect", set_sqlite_pragmas)
+            event.listen(self._engine.sync_engine, "checkout", _sqlite_lock_wait)
+        else:
+            event.listen(self._engine.sync_engine, "checkout", _postgresql_lock_wait)
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
@@ -154,6 +176,66 @@ class Database:
             return False
         return True
 
+    async def health(self, timeout: float = 1.0) -> str:
+        """'ok', 'busy' (another writer holds the lock, or no connection came free in time) or
+        'unavailable', within about `timeout` seconds; never raises (for /healthz)."""
+        path = sqlite_file(self._url) if self.dialect_name == "sqlite" else None
+        if path is not None:
+            # Its own connection, outside the pool (a pool full of waiting writers must not delay the
+            # answer), and a write probe: WAL readers pass a held write lock, writers do not.
+            return await asyncio.to_thread(_sqlite_write_probe, path, timeout)
+        if await self.ping(timeout):
+            return "ok"
+        return "busy" if self._engine.pool.checkedout() > 0 else "unavailable"  # type: ignore[attr-defined]
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self._engine.dispose()
+
+
+def _sqlite_write_probe(path: Path, timeout: float) -> str:
+    try:
+        connection = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        log.warning("database %s cannot be opened: %s", path, exc)
+        return "unavailable"
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return "ok"
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+            log.warning("database %s is locked by another writer", path)
+            return "busy"
+        log.warning("database %s does not answer: %s", path, exc)
+        return "unavailable"
+    except sqlite3.Error as exc:
+        log.warning("database %s does not answer: %s", path, exc)
+        return "unavailable"
+    finally:
+        connection.close()
+
+
+def _sqlite_lock_wait(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Set the connection's busy_timeout to what the current task allows (only when it changes)."""
+    wanted = _lock_wait_ms.get() or DEFAULT_LOCK_WAIT_MS
+    if record.info.get("lock_wait_ms", DEFAULT_LOCK_WAIT_MS) != wanted:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={int(wanted)}")
+        finally:
+            cursor.close()
+        record.info["lock_wait_ms"] = wanted
+
+
+def _postgresql_lock_wait(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Set the session's lock_timeout to what the current task allows (0 = the server's default, no
+    limit). Run on asyncpg's own connection, outside any transaction, so that a rollback keeps it."""
+    wanted = _lock_wait_ms.get() or 0
+    if record.info.get("lock_wait_ms", 0) == wanted:
+        return
+    raw, await_ = getattr(dbapi_connection, "_connection", None), getattr(dbapi_connection, "await_", None)
+    if raw is None or await_ is None:  # another driver: leave the server's setting
+        return
+    await_(raw.execute(f"SET lock_timeout = {int(wanted)}"))
+    record.info["lock_wait_ms"] = wanted

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..api.middleware import json_errors
+from ..api.middleware import json_errors, request_limits
 from ..config import Config
 from ..services.web_conversations import WebConversations
 from ..services.web_login import WebLoginService
@@ -32,7 +32,7 @@ async def static_headers(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def build_web_app(config: Config, logins: WebLoginService, conversations: WebConversations) -> web.Application:
-    app = web.Application(middlewares=[json_errors, static_headers], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[json_errors, static_headers, request_limits], client_max_size=64 * 1024)
     app[WEB] = WebContext(config, logins, conversations)
     app.router.add_get("/", views.root)
     app.router.add_get("/web", views.root)

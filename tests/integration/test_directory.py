@@ -223,3 +223,93 @@ async def test_new_conversation_is_refused_to_staff_and_customers(
             await client.plugin["xep_0050"].send_command(chat_service.config.component.jid, "new-conversation",
                                                          timeout=10)
         assert refused.value.condition == "forbidden"
+
+
+BAD_TEXT = [  # (field, value): each would make Prosody close the component's stream if sent
+    ("password", "secret\bpassword"), ("email", "cathy\x01@mail.test"), ("phone", "+49 30\x0b123"),
+    ("display_name", "Cathy\ufffe"), ("password", "lone \ud800 surrogate"),
+]
+
+
+async def test_text_xml_cannot_carry_is_refused_and_the_link_stays_up(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    biz = await make_business(api, customers=1, staff=0)
+    owner, customer = biz["people"]["owner"], biz["people"]["customer0"]
+    owner_client = await xmpp_clients.connect(owner["jid"], owner["password"])
+    component = chat_service.config.component.jid
+    connections = chat_service.component.state.connections
+    path = f"/v1/businesses/{biz['id']}/people/{customer['id']}"
+    for field, value in BAD_TEXT:
+        body = {"role": "customer", "display_name": "Cathy Customer0", field: value}
+        answer = await api.call("PUT", path, body, expect=400)
+        assert answer["errcode"] == "bad_request" and answer["details"]["field"] == field, answer
+        assert field in answer["error"] and "U+" in answer["error"]
+    # A business id with a control character is not created.
+    answer = await api.call("PUT", "/v1/businesses/bad%08id", {"name": "Bad"}, expect=400)
+    assert answer["details"]["field"] == "business"
+    await api.call("GET", "/v1/businesses/bad%08id", expect=400)
+
+    # The link never went down: the same connection answers pings, and the customer's password still works.
+    assert chat_service.component.state.connections == connections and chat_service.component.state.connected
+    await owner_client.plugin["xep_0199"].ping(jid=component, timeout=5)
+    health = await api.call("GET", "/healthz", expect=200)
+    assert health["xmpp"]["connected"] is True
+    customer_client = await xmpp_clients.connect(customer["jid"], customer["password"])
+    assert owner["jid"] in await roster_of(customer_client)
+
+
+async def test_the_component_refuses_a_stanza_with_text_xml_cannot_carry(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    """The last line of defence: a field the front door forgot must not take the link down either."""
+    from dotimely_chat.component.stanza_guard import UnsafeStanzaText
+
+    biz = await make_business(api, customers=1, staff=0)
+    customer = biz["people"]["customer0"]
+    connections = chat_service.component.state.connections
+    with pytest.raises(UnsafeStanzaText):  # straight to the XEP-0133 command, past every validation
+        await chat_service.accounts.set_password(customer["jid"], "secret\bpassword")
+    roster_set = chat_service.component.make_iq_set(ito=customer["jid"])
+    roster_set["roster"]["items"] = {"x@dotimely.test": {"name": "Bad\x07Name", "subscription": "none"}}
+    with pytest.raises(UnsafeStanzaText):  # a roster item's name is an attribute
+        roster_set.send(timeout=5)
+    with pytest.raises(UnsafeStanzaText):
+        chat_service.component.send_message(mto=customer["jid"], mbody="bell \x07",
+                                            mfrom=chat_service.config.component.jid)
+    await asyncio.sleep(0.5)  # what a closed stream would need to show
+    assert chat_service.component.state.connections == connections and chat_service.component.state.connected
+    client = await xmpp_clients.connect(customer["jid"], customer["password"])  # the old password still works
+    await client.plugin["xep_0199"].ping(jid=chat_service.config.component.jid, timeout=5)
+
+
+async def test_a_person_put_while_the_database_is_locked_is_503_and_leaves_no_account(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    from dotimely_chat.storage.database import sqlite_file
+
+    biz = await make_business(api, customers=0, staff=0)
+    path = f"/v1/businesses/{biz['id']}/people/{unique('locked')}"
+    body = {"role": "customer", "display_name": "Lena Locked", "password": "a-long-password"}
+    database_file = sqlite_file(chat_service.database.engine.url)
+    assert database_file is not None
+    other = sqlite3.connect(database_file, isolation_level=None)  # another writer, as another process would be
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        async with api.http.put(api.base + path, json=body, headers=api.headers) as response:
+            answer = await response.json()
+            assert response.status == 503 and answer["errcode"] == "database_busy", answer
+            assert int(response.headers["Retry-After"]) >= 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    made = [r.getMessage().split()[-1] for r in caplog.records if r.getMessage().startswith("Created account")]
+    assert [r for r in caplog.records if r.getMessage() == f"Deleted account {made[-1]}"], \
+        "the account made for the failed write is deleted again"
+    await api.call("GET", path, expect=404)  # nothing written
+    assert chat_service.component.state.connected
+    created = await api.call("PUT", path, body, expect=201)  # the retry succeeds
+    client = await xmpp_clients.connect(created["jid"], "a-long-password")
+    assert client.is_connected()
