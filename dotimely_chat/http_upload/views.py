@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
-from ..policies.uploads import disposition
+from ..policies.uploads import disposition, safe_filename
 from ..services.uploads import UploadService
 from .errors import UPLOAD_ERRORS, UploadError
 from .responses import file_response
@@ -54,6 +54,8 @@ def upload_error_response(exc: UploadError) -> web.Response:
 
 
 def content_disposition(content_type: str, filename: str) -> str:
+    """The name to save under; sanitised again, for names stored before a rule was added (e.g. "CON.txt")."""
+    filename = safe_filename(filename)
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;%' else "_" for ch in filename)
     return f"{disposition(content_type)}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
