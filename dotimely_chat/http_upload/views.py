@@ -97,8 +97,17 @@ async def put_file(request: web.Request, uploads: UploadService, file_id: str, f
                                     uploads.active_partials)
         await uploads.complete(slot, sha256)
     except UploadError as exc:
-        log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid, slot.business_id,
-                 exc.reason)
+        # One line each, no traceback: a client must not be able to flood the log with its own failures.
+        if exc.reason == "interrupted":
+            log.warning("PUT of %s… by %s (business %d) broke off after %d of %d bytes (%s); nothing kept, the "
+                        "slot can be used again until it expires", file_id[:6], slot.jid, slot.business_id,
+                        exc.details.get("received", 0), slot.size, exc.details.get("cause"))
+        elif exc.reason == "storage_full":
+            log.warning("PUT of %s… by %s (business %d), %d bytes, refused: the upload directory is full (%s)",
+                        file_id[:6], slot.jid, slot.business_id, slot.size, exc.details.get("cause"))
+        else:
+            log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid, slot.business_id,
+                     exc.reason)
         response = upload_error_response(exc)
         response.force_close()  # the rest of a refused body is not read
         return response
