@@ -28,11 +28,7 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
     "Referrer-Policy": "no-referrer",
 }
-CORS_HEADERS: Mapping[str, str] = {
-    # Browser clients (Converse.js) PUT with Authorization + Content-Type and no credentials; "*" suffices.
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Content-Disposition, Accept-Ranges",
-}
+EXPOSED_HEADERS = "Content-Length, Content-Range, Content-Disposition, Accept-Ranges"
 PREFLIGHT_HEADERS: Mapping[str, str] = {
     "Access-Control-Allow-Methods": ALLOWED_METHODS,
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
@@ -40,10 +36,21 @@ PREFLIGHT_HEADERS: Mapping[str, str] = {
 }
 
 
+def cors_headers(origin: str | None, allowed: frozenset[str]) -> dict[str, str]:
+    """CORS for the configured origins only (upload.cors_origins; by default the web page's). Browser
+    clients (Converse.js) PUT with Authorization + Content-Type and no credentials; a request from another
+    origin gets no Access-Control-Allow-Origin, so its browser keeps the answer from the page."""
+    if "*" in allowed:
+        return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+    if origin is not None and origin in allowed:
+        return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+                hdrs.VARY: "Origin"}
+    return {hdrs.VARY: "Origin"}  # the answer depends on Origin: caches must not reuse it for another
+
+
 def error_response(status: int, errcode: str, message: str, **extra: object) -> web.Response:
     response = web.json_response({"errcode": errcode, "error": message, **extra}, status=status)
     response.headers.update(SECURITY_HEADERS)
-    response.headers.update(CORS_HEADERS)
     return response
 
 
@@ -69,14 +76,22 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "service": "upload"})
     if parsed.route != "upload":
         return error_response(404, "not_found", "no such file")
-    if request.method == hdrs.METH_OPTIONS:
-        return web.Response(status=204, headers={**CORS_HEADERS, **PREFLIGHT_HEADERS})
     uploads = request.app[UPLOADS]
+    response = await _upload_route(request, uploads, parsed.file_id, parsed.filename)
+    # Not yet prepared (a file body is sent after the handler returns): the headers can still change.
+    response.headers.update(cors_headers(request.headers.get(hdrs.ORIGIN), uploads.settings.cors_origins))
+    return response
+
+
+async def _upload_route(request: web.Request, uploads: UploadService, file_id: str, filename: str
+                        ) -> web.StreamResponse:
+    if request.method == hdrs.METH_OPTIONS:
+        return web.Response(status=204, headers=PREFLIGHT_HEADERS)
     try:
         if request.method == hdrs.METH_PUT:
-            return await put_file(request, uploads, parsed.file_id, parsed.filename)
+            return await put_file(request, uploads, file_id, filename)
         if request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
-            return await get_file(request, uploads, parsed.file_id, parsed.filename)
+            return await get_file(request, uploads, file_id, filename)
     except UploadError as exc:
         return upload_error_response(exc)
     response = error_response(405, "method_not_allowed", f"use {ALLOWED_METHODS}")
@@ -117,7 +132,7 @@ async def put_file(request: web.Request, uploads: UploadService, file_id: str, f
         raise
     finally:
         uploads.release(slot)
-    return web.Response(status=201, headers={**SECURITY_HEADERS, **CORS_HEADERS})
+    return web.Response(status=201, headers=SECURITY_HEADERS)
 
 async def get_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
                    ) -> web.StreamResponse:
@@ -125,7 +140,7 @@ async def get_file(request: web.Request, uploads: UploadService, file_id: str, f
     if served is None:
         raise UploadError("not_found", "no such file")
     headers = {
-        **SECURITY_HEADERS, **CORS_HEADERS,
+        **SECURITY_HEADERS,
         hdrs.CONTENT_TYPE: served.content_type,
         hdrs.CONTENT_DISPOSITION: content_disposition(served.content_type, served.filename),
         hdrs.CACHE_CONTROL: "private, max-age=31536000, immutable",  # a file never changes

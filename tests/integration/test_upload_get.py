@@ -11,6 +11,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
+from dotimely_chat.config import origin_of
 from dotimely_chat.http_upload.slots import SlotFacts
 
 from . import test_upload_support
@@ -101,15 +102,15 @@ async def test_an_if_range_with_the_files_etag_gets_the_range_and_another_the_wh
             assert response.status == 200 and await response.read() == BIG_VIDEO
 
 
-async def test_browser_clients_get_cors_on_preflight_put_and_get(upload_env: UploadEnv) -> None:
+async def test_the_web_pages_origin_gets_cors_on_preflight_put_and_get(upload_env: UploadEnv) -> None:
     env = upload_env
     url, token = await env.slot(env.owner, "a.png", 100, "image/png")
-    origin = "https://web.example"
+    origin = origin_of(env.service.config.web.public_url)  # upload.cors_origins = [] by default
     async with env.http.options(url, ssl=env.ssl, headers={
             "Origin": origin, "Access-Control-Request-Method": "PUT",
             "Access-Control-Request-Headers": "authorization,content-type"}) as response:
         assert response.status in (200, 204)
-        assert response.headers["Access-Control-Allow-Origin"] in ("*", origin)
+        assert response.headers["Access-Control-Allow-Origin"] == origin
         assert {"PUT", "GET", "OPTIONS"} <= {m.strip() for m in
                                             response.headers["Access-Control-Allow-Methods"].split(",")}
         allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
@@ -117,11 +118,42 @@ async def test_browser_clients_get_cors_on_preflight_put_and_get(upload_env: Upl
     async with env.http.put(url, data=b"p" * 100, ssl=env.ssl, headers={
             "Origin": origin, "Authorization": f"Bearer {token}", "Content-Type": "image/png"}) as response:
         assert response.status == 201
-        assert response.headers["Access-Control-Allow-Origin"] in ("*", origin)
+        assert response.headers["Access-Control-Allow-Origin"] == origin
     async with env.http.get(url, ssl=env.ssl, headers={"Origin": origin}) as response:
         assert response.status == 200
-        assert response.headers["Access-Control-Allow-Origin"] in ("*", origin)
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "Origin" in response.headers["Vary"]
         assert "Access-Control-Allow-Credentials" not in response.headers, "GETs are never authorised by cookie"
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost:1", "null"])
+async def test_another_origin_gets_no_cors(upload_env: UploadEnv, origin: str) -> None:
+    env = upload_env
+    url, token = await env.slot(env.owner, "a.png", 100, "image/png")
+    async with env.http.options(url, ssl=env.ssl, headers={
+            "Origin": origin, "Access-Control-Request-Method": "PUT"}) as response:
+        assert "Access-Control-Allow-Origin" not in response.headers
+    async with env.http.put(url, data=b"p" * 100, ssl=env.ssl, headers={
+            "Origin": origin, "Authorization": f"Bearer {token}", "Content-Type": "image/png"}) as response:
+        assert response.status == 201, "CORS is the browser's rule; the token still decides the PUT"
+        assert "Access-Control-Allow-Origin" not in response.headers
+    for headers in ({"Origin": origin}, {}):
+        async with env.http.get(url, ssl=env.ssl, headers=headers) as response:
+            assert response.status == 200 and "Access-Control-Allow-Origin" not in response.headers
+            assert response.headers["Vary"] == "Origin"
+
+
+async def test_configured_origins_replace_the_default_and_a_star_allows_any(upload_env: UploadEnv) -> None:
+    env = upload_env
+    url = await env.upload(env.owner, "a.png", b"p" * 100, "image/png")
+    env.limit(cors_origins=frozenset({"https://chat.example.com"}))
+    for origin, allowed in (("https://chat.example.com", True),
+                            (origin_of(env.service.config.web.public_url), False)):
+        async with env.http.get(url, ssl=env.ssl, headers={"Origin": origin}) as response:
+            assert response.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+    env.limit(cors_origins=frozenset({"*"}))
+    async with env.http.get(url, ssl=env.ssl, headers={"Origin": "https://any.example"}) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
 @pytest.mark.parametrize("path", [
