@@ -25,7 +25,7 @@ MAX_FILENAME_LENGTH: Final = 120
 # A slot's size attribute: plain ASCII decimal digits only (Python's int() also takes "+16", " 16", "1_6" and
 # other scripts' digits such as "١٦"); 20 digits hold any size a disk has.
 _SIZE_TEXT_RE = re.compile(r"[0-9]{1,20}")
-_EDGES_RE = re.compile(r"^[\s.]+|[\s.]+$")
+_SEPARATORS: Final = '"<>|*?:'
 # Names Windows opens as devices whatever their extension or case ("NUL.mp4", "con.txt", "COM¹"): a
 # downloaded file saved under such a name writes to the device instead. Trailing spaces and dots are ignored
 # by Windows too ("CON .txt").
@@ -134,10 +134,14 @@ def safe_filename(name: str | None) -> str:
     """A display name for the URL and Content-Disposition (never a disk path): no folders, no control or
     separator characters, no Windows device name, at most MAX_FILENAME_LENGTH characters with the extension
     kept. A safe name is kept as it is: safe_filename(safe_filename(x)) == safe_filename(x)."""
-    text = unicodedata.normalize("NFC", name or "")
-    text = text.replace("\\", "/").rsplit("/", 1)[-1]
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" and ch not in '"<>|*?:')
-    text = _shorten(_trim(unicodedata.normalize("NFC", text)))  # again: a removed character may join two
+    text = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    if any(ch in text for ch in _SEPARATORS):
+        text = "".join(ch for ch in text if ch not in _SEPARATORS)
+    if not (text.isascii() and text.isprintable()):  # (printable ASCII has no control character, is NFC)
+        text = unicodedata.normalize("NFC", text)
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+        text = unicodedata.normalize("NFC", text)  # again: a removed character may join two
+    text = _shorten(_trim(text))
     if not text:
         return "file"
     if is_windows_device_name(text):
@@ -147,7 +151,9 @@ def safe_filename(name: str | None) -> str:
 
 def _trim(text: str) -> str:
     """Without leading and trailing spaces and dots (Windows drops trailing ones; a leading dot hides)."""
-    return _EDGES_RE.sub("", text)
+    while (trimmed := text.strip().strip(".")) != text:
+        text = trimmed
+    return text
 
 
 def _shorten(text: str) -> str:
