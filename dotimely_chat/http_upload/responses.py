@@ -136,16 +136,21 @@ async def _copy(writer: AbstractStreamWriter, fobj: IO[Any], offset: int, count:
 
     offset_now = [offset]
     ahead = loop.run_in_executor(None, read, min(READ_AHEAD, count))
-    while count > 0:
-        block = await ahead
-        if not block:
-            break
-        count -= len(block)
-        offset_now[0] += len(block)
-        if count > 0:
-            ahead = loop.run_in_executor(None, read, min(READ_AHEAD, count))
-        await writer.write(block)
-    await writer.drain()
+    try:
+        while count > 0:
+            block = await ahead
+            if not block:
+                break
+            count -= len(block)
+            offset_now[0] += len(block)
+            if count > 0:
+                ahead = loop.run_in_executor(None, read, min(READ_AHEAD, count))
+            await writer.write(block)
+        await writer.drain()
+    finally:
+        # A client that went away makes write() raise with a read still in flight: wait for it before the
+        # file is closed, or it fails on the closed descriptor and asyncio logs an ERROR with a traceback.
+        await asyncio.gather(ahead, return_exceptions=True)
 
 
 def _if_range_holds(request: BaseRequest, etag: str, mtime: float) -> bool:

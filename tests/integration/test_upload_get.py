@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 from urllib.parse import quote
 
@@ -261,3 +262,27 @@ async def test_a_device_name_stored_by_an_older_version_is_downloaded_under_a_sa
         assert response.status == 200
         assert response.headers["Content-Disposition"] == \
             "attachment; filename=\"_CON.txt\"; filename*=UTF-8''_CON.txt"
+
+
+@pytest.mark.parametrize("range_header", ["", "Range: bytes=0-10,2000000-9000000\r\n"], ids=["whole", "parts"])
+async def test_a_download_dropped_mid_body_logs_no_error(upload_env: UploadEnv, caplog: pytest.LogCaptureFixture,
+                                                         range_header: str) -> None:
+    """A player that seeks (or a phone that loses its network) drops its GET: nothing in the error log."""
+    env = upload_env
+    data = os.urandom(8 * 1024**2)
+    url = await env.upload(env.owner, "clip.mp4", data, "video/mp4")
+    listen = env.service.config.http.upload_listen
+    path = url.removeprefix(env.base_url).encode()
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection(listen.host, listen.port, ssl=env.ssl,
+                                                       server_hostname=listen.host)
+        writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + range_header.encode() + b"\r\n")
+        await writer.drain()
+        await reader.read(100_000)
+        writer.transport.abort()
+    async with env.http.get(url, ssl=env.ssl) as response:  # the host goes on serving
+        assert await response.read() == data
+    await asyncio.sleep(0.5)
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
