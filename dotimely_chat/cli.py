@@ -157,7 +157,9 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
         f"  health          {config.http.api_public_url}/healthz",
         f"  upload host     {config.http.upload_public_url}",
         f"  web page        {config.web.public_url}/web/  (opened through login links, below)",
-        f"  TLS certificate {prosody.paths.certificate} (XMPP and upload host), signed by the demo CA",
+        f"  TLS certificate {prosody.paths.certificate} ("
+        + ("XMPP; the upload host has http.tls_certificate" if config.http.tls_certificate
+           else "XMPP and upload host") + "), signed by the demo CA",
         f"                  {ca.certificate}",
         f"  state           {config.state_directory}  (Prosody log: {prosody.paths.log_file})",
     ]

@@ -13,6 +13,7 @@ from dotimely_chat.policies.uploads import (
     UploadLimits,
     disposition,
     MAX_FILENAME_LENGTH,
+    REASONS,
     human_size,
     is_windows_device_name,
     may_upload,
@@ -186,3 +187,19 @@ def test_a_content_type_is_a_lower_case_mime_type_or_nothing(value: str | None) 
         assert normalized == normalized.lower() and normalized.count("/") == 1
         assert not any(ch.isspace() or ch in ";\r\n" for ch in normalized)
         assert normalize_content_type(normalized) == normalized
+
+
+@PROPERTY
+@given(member=st.booleans(), ctype=st.one_of(st.none(), st.text(max_size=40),
+                                             st.sampled_from(["image/jpeg", "video/mp4", "application/pdf",
+                                                              "IMAGE/PNG; x=1", "text/html"])),
+       size=st.integers(min_value=-10, max_value=300 * MiB), used=st.integers(min_value=0, max_value=300 * MiB))
+def test_a_granted_slot_is_always_within_the_rules(member: bool, ctype: str | None, size: int, used: int) -> None:
+    decision = may_upload(is_member=member, content_type=ctype, size=size, used_today=used, limits=LIMITS)
+    assert decision.message and (decision.reason is None or decision.reason in REASONS)
+    if decision.allowed:
+        normalized = normalize_content_type(ctype)
+        assert member and size > 0 and normalized is not None and decision.kind is not None
+        assert normalized in LIMITS.types[decision.kind]
+        assert size <= min(LIMITS.max_size[decision.kind], LIMITS.max_file_size)
+        assert used + size <= LIMITS.daily_quota
