@@ -149,7 +149,8 @@ def _permits(ca_cert: x509.Certificate, names: list[str]) -> bool:
     except x509.ExtensionNotFound:
         return True
     dns = [str(t.value) for t in constraints.permitted_subtrees or () if isinstance(t, x509.DNSName)]
-    networks = [t.value for t in constraints.permitted_subtrees or () if isinstance(t, x509.IPAddress)]
+    networks = [t.value for t in constraints.permitted_subtrees or ()
+                if isinstance(t, x509.IPAddress) and isinstance(t.value, ipaddress.IPv4Network | ipaddress.IPv6Network)]
     for name in names:
         ip = _ip(name)
         if ip is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from dotimely_chat.servers.prosody_process import ProsodyProcess
 from dotimely_chat.servers.tls import LocalCA
 
 from ..conftest import DOMAIN
+from ..unit.test_tls import old_self_signed_certificate
 
 WAIT = 15
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
@@ -79,11 +79,7 @@ async def test_a_state_made_by_an_older_version_gets_certificates_the_ca_vouches
 ) -> None:
     """Older versions left one self-signed certificate in <state>/prosody/certs and no CA."""
     paths = ProsodyPaths.in_state(tmp_path / "state0")  # the state directory prosody_factory uses first
-    paths.certificate.parent.mkdir(parents=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
-                    "-keyout", str(paths.private_key), "-out", str(paths.certificate), "-subj", f"/CN={DOMAIN}",
-                    "-addext", f"subjectAltName=DNS:{DOMAIN},DNS:*.{DOMAIN},DNS:localhost,IP:127.0.0.1",
-                    "-addext", "basicConstraints=critical,CA:TRUE"], check=True, capture_output=True)
+    old_self_signed_certificate(paths.certificate, paths.private_key, DOMAIN)
     old = paths.certificate.read_bytes()
     server = await prosody_factory()
     assert server.paths == paths and paths.certificate.read_bytes() != old

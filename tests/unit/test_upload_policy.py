@@ -10,10 +10,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dotimely_chat.policies.uploads import (
-    UploadLimits,
-    disposition,
     MAX_FILENAME_LENGTH,
     REASONS,
+    UploadLimits,
+    disposition,
     human_size,
     is_windows_device_name,
     may_upload,
