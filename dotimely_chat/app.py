@@ -37,7 +37,7 @@ from .metrics import Metrics
 from .servers.accounts import ProsodyAccounts
 from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
-from .servers.tls import ensure_self_signed_certificate
+from .servers.tls import LocalCA, ensure_certificate
 from .services.appointments import AppointmentService
 from .services.directory import DirectoryService
 from .services.export import ExportService
@@ -64,11 +64,13 @@ def database_url(config: Config) -> str:
 
 
 def tls_files(config: Config) -> tuple[Path, Path]:
-    """The certificate of the HTTPS upload host: the configured one, else the generated local one."""
+    """The certificate of the HTTPS upload host: the configured one, else the generated one (signed by the
+    demo CA, the same as Prosody's)."""
     if config.http.tls_certificate:
         return Path(config.http.tls_certificate), Path(config.http.tls_key)
     paths = ProsodyPaths.in_state(config.state_directory)
-    ensure_self_signed_certificate(paths.certificate, paths.private_key, certificate_names(config))
+    ensure_certificate(paths.certificate, paths.private_key, certificate_names(config),
+                       LocalCA.in_state(config.state_directory))
     return paths.certificate, paths.private_key
 
 

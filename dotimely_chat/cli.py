@@ -19,6 +19,7 @@ from .secret_store import refuse_example_secrets, resolve_secrets
 from .servers.prosody_config import ProsodyPaths, render_prosody_config
 from .servers.prosody_process import ProsodyError, ProsodyProcess
 from .servers.prosody_supervisor import ProsodySupervisor
+from .servers.tls import LocalCA
 from .services.demo import DemoAccount, ensure_demo_business
 from .storage import Database
 from .storage.migrate import upgrade_database
@@ -173,6 +174,7 @@ async def _up(config: Config) -> int:
 def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAccount]) -> None:
     x = config.xmpp
     host = x.client_interfaces[0]
+    ca = LocalCA.in_state(config.state_directory)
     lines = [
         "",
         "DoTimely chat is running.",
@@ -183,8 +185,17 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
         f"  health          {config.http.api_public_url}/healthz",
         f"  upload host     {config.http.upload_public_url}",
         f"  web page        {config.web.public_url}/web/  (opened through login links, below)",
-        f"  TLS certificate {prosody.paths.certificate} (self-signed: accept it in your client)",
+        f"  TLS certificate {prosody.paths.certificate} ("
+        + ("XMPP; the upload host has http.tls_certificate" if config.http.tls_certificate
+           else "XMPP and upload host") + "), signed by the demo CA",
+        f"                  {ca.certificate}",
         f"  state           {config.state_directory}  (Prosody log: {prosody.paths.log_file})",
+    ]
+    lines += [
+        "",
+        "Trust the demo CA once on this machine (as root; Gajim then accepts the XMPP server and attachments):",
+        f"  {ca.trust_command()}",
+        "  (browsers keep their own store: import the CA file as an authority; README: Connecting a client)",
     ]
     if accounts:
         lines += ["", "Demo business 'demo-salon' (Demo Salon); accounts:"]
@@ -196,8 +207,8 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
             "",
             "Connect a client as the owner:",
             f"  Gajim: Accounts > Add account > Sign in: {owner.jid} / {owner.password};",
-            f"         Advanced > Connection: host {host}, port {x.client_port}; accept the self-signed",
-            "         certificate when asked.",
+            f"         Advanced > Connection: host {host}, port {x.client_port} (the CA trusted as above; restart",
+            "         Gajim after trusting it).",
             f"  Conversations: add account {owner.jid}, then 'Hostname' {host} and port {x.client_port}",
             "         (enable 'Show hostname and port' in Expert settings); the phone must reach this host,",
             "         so set xmpp.client_interfaces to an address it can reach.",
@@ -205,8 +216,8 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
             "Open the web page as the owner (a link works once, for 60 s; use demo-customer-1 for Carl):",
             f"  curl -s -X POST -H 'Authorization: Bearer {config.api.token}' \\",
             f"    {config.http.api_public_url}/v1/businesses/demo-salon/people/demo-owner/web-login",
-            "  then open the printed url in Chromium; first open "
-            f"{config.http.upload_public_url}/ once and accept its self-signed certificate, so pictures show.",
+            "  then open the printed url in Chromium; with the CA not imported into the browser, first open "
+            f"{config.http.upload_public_url}/healthz once and accept its certificate, so pictures show.",
         ]
     lines += ["", "Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)

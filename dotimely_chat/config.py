@@ -98,6 +98,11 @@ class UploadConfig:
     document_max_size: int
     daily_quota: int  # bytes per person over the last 24 hours
     slot_expires_after: int  # seconds
+    cors_origins: tuple[str, ...] = ()  # browser origins that may PUT/read files; () = the web page's
+
+    def cors_origins_for(self, web_public_url: str) -> frozenset[str]:
+        """The origins answered with CORS headers: the configured ones, else the web page's."""
+        return frozenset(self.cors_origins or (origin_of(web_public_url),))
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,43 @@ def _mime_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+_ORIGIN_ALLOWED = ("a list of browser origins such as [\"https://chat.example.com\"] (scheme://host[:port], "
+                   "http or https, no path), [\"*\"] for any origin, or [] for the web page's (web.public_url)")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """The serialised origin a browser sends: 'scheme://host[:port]', lower-case, no default port."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = parts.port
+    shown_port = f":{port}" if port and port != _DEFAULT_PORTS.get(parts.scheme.lower()) else ""
+    return f"{parts.scheme.lower()}://{host}{shown_port}"
+
+
+def _origin(key: str, value: Any) -> str:
+    if value == "*":
+        return value
+    if not isinstance(value, str):
+        raise _fail(key, value, _ORIGIN_ALLOWED)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise _fail(key, value, _ORIGIN_ALLOWED) from None
+    if (parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/") or parts.query
+            or parts.fragment or parts.username is not None or value != value.strip()):
+        raise _fail(key, value, _ORIGIN_ALLOWED)
+    return origin_of(value)
+
+
+def _origin_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _fail(key, value, _ORIGIN_ALLOWED)
+    return tuple(dict.fromkeys(_origin(f"{key}[{i}]", item) for i, item in enumerate(value)))
+
+
 def _seconds(low: int, high: int) -> Validator:
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -393,6 +435,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "document_max_size": (_size, "25 MiB"),
         "daily_quota": (_size, "1 GiB"),
         "slot_expires_after": (_seconds(10, 86400), 300),
+        "cors_origins": (_origin_list, []),
     },
     "archive": {"retention": (_duration, "5y")},
     "api": {"token": (_secret, REQUIRED)},

@@ -18,6 +18,7 @@ from slixmpp import ClientXMPP
 from dotimely_chat.config import Config, parse_config
 from dotimely_chat.servers.prosody_config import ProsodyPaths
 from dotimely_chat.servers.prosody_process import ProsodyProcess
+from dotimely_chat.servers.tls import LocalCA
 
 DOMAIN = "dotimely.test"
 _running_servers: list[ProsodyProcess] = []
@@ -105,9 +106,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def client_ssl_context(paths: ProsodyPaths) -> ssl.SSLContext:
-    """Trust exactly the generated certificate: TLS is verified, not switched off."""
-    context = ssl.create_default_context(cafile=str(paths.certificate))
-    return context
+    """Trust exactly the generated demo CA (as a client does once the CA is trusted): TLS is verified."""
+    return ssl.create_default_context(cafile=str(LocalCA.in_state(paths.root.parent).certificate))
 
 
 class ClientFactory:

@@ -23,6 +23,7 @@ from slixmpp.plugins.xep_0363.stanza import Get, Header, Put, Request, Slot
 from slixmpp.xmlstream import StanzaBase, register_stanza_plugin
 
 from ..http_upload.errors import UploadError
+from ..policies.uploads import parse_size
 from ..services.uploads import UploadService
 from .link import ChatComponent
 
@@ -80,15 +81,14 @@ def register_upload(component: ChatComponent, uploads: UploadService) -> None:
             raise XMPPError("service-unavailable")
         request = iq["http_upload_request"]
         requester = iq["from"].bare
-        try:
-            size = int(request["size"])
-            filename = request["filename"]
-            if len(filename.encode()) > MAX_FILENAME_BYTES:
-                raise ValueError("file name too long")
-        except ValueError:
+        size = parse_size(request.xml.get("size"))  # the attribute as sent: "+16", " 16", "1_6" are refused
+        filename = request["filename"]
+        if size is None or len(filename.encode()) > MAX_FILENAME_BYTES:
+            log.info("Upload slot request from %s refused: size %r, a file name of %d bytes", requester,
+                     (request.xml.get("size") or "")[:40], len(filename.encode()))
             uploads.metrics.upload_refused("slot", "bad_request")
-            error_reply(iq, UploadError("bad_request", "size must be a number of bytes and the file name "
-                                                       "at most 1 KiB")).send()
+            error_reply(iq, UploadError("bad_request", "size must be a whole number of bytes in decimal digits "
+                                                       "and the file name at most 1 KiB")).send()
             return
         try:
             slot = await uploads.request_slot(requester, filename, size, request["content-type"] or None)

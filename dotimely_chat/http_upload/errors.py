@@ -31,6 +31,8 @@ UPLOAD_ERRORS: dict[str, UploadErrorKind] = {
     "type_mismatch": UploadErrorKind("type_mismatch", 415, "modify", "not-acceptable"),
     "not_found": UploadErrorKind("not_found", 404, "cancel", "item-not-found"),
     "unavailable": UploadErrorKind("unavailable", 503, "wait", "service-unavailable"),
+    "interrupted": UploadErrorKind("upload_interrupted", 400, "modify", "bad-request"),
+    "storage_full": UploadErrorKind("storage_full", 507, "wait", "resource-constraint"),
 }
 
 

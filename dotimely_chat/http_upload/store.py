@@ -10,10 +10,15 @@ the event loop's time for 100 KiB files when it ran there).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import UploadError
 from .slots import FileLayout
@@ -26,6 +31,21 @@ class BodyStream(Protocol):
     async def readany(self) -> bytes: ...
 
 
+# A file system out of space (or of the uploads' quota): the PUT is refused (507), the service goes on.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextmanager
+def _disk_full_refused() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise UploadError("storage_full", "the upload storage is full; try again later",
+                              cause=os.strerror(exc.errno)) from None
+        raise
+
+
 class _Sink:
     """The temporary file, opened by the first write (in the worker)."""
 
@@ -35,6 +55,10 @@ class _Sink:
         self.hasher = hashlib.sha256()
 
     def write(self, block: bytearray) -> None:
+        with _disk_full_refused():
+            self._write(block)
+
+    def _write(self, block: bytearray) -> None:
         if self.fd is None:
             self.fd = os.open(self.partial, _OPEN_FLAGS, 0o600)
         self.hasher.update(block)
@@ -46,15 +70,16 @@ class _Sink:
         """Write the last block, fsync, then hard-link into place (fails if the final name exists: never
         overwrite). One worker hop ends every file, and is the whole of a small one."""
         try:
-            self.write(last)
-            assert self.fd is not None
-            os.fsync(self.fd)
-            self.close()
-            try:
-                os.link(self.partial, final)
-            except FileNotFoundError:  # the first file of its two-letter folder
-                final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.link(self.partial, final)
+            with _disk_full_refused():
+                self._write(last)
+                assert self.fd is not None
+                os.fsync(self.fd)
+                self.close()
+                try:
+                    os.link(self.partial, final)
+                except FileNotFoundError:  # the first file of its two-letter folder
+                    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    os.link(self.partial, final)
         except FileExistsError:
             raise UploadError("already_uploaded", "this file exists; a slot is used once") from None
         finally:
@@ -74,7 +99,9 @@ async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLa
                        active: set[Path]) -> str:
     """Store exactly `size` bytes from `body` as `file_id`; returns the SHA-256 (hex).
 
-    Raises UploadError for a body longer or shorter than `size`; on any failure nothing is left behind.
+    Raises UploadError for a body longer or shorter than `size`, `interrupted` (with `received`) when the
+    client went away or broke the body's framing, `storage_full` when the disk is; on any failure nothing is
+    left behind.
     """
     loop = asyncio.get_running_loop()
     sink = _Sink(layout.partial_path(file_id))
@@ -85,7 +112,11 @@ async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLa
     finished = False
     try:
         while True:
-            data = await body.readany()
+            try:
+                data = await body.readany()
+            except (OSError, HttpProcessingError) as exc:  # connection lost or reset; bad chunked framing
+                raise UploadError("interrupted", f"the body broke off after {received} of {size} bytes",
+                                  received=received, cause=type(exc).__name__) from None
             if not data:
                 break
             received += len(data)

@@ -22,6 +22,16 @@ REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
 INLINE_TOP_LEVEL: Final[frozenset[str]] = frozenset({"image", "video", "audio"})
 NEVER_INLINE: Final[frozenset[str]] = frozenset({"image/svg+xml"})
 MAX_FILENAME_LENGTH: Final = 120
+# A slot's size attribute: plain ASCII decimal digits only (Python's int() also takes "+16", " 16", "1_6" and
+# other scripts' digits such as "١٦"); 20 digits hold any size a disk has.
+_SIZE_TEXT_RE = re.compile(r"[0-9]{1,20}")
+_SEPARATORS: Final = '"<>|*?:'
+# Names Windows opens as devices whatever their extension or case ("NUL.mp4", "con.txt", "COM¹"): a
+# downloaded file saved under such a name writes to the device instead. Trailing spaces and dots are ignored
+# by Windows too ("CON .txt").
+WINDOWS_DEVICE_NAMES: Final[frozenset[str]] = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")})
 _TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]*"
 _MIME_RE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
 
@@ -67,6 +77,13 @@ def normalize_content_type(value: str | None) -> str | None:
     return base if _MIME_RE.match(base) else None
 
 
+def parse_size(text: str | None) -> int | None:
+    """A slot request's size attribute as a number of bytes; None unless it is a plain decimal integer."""
+    if text is None or not _SIZE_TEXT_RE.fullmatch(text):
+        return None
+    return int(text)
+
+
 def human_size(size: int) -> str:
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= factor:
@@ -108,19 +125,43 @@ def disposition(content_type: str) -> Literal["inline", "attachment"]:
     return "inline"
 
 
+def is_windows_device_name(name: str) -> bool:
+    """True for 'CON', 'nul.mp4', 'Lpt1.tar.gz', 'CON .txt': the part before the first dot names a device."""
+    return name.split(".", 1)[0].rstrip(" .").upper() in WINDOWS_DEVICE_NAMES
+
+
 def safe_filename(name: str | None) -> str:
     """A display name for the URL and Content-Disposition (never a disk path): no folders, no control or
-    separator characters, at most MAX_FILENAME_LENGTH characters with the extension kept."""
-    text = unicodedata.normalize("NFC", name or "")
-    text = text.replace("\\", "/").rsplit("/", 1)[-1]
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" and ch not in '"<>|*?:')
-    text = text.strip().strip(".").strip()
+    separator characters, no Windows device name, at most MAX_FILENAME_LENGTH characters with the extension
+    kept. A safe name is kept as it is: safe_filename(safe_filename(x)) == safe_filename(x)."""
+    text = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    if any(ch in text for ch in _SEPARATORS):
+        text = "".join(ch for ch in text if ch not in _SEPARATORS)
+    if not (text.isascii() and text.isprintable()):  # (printable ASCII has no control character, is NFC)
+        text = unicodedata.normalize("NFC", text)
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+        text = unicodedata.normalize("NFC", text)  # again: a removed character may join two
+    text = _shorten(_trim(text))
     if not text:
         return "file"
-    if len(text) > MAX_FILENAME_LENGTH:
-        stem, dot, ext = text.rpartition(".")
-        if dot and 0 < len(ext) <= 16:
-            text = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
-        else:
-            text = text[:MAX_FILENAME_LENGTH]
+    if is_windows_device_name(text):
+        text = _shorten("_" + text)  # "_CON", "_NUL.mp4": the extension stays, so clients still show the media
     return text
+
+
+def _trim(text: str) -> str:
+    """Without leading and trailing spaces and dots (Windows drops trailing ones; a leading dot hides)."""
+    while (trimmed := text.strip().strip(".")) != text:
+        text = trimmed
+    return text
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= MAX_FILENAME_LENGTH:
+        return text
+    stem, dot, ext = text.rpartition(".")
+    if dot and 0 < len(ext) <= 16:
+        head = _trim(stem[: MAX_FILENAME_LENGTH - len(ext) - 1])
+        if head:
+            return f"{head}.{ext}"
+    return _trim(text[:MAX_FILENAME_LENGTH])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import Config
 from .prosody_config import ProsodyPaths, render_prosody_config
-from .tls import ensure_self_signed_certificate
+from .tls import LocalCA, ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ def certificate_names(config: Config) -> list[str]:
 def prepare_prosody_files(config: Config, paths: ProsodyPaths) -> None:
     """Write the config, make the certificate and set the archive database to WAL (kept by SQLite)."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_self_signed_certificate(paths.certificate, paths.private_key, certificate_names(config))
+    ensure_certificate(paths.certificate, paths.private_key, certificate_names(config),
+                       LocalCA.in_state(config.state_directory))
     paths.config_file.write_text(render_prosody_config(config, paths), encoding="utf-8")
     os.chmod(paths.config_file, 0o600)  # it holds the component secret
     # Prosody 0.12 has no option for SQLite pragmas, but WAL set once in the file is kept (FACTS.md).

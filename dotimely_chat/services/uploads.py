@@ -42,6 +42,7 @@ class UploadSettings:
     public_url: str
     slot_lifetime: dt.timedelta
     retention: dt.timedelta | None
+    cors_origins: frozenset[str] = frozenset()  # browser origins answered with CORS headers; "*" = any
 
     @classmethod
     def from_config(cls, config: Config) -> UploadSettings:
@@ -52,7 +53,7 @@ class UploadSettings:
             max_file_size=u.max_file_size, daily_quota=u.daily_quota)
         seconds = retention_seconds(config.archive.retention)
         return cls(limits, config.http.upload_public_url, dt.timedelta(seconds=u.slot_expires_after),
-                   dt.timedelta(seconds=seconds) if seconds is not None else None)
+                   dt.timedelta(seconds=seconds) if seconds is not None else None, u.cors_origins_for(config.web.public_url))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pytest
 
 from dotimely_chat.servers.prosody_config import ProsodyPaths
 from dotimely_chat.servers.prosody_process import ProsodyProcess
+from dotimely_chat.servers.tls import LocalCA
 
 from ..conftest import ClientFactory, config_document, requires_prosody
 
@@ -108,6 +109,11 @@ async def test_up_runs_the_demo_a_client_logs_in_and_ctrl_c_leaves_nothing(tmp_p
         assert f"port {doc['xmpp']['client_port']}" in banner
         token = re.search(r"token: (\S+)", banner).group(1)  # type: ignore[union-attr]
         assert token != "example-api-token"
+        # One printed command trusts the demo CA that signs both the XMPP server's and the upload host's
+        # certificate (Gajim checks attachments' HTTPS against the system's store).
+        ca = LocalCA.in_state(tmp_path / "state")
+        assert ca.trust_command() in banner and ca.certificate.exists()
+        assert "/usr/local/share/ca-certificates/" in banner and "update-ca-certificates" in banner
 
         # A client logs in as the demo owner over verified TLS and finds the component.
         from dotimely_chat.config import load_config

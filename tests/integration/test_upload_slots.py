@@ -98,14 +98,23 @@ async def test_refused_slots_say_why_in_a_standard_error(
         assert "MiB" in error["text"]
 
 
-async def test_a_size_that_is_not_a_number_is_a_bad_request(upload_env: UploadEnv) -> None:
+@pytest.mark.parametrize("size", ["lots", "+16", " 16", "16 ", "1_6", "\u0661\u0666", "0x10", "1e3", "16.0",
+                                  "-16", "", None, "1" * 21])
+async def test_a_size_that_is_not_a_plain_decimal_integer_is_a_bad_request(upload_env: UploadEnv,
+                                                                           size: str | None) -> None:
+    """Python's int() grants "+16", " 16", "1_6" and "١٦"; XEP-0363's size is bytes in decimal digits."""
     iq = upload_env.owner.client.make_iq_get(ito=upload_env.component)
     iq["http_upload_request"]["filename"] = "a.jpg"
-    iq["http_upload_request"]["size"] = "lots"
     iq["http_upload_request"]["content-type"] = "image/jpeg"
+    if size is not None:
+        iq["http_upload_request"].xml.set("size", size)
     with pytest.raises(IqError) as caught:
         await iq.send(timeout=WAIT)
-    assert caught.value.iq["error"]["condition"] == "bad-request"
+    error = caught.value.iq["error"]
+    assert (error["type"], error["condition"]) == ("modify", "bad-request")
+    assert "decimal" in error["text"]
+    url, _ = await upload_env.slot(upload_env.owner, "a.jpg", 16, "image/jpeg")  # "16" itself is granted
+    assert url.endswith("/a.jpg")
 
 
 async def test_the_daily_quota_counts_open_slots_and_says_wait(upload_env: UploadEnv) -> None:

@@ -22,6 +22,7 @@ from slixmpp import JID, ClientXMPP
 from dotimely_chat.app import ChatService, tls_files
 from dotimely_chat.component.upload import register_upload
 from dotimely_chat.http_upload.server import build_upload_app, server_ssl_context
+from dotimely_chat.servers.tls import LocalCA
 from dotimely_chat.services.uploads import UploadService
 
 from ..conftest import ClientFactory
@@ -52,8 +53,9 @@ async def attach_uploads(service: ChatService) -> UploadService:
 
 
 def https_context(service: ChatService) -> ssl.SSLContext:
-    """Trust exactly the upload host's certificate (verified TLS, as a client would)."""
-    return ssl.create_default_context(cafile=str(tls_files(service.config)[0]))
+    """Trust exactly the demo CA that signed the upload host's certificate (verified TLS, as a client would)."""
+    tls_files(service.config)
+    return ssl.create_default_context(cafile=str(LocalCA.in_state(service.config.state_directory).certificate))
 
 
 @dataclass

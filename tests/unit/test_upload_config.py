@@ -52,8 +52,37 @@ def test_settings_follow_the_config(tmp_path: Path) -> None:
     ({"slot_expires_after": 5}, "upload.slot_expires_after", "seconds"),
     ({"slot_expires_after": "5m"}, "upload.slot_expires_after", "seconds"),
     ({"quota": "1 GiB"}, "upload.quota", "unknown key"),
+    ({"cors_origins": "https://a.example"}, "upload.cors_origins", "list of browser origins"),
+    ({"cors_origins": ["https://a.example/chat"]}, "upload.cors_origins[0]", "no path"),
+    ({"cors_origins": ["https://a.example", "ftp://b.example"]}, "upload.cors_origins[1]", "http or https"),
+    ({"cors_origins": ["https://a.example:99999"]}, "upload.cors_origins[0]", "scheme://host[:port]"),
+    ({"cors_origins": ["https://user@a.example"]}, "upload.cors_origins[0]", "origins"),
+    ({"cors_origins": ["a.example"]}, "upload.cors_origins[0]", "origins"),
+    ({"cors_origins": [3]}, "upload.cors_origins[0]", "origins"),
 ])
 def test_bad_upload_values_name_the_key(tmp_path: Path, upload: dict[str, Any], key: str, hint: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(document(**upload), tmp_path)
     assert caught.value.key == key and hint in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, ("http://localhost:8790",)),  # the web page's origin (web.public_url's default)
+    ([], ("http://localhost:8790",)),
+    (["HTTPS://Chat.Example.com:443/"], ("https://chat.example.com",)),
+    (["https://a.example:8443", "http://[::1]:8080", "https://a.example:8443"],
+     ("https://a.example:8443", "http://[::1]:8080")),
+    (["*"], ("*",)),
+])
+def test_cors_origins_default_to_the_web_page_and_are_normalised(tmp_path: Path, value: list[str] | None,
+                                                                 expected: tuple[str, ...]) -> None:
+    config = parse_config(document(**({} if value is None else {"cors_origins": value})), tmp_path)
+    assert config.upload.cors_origins == (() if not value else expected)
+    assert UploadSettings.from_config(config).cors_origins == frozenset(expected)
+
+
+def test_the_default_cors_origin_follows_web_public_url(tmp_path: Path) -> None:
+    doc = document()
+    doc["web"] = {"public_url": "https://chat.example.org/dotimely"}
+    settings = UploadSettings.from_config(parse_config(doc, tmp_path))
+    assert settings.cors_origins == frozenset({"https://chat.example.org"})

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import string
+import unicodedata
+
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from dotimely_chat.policies.uploads import (
+    MAX_FILENAME_LENGTH,
+    REASONS,
     UploadLimits,
     disposition,
     human_size,
+    is_windows_device_name,
     may_upload,
     normalize_content_type,
+    parse_size,
     safe_filename,
 )
 
@@ -105,6 +114,13 @@ def test_content_types_are_normalised_or_refused(value: str | None, expected: st
     ("Café Ünïcödé.png", "Café Ünïcödé.png"),
     ("x" * 300 + ".jpeg", "x" * 115 + ".jpeg"),
     ("y" * 300, "y" * 120),
+    # Windows device names, whatever the case or extension (Windows opens the device, not a file)
+    ("CON", "_CON"), ("NUL.mp4", "_NUL.mp4"), ("LPT1", "_LPT1"), ("con.txt", "_con.txt"), ("COM1", "_COM1"),
+    ("AUX", "_AUX"), ("PRN", "_PRN"), ("nul", "_nul"), ("Lpt9.tar.gz", "_Lpt9.tar.gz"),
+    ("COM\u00b9.png", "_COM\u00b9.png"),
+    ("CON .txt", "_CON .txt"), ("aux.", "_aux"), ("../CON", "_CON"), ("C:\\x\\con.txt", "_con.txt"),
+    ("CON" + " " * 117 + "a.txt", "_CON.txt"),  # shortened to "CON.txt" first
+    ("CONSOLE.txt", "CONSOLE.txt"), ("COM10", "COM10"), ("conx.txt", "conx.txt"), ("_CON", "_CON"),
 ])
 def test_file_names_are_made_safe_and_keep_their_extension(name: str | None, expected: str) -> None:
     assert safe_filename(name) == expected
@@ -114,3 +130,76 @@ def test_file_names_are_made_safe_and_keep_their_extension(name: str | None, exp
                                             (100 * MiB, "100 MiB"), (3 * 1024**3, "3 GiB")])
 def test_sizes_are_shown_in_binary_units(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("16", 16), ("0", 0), ("016", 16), ("104857600", 104857600), ("9" * 20, int("9" * 20)),
+    ("+16", None), (" 16", None), ("16 ", None), ("1_6", None), ("\u0661\u0666", None), ("\uff11\uff16", None),
+    ("-16", None), ("0x10", None), ("1e3", None), ("16.0", None), ("", None), (None, None), ("9" * 21, None),
+])
+def test_a_slot_size_is_a_plain_decimal_integer(text: str | None, expected: int | None) -> None:
+    assert parse_size(text) == expected
+
+
+# ------------------------------------------------------------------------------- properties (hypothesis)
+PROPERTY = settings(max_examples=400, deadline=None)  # no wall-clock limit on a shared machine
+hostile_names = st.one_of(
+    st.none(),
+    st.text(max_size=300),
+    st.text(alphabet=st.sampled_from(list("./\\ \t:\"<>|*?\x00\u202e\u200bCONULPTAXRMaux1239\u00b9.é\u0301")),
+            max_size=40),
+    st.builds(lambda device, ext, case: (device.lower() if case else device) + ext,
+              st.sampled_from(["CON", "PRN", "AUX", "NUL", "COM1", "LPT9", "COM\u00b2"]),
+              st.sampled_from(["", ".txt", ".mp4", ".tar.gz", " .png", "."]), st.booleans()),
+)
+
+
+@PROPERTY
+@given(hostile_names)
+@example("e\u200b\u0301")  # a removed character between a letter and its accent
+@example("CON" + " " * 117 + "a.txt")
+def test_any_file_name_becomes_a_safe_one_that_stays_as_it_is(name: str | None) -> None:
+    safe = safe_filename(name)
+    assert safe and len(safe) <= MAX_FILENAME_LENGTH
+    assert not any(ch in safe for ch in '/\\"<>|*?:') and not is_windows_device_name(safe)
+    assert all(unicodedata.category(ch)[0] != "C" for ch in safe)
+    assert safe == safe.strip() and not safe.startswith(".") and not safe.endswith(".")
+    assert unicodedata.is_normalized("NFC", safe)
+    assert safe_filename(safe) == safe
+
+
+@PROPERTY
+@given(st.one_of(st.text(max_size=30), st.integers(min_value=0, max_value=10**20 - 1).map(str)))
+def test_only_ascii_digits_are_a_size(text: str) -> None:
+    size = parse_size(text)
+    if text and len(text) <= 20 and all(ch in string.digits for ch in text):
+        assert size == int(text)
+    else:
+        assert size is None
+
+
+@PROPERTY
+@given(st.one_of(st.none(), st.text(max_size=60),
+                 st.from_regex(r"\A[ A-Za-z0-9/+.;=\r\n-]{0,40}\Z")))
+def test_a_content_type_is_a_lower_case_mime_type_or_nothing(value: str | None) -> None:
+    normalized = normalize_content_type(value)
+    if normalized is not None:
+        assert normalized == normalized.lower() and normalized.count("/") == 1
+        assert not any(ch.isspace() or ch in ";\r\n" for ch in normalized)
+        assert normalize_content_type(normalized) == normalized
+
+
+@PROPERTY
+@given(member=st.booleans(), ctype=st.one_of(st.none(), st.text(max_size=40),
+                                             st.sampled_from(["image/jpeg", "video/mp4", "application/pdf",
+                                                              "IMAGE/PNG; x=1", "text/html"])),
+       size=st.integers(min_value=-10, max_value=300 * MiB), used=st.integers(min_value=0, max_value=300 * MiB))
+def test_a_granted_slot_is_always_within_the_rules(member: bool, ctype: str | None, size: int, used: int) -> None:
+    decision = may_upload(is_member=member, content_type=ctype, size=size, used_today=used, limits=LIMITS)
+    assert decision.message and (decision.reason is None or decision.reason in REASONS)
+    if decision.allowed:
+        normalized = normalize_content_type(ctype)
+        assert member and size > 0 and normalized is not None and decision.kind is not None
+        assert normalized in LIMITS.types[decision.kind]
+        assert size <= min(LIMITS.max_size[decision.kind], LIMITS.max_file_size)
+        assert used + size <= LIMITS.daily_quota

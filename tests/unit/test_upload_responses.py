@@ -20,9 +20,10 @@ DATA = bytes(range(100))
     ("bytes=90-200", 206, DATA[90:], "bytes 90-99/100"),
     ("bytes=99-99", 206, DATA[99:], "bytes 99-99/100"),
     ("bytes=100-", 416, b"", "bytes */100"),
-    ("bytes=5-2", 416, b"", "bytes */100"),
-    ("bytes=abc", 416, b"", "bytes */100"),
-    ("items=0-1", 416, b"", "bytes */100"),
+    ("bytes=-0", 416, b"", "bytes */100"),  # a zero-length suffix is unsatisfiable (RFC 9110 §14.1.3)
+    ("bytes=5-2", 200, DATA, None),  # an invalid range set is ignored
+    ("bytes=abc", 200, DATA, None),
+    ("items=0-1", 200, DATA, None),  # an unknown unit is ignored
 ])
 def test_ranges_of_a_small_file(range_header: str | None, status: int, body: bytes, content_range: str | None
                                 ) -> None:
@@ -35,6 +36,25 @@ def test_ranges_of_a_small_file(range_header: str | None, status: int, body: byt
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     if status != 416:
         assert response.body == body
+
+
+def test_two_ranges_of_a_small_file_are_a_multipart_byteranges() -> None:
+    response = small_response(make_mocked_request("GET", "/x", headers={"Range": "bytes=0-1,5-6"}), DATA,
+                              {"Content-Type": "video/mp4"})
+    assert response.status == 206 and "Content-Range" not in response.headers
+    ctype, _, boundary = response.headers["Content-Type"].partition("; boundary=")
+    assert ctype == "multipart/byteranges" and len(boundary) == 32
+    assert response.body == (f"--{boundary}\r\nContent-Type: video/mp4\r\nContent-Range: bytes 0-1/100\r\n\r\n"
+                             ).encode() + DATA[0:2] + (f"\r\n--{boundary}\r\nContent-Type: video/mp4\r\n"
+                                                       "Content-Range: bytes 5-6/100\r\n\r\n").encode() \
+        + DATA[5:7] + f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_an_if_range_on_a_small_file_gets_the_whole_file() -> None:
+    """Small files carry no validator, so no If-Range can match."""
+    response = small_response(make_mocked_request("GET", "/x", headers={"Range": "bytes=0-1", "If-Range": '"x"'}),
+                              DATA, {})
+    assert response.status == 200 and response.body == DATA
 
 
 @pytest.mark.parametrize(("ctype", "name", "expected"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -69,9 +70,33 @@ async def test_a_longer_body_is_cut_off_as_soon_as_it_passes_the_size(layout: Fi
 
 async def test_an_interrupted_body_leaves_nothing(layout: FileLayout) -> None:
     file_id, active = new_file_id(), set()
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(UploadError) as caught:
         await receive_file(Body(os.urandom(5 * BLOCK_SIZE), fail_after=40), 5 * BLOCK_SIZE, file_id, layout,
                            active)
+    assert caught.value.reason == "interrupted"
+    assert caught.value.details == {"received": 40 * 65536, "cause": "ConnectionResetError"}
+    assert not layout.final_path(file_id).exists() and leftovers(layout) == [] and active == set()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+async def test_a_full_disk_is_a_storage_full_refusal_and_leaves_nothing(layout: FileLayout,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        code: int) -> None:
+    real_write = os.write
+    written = [0]
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        written[0] += len(data)
+        if written[0] > 2 * BLOCK_SIZE:
+            raise OSError(code, os.strerror(code))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    file_id, active = new_file_id(), set()
+    with pytest.raises(UploadError) as caught:
+        await receive_file(Body(os.urandom(5 * BLOCK_SIZE)), 5 * BLOCK_SIZE, file_id, layout, active)
+    assert (caught.value.reason, caught.value.kind.http_status, caught.value.kind.errcode) == \
+        ("storage_full", 507, "storage_full")
     assert not layout.final_path(file_id).exists() and leftovers(layout) == [] and active == set()
 
 
