@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,6 +58,11 @@ def database_url(config: Config) -> str:
     return config.database.url or sqlite_url_for(config.state_directory)
 
 
+def room_key(config: Config) -> bytes:
+    """The key of the room JIDs (services.rooms.RoomService.room_jid_for): stable across restarts."""
+    return hashlib.sha256(b"dotimely-chat room jid\0" + config.component.secret.encode()).digest()
+
+
 def tls_files(config: Config) -> tuple[Path, Path]:
     """The certificate of the HTTPS upload host: the configured one, else the generated local one."""
     if config.http.tls_certificate:
@@ -78,7 +84,8 @@ class ChatService:
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
-                                 untouchable={config.component.jid, observer_jid(config)})
+                                 untouchable={config.component.jid, observer_jid(config)},
+                                 room_key=room_key(config))
         self.appointments = AppointmentService(self.database, self.rooms)
         self.directory.listeners.append(self.rooms)
         self.muc.on_affiliation_change(self.rooms.on_affiliation_change)

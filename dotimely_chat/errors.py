@@ -29,11 +29,14 @@ UNAUTHORIZED = ErrorKind("unauthorized", 401, "not-authorized")
 CONFLICT = ErrorKind("conflict", 409, "conflict")
 LAST_OWNER = ErrorKind("last_owner", 409, "not-allowed")
 UNAVAILABLE = ErrorKind("unavailable", 503, "service-unavailable")
+XMPP_UNAVAILABLE = ErrorKind("xmpp_unavailable", 503, "remote-server-timeout")
 INTERNAL = ErrorKind("internal", 500, "internal-server-error")
 
 
 class DomainError(Exception):
     """An error a peer may see: `kind` decides the status; `message` is safe to show."""
+
+    retry_after: int | None = None  # seconds; the HTTP answer carries Retry-After when set
 
     def __init__(self, kind: ErrorKind, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -44,3 +47,18 @@ class DomainError(Exception):
         if self.details:
             body["details"] = self.details
         return body
+
+
+LINK_RETRY_AFTER_SECONDS = 5
+
+
+class LinkUnavailable(DomainError):
+    """The XMPP link to the server is down (or stalled): what needs it cannot be done now; try again soon.
+
+    Raised before anything is sent when the link is known to be down, and when the server does not answer
+    (a lost link is noticed by the keepalive ping within seconds; see component.link)."""
+
+    retry_after = LINK_RETRY_AFTER_SECONDS
+
+    def __init__(self, message: str) -> None:
+        super().__init__(XMPP_UNAVAILABLE, message)

@@ -27,7 +27,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except DomainError as exc:
-        return web.json_response(exc.to_json(), status=exc.kind.http_status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return web.json_response(exc.to_json(), status=exc.kind.http_status, headers=headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

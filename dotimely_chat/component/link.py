@@ -3,6 +3,14 @@
 `ChatComponent` is the one slixmpp object. Features (rosters, rooms, observer, commands...) plug into it by
 registering resynchronisation steps with `add_resync_step`, which run after every (re)connection once the
 server has told us our privileges, and by handling slixmpp events.
+
+A link can die silently: a network cut without FIN or RST leaves the socket open and TCP quiet for minutes.
+The component pings the server (XEP-0199) every `component.ping_interval` seconds; no answer within
+`component.ping_timeout` seconds counts as a lost link: a warning, the socket is dropped and made again,
+`/healthz` says disconnected, and what needs the link answers `LinkUnavailable` (HTTP 503 + Retry-After)
+at once instead of waiting for its own timeout (`on_link`). A TCP connection that opens but never
+completes the handshake (the same cut, seen from the next attempt) is dropped after
+`HANDSHAKE_TIMEOUT_SECONDS`.
 """
 
 from __future__ import annotations
@@ -13,23 +21,29 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from slixmpp import ComponentXMPP, Presence
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.plugins.xep_0356.permissions import IqPermission
 from slixmpp.stanza import StreamError
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 from ..config import Config
+from ..errors import LinkUnavailable
 from .privileges import AdvertisedPrivileges, parse_privilege_advertisement
 
 log = logging.getLogger(__name__)
 
 ResyncStep = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 PLUGINS = ("xep_0030", "xep_0004", "xep_0050", "xep_0055", "xep_0199", "xep_0297", "xep_0356", "xep_0319")
 MAX_BACKOFF_SECONDS = 5.0
 PRIVILEGES_WAIT_SECONDS = 5.0
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass
@@ -41,6 +55,8 @@ class LinkState:
     connections: int = 0
     resyncs_completed: int = 0
     last_error: str | None = None
+    lost: int = 0                      # times an established link was lost (closed, or silent)
+    last_ping_rtt: float | None = None  # seconds, of the last keepalive ping answered
 
 
 class ChatComponent(ComponentXMPP):
@@ -56,6 +72,9 @@ class ChatComponent(ComponentXMPP):
         self._reconnect_handle: asyncio.TimerHandle | None = None
         self._stopping = False
         self._backoff = 0.5
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._handshake_handle: asyncio.TimerHandle | None = None
+        self._lost: asyncio.Future[None] | None = None  # resolved when the current link is lost
 
         for plugin in PLUGINS:
             self.register_plugin(plugin)
@@ -71,6 +90,7 @@ class ChatComponent(ComponentXMPP):
         self.add_event_handler("disconnected", self._on_disconnected)
         self.add_event_handler("stream_error", self._on_stream_error)
         self.add_event_handler("connection_failed", self._on_connection_failed)
+        self.add_event_handler("connected", self._on_tcp_connected)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def add_resync_step(self, name: str, step: ResyncStep) -> None:
@@ -82,18 +102,60 @@ class ChatComponent(ComponentXMPP):
         log.info("Connecting to %s:%s as %s", self.config.xmpp.server_host, self.config.component.port,
                  self.boundjid.bare)
         self.connect()
+        self._arm_handshake_watchdog()
 
     async def stop(self) -> None:
         """Close the stream cleanly and stop reconnecting."""
         self._stopping = True
         if self._reconnect_handle:
             self._reconnect_handle.cancel()
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+        self._stop_keepalive()
         self.cancel_connection_attempt()
         if self._resync_task and not self._resync_task.done():
             self._resync_task.cancel()
         if self.transport is not None:
             await self.disconnect(wait=2.0, reason="dotimely-chat stopping")
         self.state.connected = False
+        self._resolve_lost()
+
+    @property
+    def link_up(self) -> bool:
+        return self.state.connected
+
+    def require_link(self, what: str) -> None:
+        """Raise LinkUnavailable (HTTP 503 + Retry-After) when the link is down: nothing is sent then."""
+        if not self.state.connected:
+            raise LinkUnavailable(f"{what}: the XMPP server is not reachable now ("
+                                  f"{self.state.last_error or 'the link is down'}); try again shortly")
+
+    async def on_link(self, awaitable: Awaitable[T], what: str) -> T:
+        """Await an answer of the server, or raise LinkUnavailable as soon as the link is lost meanwhile
+        (rather than after the request's own timeout)."""
+        self.require_link(what)
+        lost = self._lost
+        assert lost is not None  # made at session start
+        task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        raise LinkUnavailable(f"{what}: the link to the XMPP server was lost; try again shortly")
+
+    def send(self, data: Any, use_filters: bool = True) -> None:  # type: ignore[override]
+        # slixmpp 1.17 keeps stanzas sent while the stream is down and sends them after the next handshake:
+        # requests whose callers gave up long ago (a room's destroy after its retry made it again). Drop them;
+        # what they were for is repaired by the resynchronisation after every connection.
+        if isinstance(data, RootStanza) and not self._session_started:
+            log.debug("Not sent (the link is down): %s", data.xml.tag)
+            self.event("stanza_not_sent", data)
+            return
+        super().send(data, use_filters)
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until the handshake succeeded and the first resynchronisation finished."""
@@ -127,24 +189,99 @@ class ChatComponent(ComponentXMPP):
         self.state.connections += 1
         self.state.last_error = None
         self._backoff = 0.5
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+            self._handshake_handle = None
+        self._lost = asyncio.get_running_loop().create_future()
         log.info("Component %s connected (connection %d)", self.boundjid.bare, self.state.connections)
         self._resync_task = asyncio.ensure_future(self._resynchronise(self.state.connections))
+        self._stop_keepalive()
+        self._keepalive_task = asyncio.ensure_future(self._keepalive(self.state.connections))
 
     def _on_disconnected(self, reason: object) -> None:
         was_connected = self.state.connected
         self.state.connected = False
         self._privileges_event.clear()
+        self._stop_keepalive()
+        if self._lost is not None and not self._lost.done():  # not yet counted by _link_silent
+            self.state.lost += 1 if was_connected else 0
+        self._resolve_lost()
         if self._stopping:
             return
         if was_connected:
             log.warning("Lost the link to the server (%s); reconnecting", reason or "connection closed")
         delay = self._backoff
         self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+        if self._reconnect_handle:
+            self._reconnect_handle.cancel()
         self._reconnect_handle = self.loop.call_later(delay, self._reconnect)
 
     def _reconnect(self) -> None:
         if not self._stopping and self.transport is None:
             self.connect()
+            self._arm_handshake_watchdog()
+
+    def _resolve_lost(self) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    # ---------------------------------------------------------------------- noticing a silent link
+    async def _keepalive(self, connection: int) -> None:
+        """Ping the server's host (its mod_ping answers) every interval; no answer in time = link lost."""
+        interval, timeout = self.config.component.ping_interval, self.config.component.ping_timeout
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            if connection != self.state.connections or not self.state.connected:
+                return
+            iq = self.make_iq_get(ito=self.config.xmpp.domain, ifrom=self.boundjid.bare)
+            iq.enable("ping")
+            started = time.monotonic()
+            try:
+                await iq.send(timeout=timeout)
+            except IqError:
+                pass  # an error is an answer too: the link carries stanzas
+            except IqTimeout:
+                if connection == self.state.connections and self.state.connected:
+                    self._link_silent(timeout)
+                return
+            self.state.last_ping_rtt = time.monotonic() - started
+
+    def _link_silent(self, timeout: float) -> None:
+        self.state.connected = False
+        self.state.lost += 1
+        self.state.last_error = f"no answer from the server to a ping within {timeout:.0f} s"
+        log.warning("No answer from %s to a ping within %.0f s: the link to %s:%s is lost (a silent network "
+                    "cut?); dropping it and reconnecting", self.config.xmpp.domain, timeout,
+                    self.config.xmpp.server_host, self.config.component.port)
+        self._resolve_lost()
+        self.abort()  # -> connection_lost -> 'disconnected' -> _on_disconnected schedules the reconnection
+
+    def _stop_keepalive(self) -> None:
+        task, self._keepalive_task = self._keepalive_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    def _on_tcp_connected(self, _event: object) -> None:
+        self._arm_handshake_watchdog()
+
+    def _arm_handshake_watchdog(self) -> None:
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+        self._handshake_handle = self.loop.call_later(HANDSHAKE_TIMEOUT_SECONDS, self._handshake_overdue)
+
+    def _handshake_overdue(self) -> None:
+        """The TCP connection (or the attempt to make it) hangs without a handshake: start over."""
+        self._handshake_handle = None
+        if self._stopping or self.state.connected:
+            return
+        where = f"{self.config.xmpp.server_host}:{self.config.component.port}"
+        self.state.last_error = f"no XEP-0114 handshake with {where} within {HANDSHAKE_TIMEOUT_SECONDS:.0f} s"
+        log.warning("No handshake with %s within %.0f s; trying again", where, HANDSHAKE_TIMEOUT_SECONDS)
+        if self.transport is not None:
+            self.abort()  # -> 'disconnected' -> a new attempt
+        else:
+            self.cancel_connection_attempt()
+            self._reconnect()
 
     def _on_connection_failed(self, error: object) -> None:
         self.state.last_error = f"cannot reach {self.config.xmpp.server_host}:{self.config.component.port}"

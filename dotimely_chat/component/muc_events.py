@@ -26,6 +26,7 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from ..errors import LinkUnavailable
 from .link import ChatComponent
 
 log = logging.getLogger(__name__)
@@ -338,7 +339,7 @@ class RoomEvents:
         """Fail what waits for the server; keep `joined` so that the services know what to rejoin."""
         for future in [*self._joins.values(), *self._echoes.values()]:
             if not future.done():
-                future.set_exception(MucError("", "the link to the server was lost", "remote-server-timeout"))
+                future.set_exception(LinkUnavailable("the link to the XMPP server was lost; try again shortly"))
         self._occupants.clear()
         for listener in self.traffic_listeners:
             listener.left_all_rooms()
