@@ -6,11 +6,18 @@ recorder before the live events held since the hold (`StatusRecorder.hold`): mes
 and order, markers archived meanwhile (Prosody 0.12 archives XEP-0333 markers, see `component.muc_archive`)
 cover what they name. Rooms are read most recently active first, a few at a time; a room whose archive
 cannot be read is released anyway (its live events are recorded as they came), with a warning.
+
+Times: Prosody 0.12 stamps its archive in whole seconds (`os.time()` in mod_muc_mam, util.datetime prints no
+fraction, and its SQL archive keeps `when` as an integer), while a message recorded live carries the time it
+reached us, to the microsecond. A message said 0.9 s into a second after one recorded live at 0.7 s would come
+back 0.7 s *earlier* than its predecessor. The archive's order is the truth: a back-filled time is never
+earlier than the time of what precedes it in the room (the archive's stamp, raised to it when needed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -84,19 +91,24 @@ class ArchiveBackfill:
 
     async def _room(self, room_jid: str, after: str | None, since: dt.datetime | None, generation: int) -> int:
         try:
-            return await self._read(room_jid, after, None, generation)
+            return await self._read(room_jid, after, None, generation, floor=since)
         except Exception as exc:
             if after is None or getattr(exc, "condition", None) != "item-not-found":
                 raise
         # Our last message left the archive (retention): read from its time; what we have is skipped.
         log.info("Room %s: %s is no longer in the archive; reading from %s", room_jid, after, since)
-        return await self._read(room_jid, None, since, generation)
+        return await self._read(room_jid, None, since, generation, floor=since)
 
-    async def _read(self, room_jid: str, after: str | None, since: dt.datetime | None, generation: int) -> int:
+    async def _read(self, room_jid: str, after: str | None, since: dt.datetime | None, generation: int,
+                    floor: dt.datetime | None) -> int:
+        """Hand the archive to the recorder; `floor` is the time of the last message recorded in the room."""
         count = 0
         async for message in self.read_archive(room_jid, after, since):
             if self.recorder.holding_generation != generation:
                 break
+            if floor is not None and message.sent_at < floor:  # whole seconds (see the module's docstring)
+                message = dataclasses.replace(message, sent_at=floor)
+            floor = message.sent_at
             self.recorder.archived(room_jid, message)
             count += 1
         return count

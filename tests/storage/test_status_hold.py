@@ -3,6 +3,7 @@ they were said (on SQLite and PostgreSQL; the traffic is built by hand, no serve
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,3 +99,45 @@ async def test_a_back_fill_that_fails_does_not_leave_the_rooms_held(tmp_path: Pa
         assert [kind for _, kind, _ in recorder._queue] == ["message"], "recorded, not held"
     finally:
         await unmigrated.dispose()
+
+
+async def test_back_filled_times_never_go_back_behind_a_live_message_and_keep_microseconds(
+    db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prosody 0.12's archive has whole seconds; a live message has the microsecond it reached us. A message
+    the archive puts after a live one, in the same second, must not get an earlier time (issue 16.6)."""
+    room_id, _ = await two_rooms(db, tenant)
+    room = "a1@rooms.test"
+    people = {OWNER: tenant.owner_id, STAFF: tenant.staff_id, CUSTOMER: tenant.customer_id}
+
+    async def members_of(jid: str) -> RoomMembers | None:
+        return RoomMembers(room_id, tenant.business_id, people) if jid == room else None
+
+    live_at = T0 + dt.timedelta(seconds=0.7)
+    monkeypatch.setattr("dotimely_chat.services.status.now", lambda: live_at)
+    recorder = StatusRecorder(db, members_of)
+    recorder.release_all()
+    recorder.room_message(live(room, 1))  # recorded live at 09:00:00.700000
+    await recorder.flush()
+
+    asked: list[tuple[str | None, dt.datetime | None]] = []
+
+    async def archive(jid: str, after: str | None, since: dt.datetime | None) -> AsyncIterator[ArchivedMessage]:
+        if jid != room:
+            return
+        asked.append((after, since))
+        for n, second in ((2, 0), (3, 1)):  # said after s1: 09:00:00.9 (stamped 09:00:00), then 09:00:01
+            yield dataclasses.replace(archived(room, n), sent_at=T0 + dt.timedelta(seconds=second))
+
+    recorder.hold()  # the link was lost; the back-fill reads what was said meanwhile
+    report = await ArchiveBackfill(db, recorder, archive).run()
+    await recorder.flush()
+    assert report.failed == 0 and asked == [("s1", None)]
+    async with db.session() as session:
+        rows = (await session.execute(select(RoomMessage.stanza_id, RoomMessage.sent_at)
+                                      .where(RoomMessage.room_id == room_id).order_by(RoomMessage.id))).all()
+    assert [sid for sid, _ in rows] == ["s1", "s2", "s3"]
+    assert rows[0][1] == live_at, "the database keeps the microseconds"
+    times = [sent_at for _, sent_at in rows]
+    assert times == sorted(times), "sent_at never goes backwards in the order the room had"
+    assert times == [live_at, live_at, T0 + dt.timedelta(seconds=1)]
