@@ -1,5 +1,6 @@
 """Faults of the XEP-0114 link on the real Prosody: a silent network cut (a TCP proxy that stops forwarding
-without closing), Prosody killed under room traffic. Bounded waits only; every test cleans up."""
+without closing), Prosody killed under room traffic, the component killed (SIGKILL, a process of its own)
+while a customer talks. Bounded waits only; every test cleans up."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import dataclasses
 import datetime as dt
 import logging
 import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -19,7 +22,9 @@ from sqlalchemy import select
 
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.muc_archive import archived_messages
+from dotimely_chat.config import load_config
 from dotimely_chat.servers.prosody_process import ProsodyProcess
+from dotimely_chat.storage import Database, sqlite_url_for
 from dotimely_chat.storage.models import Room, RoomMessage
 
 from ..conftest import ClientFactory, make_test_config
@@ -241,3 +246,132 @@ async def test_prosody_killed_under_room_traffic_nothing_recorded_is_lost(
         await clients.close()
         await service.stop()
 
+
+
+def _toml(document: dict[str, Any]) -> str:
+    """The few value kinds of a test config (strings, integers, lists of strings) as TOML."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(item) for item in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [f"{key} = {value(v)}" for key, v in document.items() if not isinstance(v, dict)]
+    for section, values in document.items():
+        if isinstance(values, dict):
+            lines += ["", f"[{section}]", *(f"{key} = {value(v)}" for key, v in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+class ComponentProcess:
+    """`dotimely-chat component` in a process of its own, to be killed like a real one."""
+
+    def __init__(self, config_file: Path, log_file: Path) -> None:
+        self.config_file, self.log_file = config_file, log_file
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log_file.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "dotimely_chat", "--config", str(self.config_file), "component",
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+        self.process = None
+
+    def log_tail(self) -> str:
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-40:])
+
+
+async def test_the_component_killed_while_a_customer_talks_back_fills_everything_in_order_once(
+    prosody_server: ProsodyProcess, xmpp_clients: ClientFactory, tmp_path: Path,
+) -> None:
+    base = prosody_server.config
+    own = make_test_config(tmp_path / "component-state")
+    document = {
+        "state_directory": str(own.state_directory),
+        "xmpp": {"domain": base.xmpp.domain, "client_port": base.xmpp.client_port,
+                 "http_port": base.xmpp.http_port},
+        "component": {"jid": base.component.jid, "secret": base.component.secret, "port": base.component.port},
+        "muc": {"host": base.muc.host},
+        "http": {"api_listen": f"{own.http.api_listen.host}:{own.http.api_listen.port}",
+                 "api_public_url": own.http.api_public_url,
+                 "upload_listen": f"{own.http.upload_listen.host}:{own.http.upload_listen.port}",
+                 "upload_public_url": own.http.upload_public_url},
+        "api": {"token": base.api.token},
+        "web": {"listen": f"{own.web.listen.host}:{own.web.listen.port}", "public_url": own.web.public_url},
+    }
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(_toml(document))
+    config = load_config(config_file)
+    component = ComponentProcess(config_file, tmp_path / "component.log")
+    database = Database(sqlite_url_for(config.state_directory))
+    talking: asyncio.Task[None] | None = None
+
+    async def healthy(resynchronised: int = 1) -> bool:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{config.http.api_public_url}/healthz") as r:
+                body = await r.json()
+        except aiohttp.ClientError:
+            return False
+        return r.status == 200 and body["xmpp"]["resynchronised"] and body["xmpp"]["connections"] >= 1
+
+    try:
+        await component.start()
+        await eventually(healthy, 30)
+        async with aiohttp.ClientSession() as http:
+            api = Api(SimpleNamespace(config=config), http)  # type: ignore[arg-type]
+            biz = await make_business(api, customers=1, staff=1)
+            room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+        customer = biz["people"]["customer0"]
+        client = await xmpp_clients.connect(customer["jid"], customer["password"], "xep_0045")
+        await join(client, room, "cathy")
+        speaker = Member(client, room)
+        sent: list[str] = []
+
+        async def talk() -> None:
+            while True:
+                message = client.make_message(mto=room, mbody=f"message {len(sent) + 1}", mtype="groupchat")
+                message["id"] = uuid.uuid4().hex
+                message.send()
+                sent.append(message["id"])
+                await asyncio.sleep(0.05)
+
+        async def recorded() -> list[str]:
+            async with database.session() as session:
+                return list((await session.scalars(select(RoomMessage.stanza_id).join(Room)
+                                                   .where(Room.jid == room).order_by(RoomMessage.id))).all())
+
+        talking = asyncio.create_task(talk())
+        await eventually(lambda: _wait_for(len(speaker.echoes) >= 20), 15)
+        await component.kill()  # SIGKILL: no clean stop, whatever was queued in memory is gone
+        heard = len(speaker.echoes)
+        await eventually(lambda: _wait_for(len(speaker.echoes) >= heard + 20), 15)  # said while it is dead
+        await component.start()
+        await eventually(healthy, 30)
+        heard = len(speaker.echoes)
+        await eventually(lambda: _wait_for(len(speaker.echoes) >= heard + 20), 15)
+        talking.cancel()
+        await eventually(lambda: _wait_for(all(m in speaker.echoes for m in sent)), 10)
+        said = [speaker.echoes[m] for m in sent]  # the room's stanza-ids, in the order the room had them
+
+        async def complete() -> bool:
+            return await recorded() == said
+
+        try:
+            await eventually(complete, 15)  # every message, once, in order
+        except AssertionError:
+            got = await recorded()
+            raise AssertionError(f"said {len(said)}, recorded {len(got)} ({len(set(got))} distinct), missing "
+                                 f"{len(set(said) - set(got))}\n{component.log_tail()}") from None
+    finally:
+        if talking is not None:
+            talking.cancel()
+        await component.kill()
+        await database.dispose()
