@@ -74,6 +74,7 @@ class ChatComponent(ComponentXMPP):
         self._backoff = 0.5
         self._keepalive_task: asyncio.Task[None] | None = None
         self._handshake_handle: asyncio.TimerHandle | None = None
+        self.handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS
         self._lost: asyncio.Future[None] | None = None  # resolved when the current link is lost
 
         for plugin in PLUGINS:
@@ -267,7 +268,7 @@ class ChatComponent(ComponentXMPP):
     def _arm_handshake_watchdog(self) -> None:
         if self._handshake_handle:
             self._handshake_handle.cancel()
-        self._handshake_handle = self.loop.call_later(HANDSHAKE_TIMEOUT_SECONDS, self._handshake_overdue)
+        self._handshake_handle = self.loop.call_later(self.handshake_timeout, self._handshake_overdue)
 
     def _handshake_overdue(self) -> None:
         """The TCP connection (or the attempt to make it) hangs without a handshake: start over."""
@@ -275,8 +276,8 @@ class ChatComponent(ComponentXMPP):
         if self._stopping or self.state.connected:
             return
         where = f"{self.config.xmpp.server_host}:{self.config.component.port}"
-        self.state.last_error = f"no XEP-0114 handshake with {where} within {HANDSHAKE_TIMEOUT_SECONDS:.0f} s"
-        log.warning("No handshake with %s within %.0f s; trying again", where, HANDSHAKE_TIMEOUT_SECONDS)
+        self.state.last_error = f"no XEP-0114 handshake with {where} within {self.handshake_timeout:.0f} s"
+        log.warning("No handshake with %s within %.0f s; trying again", where, self.handshake_timeout)
         if self.transport is not None:
             self.abort()  # -> 'disconnected' -> a new attempt
         else:

@@ -54,6 +54,7 @@ async def proxied(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterat
     proxy = await StallProxy("127.0.0.1", prosody_server.config.component.port).start()
     service = ChatService(service_config(prosody_server, tmp_path, port=proxy.port, ping_interval=1,
                                          ping_timeout=1))
+    service.component.handshake_timeout = 3.0
     await service.start()
     try:
         assert await service.component.wait_connected(15), service.component.state
@@ -117,6 +118,10 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     status, body, headers = await post_start(api, biz, appointment)
     assert status == 503 and body["errcode"] == "xmpp_unavailable" and "Retry-After" in headers
     assert len(opened) == 2 and opened[0] == opened[1]
+    # A new connection made during the cut hangs before the handshake: it is dropped and tried again.
+    with caplog.at_level(logging.WARNING, logger="dotimely_chat.component.link"):
+        await eventually(lambda: _wait_for(proxy.accepted >= 3), 20)
+    assert any("No handshake with" in record.getMessage() for record in caplog.records)
 
     proxy.resume()
     await eventually(lambda: _resynced(service, connections + 1), 30)
@@ -225,19 +230,31 @@ async def test_prosody_killed_under_room_traffic_nothing_recorded_is_lost(
             talking.cancel()
             await service.recorder.flush()
 
-            archive = [m.stanza_id async for m in archived_messages(service.component, room)
-                       if m.body and m.sender_jid == customer["jid"]]  # (the component's notices are not status)
+            archive: list[str] = []
 
-            async def all_recorded() -> bool:
+            async def read_archive() -> None:  # again at each look: the last messages may still be on the way
+                archive[:] = [m.stanza_id async for m in archived_messages(service.component, room)
+                              if m.body and m.sender_jid == customer["jid"]]  # (notices are not status)
+
+            async def recorded() -> list[str]:
                 await service.recorder.flush()
                 async with service.database.session() as session:
-                    room_id = (await session.scalars(select(Room.id).where(Room.jid == room))).one()
-                    ids = (await session.scalars(select(RoomMessage.stanza_id)
-                                                 .where(RoomMessage.room_id == room_id)
-                                                 .order_by(RoomMessage.id))).all()
-                return list(ids) == archive
+                    return list((await session.scalars(select(RoomMessage.stanza_id).join(Room)
+                                                       .where(Room.jid == room).order_by(RoomMessage.id))).all())
 
-            await eventually(all_recorded, 10)  # every archived message, once, in the archive's order
+            async def all_recorded() -> bool:
+                await read_archive()
+                return await recorded() == archive
+
+            try:
+                await eventually(all_recorded, 10)  # every archived message, once, in the archive's order
+            except AssertionError:
+                got = await recorded()
+                missing = [i for i in archive if i not in got]
+                raise AssertionError(f"archived {len(archive)}, recorded {len(got)} ({len(set(got))} distinct), "
+                                     f"missing {[archive.index(i) for i in missing]}, extra "
+                                     f"{len(set(got) - set(archive))}, report {service.backfill.last_report}"
+                                     ) from None
             assert set(echoed) <= set(archive)
             assert service.backfill.last_report is not None and service.backfill.last_report.failed == 0
     finally:
