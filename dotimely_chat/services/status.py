@@ -61,6 +61,7 @@ class StatusRecorder:
         self.stats = RecorderStats()
         self._queue: list[tuple[float, str, tuple[Any, ...]]] = []
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()  # one flush at a time: ids follow the order events were seen
         self._task: asyncio.Task[None] | None = None
         self._rooms: dict[str, RoomMembers | None] = {}
         self._people: dict[str, int | None] = {}
@@ -220,16 +221,20 @@ class StatusRecorder:
                 log.exception("Writing %d status events failed; they are kept for the next try", len(self._queue))
 
     async def flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                await self._write(batch)
-            except BaseException:
-                self._queue[:0] = batch
-                raise
-            done = time.monotonic()
-            self.stats.flushes += 1
-            self.stats.lags = (self.stats.lags + [done - batch[0][0]])[-1000:]
+        """Write what is queued, and what a flush running meanwhile is writing, before returning. Flushes
+        (the flush task, the back-fill, the presence settle) take turns: two batches written at once could
+        commit in either order, and a room's messages are ordered by their ids."""
+        async with self._flushing:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    await self._write(batch)
+                except BaseException:
+                    self._queue[:0] = batch
+                    raise
+                done = time.monotonic()
+                self.stats.flushes += 1
+                self.stats.lags = (self.stats.lags + [done - batch[0][0]])[-1000:]
 
     async def _write(self, batch: list[tuple[float, str, tuple[Any, ...]]]) -> None:
         """One transaction for the batch, in a fixed number of statements: the messages first (a marker may

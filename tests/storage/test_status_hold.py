@@ -3,6 +3,7 @@ they were said (on SQLite and PostgreSQL; the traffic is built by hand, no serve
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dotimely_chat.component.muc_archive import ArchivedMessage
 from dotimely_chat.component.muc_events import RoomTraffic
-from dotimely_chat.services.status import RoomMembers, StatusRecorder
+from dotimely_chat.services.status import MAX_BATCH, RoomMembers, StatusRecorder
 from dotimely_chat.services.status_backfill import ArchiveBackfill
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.models import MessageStatus, RoomMessage
@@ -141,3 +142,25 @@ async def test_back_filled_times_never_go_back_behind_a_live_message_and_keep_mi
     times = [sent_at for _, sent_at in rows]
     assert times == sorted(times), "sent_at never goes backwards in the order the room had"
     assert times == [live_at, live_at, T0 + dt.timedelta(seconds=1)]
+
+
+async def test_flushes_at_the_same_time_record_in_the_order_seen(db: Database, tenant: Tenant) -> None:
+    """The flush task, the back-fill and the presence settle all flush: one at a time, or a later batch may
+    commit first and take lower ids (the order of the room's messages is their id order)."""
+    room_id, _ = await two_rooms(db, tenant)
+    room = "a1@rooms.test"
+    people = {OWNER: tenant.owner_id, STAFF: tenant.staff_id, CUSTOMER: tenant.customer_id}
+
+    async def members_of(jid: str) -> RoomMembers | None:
+        return RoomMembers(room_id, tenant.business_id, people) if jid == room else None
+
+    recorder = StatusRecorder(db, members_of)
+    recorder.release_all()
+    count = MAX_BATCH + 5  # two batches: the second, small one would be written faster
+    for n in range(1, count + 1):
+        recorder.room_message(live(room, n))
+    await asyncio.gather(recorder.flush(), recorder.flush(), recorder.flush())
+    async with db.session() as session:
+        ids = (await session.scalars(select(RoomMessage.stanza_id).where(RoomMessage.room_id == room_id)
+                                     .order_by(RoomMessage.id))).all()
+    assert list(ids) == [f"s{n}" for n in range(1, count + 1)]
