@@ -16,8 +16,8 @@ from aiohttp import web
 from .api.app import build_api_app
 from .api.context import ApiContext
 from .component.adhoc_guard import bind_command_sessions_to_requester
-from .component.link import ChatComponent
 from .component.export_command import register_export
+from .component.link import ChatComponent
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
 from .component.muc_archive import ArchivedMessage, archived_messages

@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 
 from slixmpp import ComponentXMPP, Presence
 from slixmpp.exceptions import IqError, IqTimeout
-from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.plugins.xep_0356.permissions import IqPermission
 from slixmpp.stanza import StreamError
+from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
