@@ -28,7 +28,7 @@ from dotimely_chat.storage import Database, sqlite_url_for
 from dotimely_chat.storage.models import Room, RoomMessage
 
 from ..conftest import ClientFactory, make_test_config
-from .business import Api, make_business
+from .business import Api, make_business, unique
 from .stall_proxy import StallProxy
 from .test_rooms import _resynced, affiliations, book, eventually, join, start
 from .test_status import Member, status_of
@@ -118,6 +118,12 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     status, body, headers = await post_start(api, biz, appointment)
     assert status == 503 and body["errcode"] == "xmpp_unavailable" and "Retry-After" in headers
     assert len(opened) == 2 and opened[0] == opened[1]
+    newcomer = f"/v1/businesses/{biz['id']}/people/{unique('late')}"
+    person = {"role": "customer", "display_name": "Lena Late"}
+    async with api.http.put(api.base + newcomer, json=person, headers=api.headers) as response:
+        refused = await response.json()
+        assert response.status == 503 and refused["errcode"] == "xmpp_unavailable", refused
+        assert "Retry-After" in response.headers
     # A new connection made during the cut hangs before the handshake: it is dropped and tried again.
     with caplog.at_level(logging.WARNING, logger="dotimely_chat.component.link"):
         await eventually(lambda: _wait_for(proxy.accepted >= 3), 20)
@@ -127,6 +133,8 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     await eventually(lambda: _resynced(service, connections + 1), 30)
     assert (await health(service))[0] == 200
 
+    added = await api.call("PUT", newcomer, person, expect=201)  # the same request again: done now
+    assert added["jid"] and added["password"]
     room = await start(api, biz, "customer0", appointment, expect=201)
     assert set(opened) == {room["jid"]}, "the retry opened the room the failed attempt made, not a second one"
     again = await start(api, biz, "customer0", appointment, expect=200)
