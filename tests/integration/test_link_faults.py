@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import secrets
 import signal
 import sys
 import uuid
@@ -20,6 +21,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from dotimely_chat import app as app_module
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.muc_archive import archived_messages
 from dotimely_chat.config import load_config
@@ -28,6 +30,7 @@ from dotimely_chat.storage import Database, sqlite_url_for
 from dotimely_chat.storage.models import Room, RoomMessage
 
 from ..conftest import ClientFactory, make_test_config
+from ..storage.conftest import PostgresServer, postgres_server  # noqa: F401 - the fixture, for `store`
 from .business import Api, make_business, unique
 from .stall_proxy import StallProxy
 from .test_rooms import _resynced, affiliations, book, eventually, join, start
@@ -191,11 +194,30 @@ async def _wait_for(condition: bool) -> bool:
     return condition
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                postgres_server: PostgresServer) -> AsyncIterator[str]:  # noqa: F811
+    """The service's database: SQLite in its state directory, or a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    await postgres_server.require()
+    schema = f"test_{secrets.token_hex(6)}"
+    await postgres_server.execute(f'CREATE SCHEMA "{schema}"')
+    monkeypatch.setattr(app_module, "Database", lambda _url: Database(
+        postgres_server.url, connect_args={"server_settings": {"search_path": schema}}))
+    try:
+        yield "postgresql"
+    finally:
+        await postgres_server.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 async def test_prosody_killed_under_room_traffic_nothing_recorded_is_lost(
-    prosody_factory: Callable[..., Awaitable[ProsodyProcess]], tmp_path: Path,
+    prosody_factory: Callable[..., Awaitable[ProsodyProcess]], tmp_path: Path, store: str,
 ) -> None:
     prosody = await prosody_factory()
     service = ChatService(service_config(prosody, tmp_path))
+    assert service.database.dialect_name == store
     await service.start()
     clients = ClientFactory(prosody)
     talking: asyncio.Task[None] | None = None
