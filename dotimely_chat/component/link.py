@@ -75,6 +75,7 @@ class ChatComponent(ComponentXMPP):
         self._keepalive_task: asyncio.Task[None] | None = None
         self._handshake_handle: asyncio.TimerHandle | None = None
         self.handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS
+        self._attempt_failed_at = 0.0
         self._lost: asyncio.Future[None] | None = None  # resolved when the current link is lost
 
         for plugin in PLUGINS:
@@ -204,8 +205,8 @@ class ChatComponent(ComponentXMPP):
         self.state.connected = False
         self._privileges_event.clear()
         self._stop_keepalive()
-        if self._lost is not None and not self._lost.done():  # not yet counted by _link_silent
-            self.state.lost += 1 if was_connected else 0
+        if was_connected and not self._stopping and self._lost is not None and not self._lost.done():
+            self.state.lost += 1  # (a silent link was counted by _link_silent)
         self._resolve_lost()
         if self._stopping:
             return
@@ -275,16 +276,20 @@ class ChatComponent(ComponentXMPP):
         self._handshake_handle = None
         if self._stopping or self.state.connected:
             return
+        if self.transport is None and time.monotonic() - self._attempt_failed_at < self.handshake_timeout:
+            self._arm_handshake_watchdog()  # attempts fail quickly (the server is down): slixmpp tries again
+            return
         where = f"{self.config.xmpp.server_host}:{self.config.component.port}"
         self.state.last_error = f"no XEP-0114 handshake with {where} within {self.handshake_timeout:.0f} s"
         log.warning("No handshake with %s within %.0f s; trying again", where, self.handshake_timeout)
         if self.transport is not None:
             self.abort()  # -> 'disconnected' -> a new attempt
-        else:
+        else:  # the TCP connection itself hangs (SYN unanswered)
             self.cancel_connection_attempt()
             self._reconnect()
 
     def _on_connection_failed(self, error: object) -> None:
+        self._attempt_failed_at = time.monotonic()
         self.state.last_error = f"cannot reach {self.config.xmpp.server_host}:{self.config.component.port}"
         log.debug("Connection attempt failed: %s", error)
 
