@@ -135,12 +135,18 @@ class ChatComponent(ComponentXMPP):
     async def on_link(self, awaitable: Awaitable[T], what: str) -> T:
         """Await an answer of the server, or raise LinkUnavailable as soon as the link is lost meanwhile
         (rather than after the request's own timeout)."""
-        self.require_link(what)
         lost = self._lost
-        assert lost is not None  # made at session start
+        if not self.state.connected or lost is None:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            elif isinstance(awaitable, asyncio.Future):
+                awaitable.cancel()
+            self.require_link(what)
+            raise LinkUnavailable(f"{what}: the link to the XMPP server is down; try again shortly")
         task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
         try:
-            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Future[Any]] = [task, lost]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             task.cancel()
             raise
