@@ -102,6 +102,7 @@ class ChatService:
         # Then what was said while we were away (the recorder holds live room events until then).
         self.backfill = ArchiveBackfill(self.database, self.recorder, self._read_room_archive)
         self.component.add_resync_step("backfill", self._backfill)
+        self.component.on_late_answer(self._check_late_times)
         bind_command_sessions_to_requester(self.component)
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
@@ -128,6 +129,9 @@ class ChatService:
 
     async def _backfill(self) -> None:
         await self.backfill.run()
+
+    async def _check_late_times(self, since: dt.datetime) -> None:
+        await self.backfill.correct_late_times(since, self.recorder.rooms_heard_since(since))
 
     def _read_room_archive(self, room_jid: str, after: str | None, since: dt.datetime | None
                            ) -> AsyncIterator[ArchivedMessage]:

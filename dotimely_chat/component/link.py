@@ -16,6 +16,7 @@ completes the handshake (the same cut, seen from the next attempt) is dropped af
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import socket
 import time
@@ -38,12 +39,16 @@ from .privileges import AdvertisedPrivileges, parse_privilege_advertisement
 log = logging.getLogger(__name__)
 
 ResyncStep = Callable[[], Awaitable[None]]
+LateCallback = Callable[[dt.datetime], Awaitable[None]]
 T = TypeVar("T")
 
 PLUGINS = ("xep_0030", "xep_0004", "xep_0050", "xep_0055", "xep_0199", "xep_0297", "xep_0356", "xep_0319")
 MAX_BACKOFF_SECONDS = 5.0
 PRIVILEGES_WAIT_SECONDS = 5.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
+# A ping answered this late means the link stalled meanwhile (short of the timeout): what arrived in the
+# meantime may have come late, and its times are checked against the archive (`on_late_answer`).
+LATE_ANSWER_SECONDS = 1.0
 
 
 @dataclass
@@ -76,6 +81,8 @@ class ChatComponent(ComponentXMPP):
         self._handshake_handle: asyncio.TimerHandle | None = None
         self.handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS
         self._attempt_failed_at = 0.0
+        self._late_callbacks: list[LateCallback] = []
+        self._late_tasks: set[asyncio.Task[None]] = set()
         self._lost: asyncio.Future[None] | None = None  # resolved when the current link is lost
 
         for plugin in PLUGINS:
@@ -98,6 +105,11 @@ class ChatComponent(ComponentXMPP):
     def add_resync_step(self, name: str, step: ResyncStep) -> None:
         """Run `step` after every (re)connection, in registration order."""
         self._resync_steps.append((name, step))
+
+    def on_late_answer(self, callback: LateCallback) -> None:
+        """Call `callback(since)` when a ping comes back late (the link stalled, and recovered before the
+        timeout): whatever reached us after `since` (the last answer that came at once) may have come late."""
+        self._late_callbacks.append(callback)
 
     def start(self) -> None:
         self._stopping = False
@@ -237,6 +249,7 @@ class ChatComponent(ComponentXMPP):
     async def _keepalive(self, connection: int) -> None:
         """Ping the server's host (its mod_ping answers) every interval; no answer in time = link lost."""
         interval, timeout = self.config.component.ping_interval, self.config.component.ping_timeout
+        prompt_at = dt.datetime.now(dt.UTC)  # the link was fine at the handshake
         while not self._stopping:
             await asyncio.sleep(interval)
             if connection != self.state.connections or not self.state.connected:
@@ -252,7 +265,23 @@ class ChatComponent(ComponentXMPP):
                 if connection == self.state.connections and self.state.connected:
                     self._link_silent(timeout)
                 return
-            self.state.last_ping_rtt = time.monotonic() - started
+            rtt = self.state.last_ping_rtt = time.monotonic() - started
+            if rtt >= LATE_ANSWER_SECONDS:
+                log.warning("The server answered a ping after %.1f s: the link stalled; checking the times of "
+                            "what arrived since %s against the archive", rtt, prompt_at.isoformat())
+                self._late_answer(prompt_at)
+            prompt_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=rtt)
+
+    def _late_answer(self, since: dt.datetime) -> None:
+        for callback in self._late_callbacks:
+            task = asyncio.ensure_future(callback(since))
+            self._late_tasks.add(task)
+            task.add_done_callback(self._late_done)
+
+    def _late_done(self, task: asyncio.Task[None]) -> None:
+        self._late_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Checking the times after a late ping answer failed", exc_info=task.exception())
 
     def _link_silent(self, timeout: float) -> None:
         self.state.connected = False

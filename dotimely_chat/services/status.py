@@ -75,6 +75,7 @@ class StatusRecorder:
         # room -> stanza-id -> held live message not yet placed by the archive
         self._held_messages: dict[str, dict[str, tuple[float, str, tuple[Any, ...]]]] = {}
         self._released: set[str] = set()
+        self._heard: dict[str, dt.datetime] = {}  # room -> when its last live message reached us
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -96,11 +97,18 @@ class StatusRecorder:
     # ------------------------------------------------------------------------------ room traffic
     def room_message(self, traffic: Any) -> None:
         at = now()
+        self._heard[traffic.room_jid] = at
         if traffic.has_body and traffic.stanza_id:
             present = {jid for jid, count in self._occupancy[traffic.room_jid].items() if count > 0}
             self._push_room(traffic.room_jid, "message", (traffic, at, frozenset(present)))
         for kind, reference in traffic.markers:
             self._push_room(traffic.room_jid, "marker", (traffic.room_jid, traffic.sender, kind, reference, at))
+
+    def rooms_heard_since(self, since: dt.datetime) -> list[str]:
+        """The rooms whose live messages reached us after `since` (older entries are forgotten)."""
+        for room in [room for room, at in self._heard.items() if at < since]:
+            del self._heard[room]
+        return list(self._heard)
 
     def occupant(self, room_jid: str, jid: str, present: bool) -> None:
         counts = self._occupancy[room_jid]

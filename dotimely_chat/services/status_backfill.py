@@ -12,6 +12,12 @@ fraction, and its SQL archive keeps `when` as an integer), while a message recor
 reached us, to the microsecond. A message said 0.9 s into a second after one recorded live at 0.7 s would come
 back 0.7 s *earlier* than its predecessor. The archive's order is the truth: a back-filled time is never
 earlier than the time of what precedes it in the room (the archive's stamp, raised to it when needed).
+
+Late live messages: a link that stalls and recovers before the keepalive gives up delivers what was said
+meanwhile late, in a burst. When a ping comes back late (`ChatComponent.on_late_answer`), `correct_late_times`
+reads the archive of each room heard from since the last prompt answer and gives the messages that were
+recorded `LATE_BY` or more after their archive time that time instead (a stall between two pings that ends
+before the next one goes unseen: its lateness is bounded by the ping interval).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from .status import StatusRecorder
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 8
+# A live message recorded this much after the archive's (whole-second) time for it reached us late.
+LATE_BY = dt.timedelta(seconds=2)
 
 # (room JID, after this stanza-id, from this time) -> the room's archived messages, oldest first. Raises an
 # error with a `condition` attribute ('item-not-found' when the stanza-id is no longer in the archive).
@@ -88,6 +96,34 @@ class ArchiveBackfill:
         log.info("Back-fill: %d rooms read, %d archived messages or markers handed to the recorder, %d failed "
                  "(%.1f s)", report.rooms, report.messages, report.failed, report.seconds)
         return report
+
+    async def correct_late_times(self, since: dt.datetime, rooms: list[str]) -> int:
+        """After a late ping answer: the archive's times for the live messages of `rooms` that reached us
+        late after `since`. Returns how many messages were corrected."""
+        await self.recorder.flush()
+        semaphore = asyncio.Semaphore(self.concurrency)
+        corrected = 0
+
+        async def one(room_jid: str) -> None:
+            nonlocal corrected
+            async with semaphore:
+                try:
+                    archived = [(m.stanza_id, m.sent_at) async for m in
+                                self.read_archive(room_jid, None, since - dt.timedelta(seconds=1))
+                                if m.body is not None]
+                    async with self.database.session() as session:
+                        fixed = await StatusStore(session).correct_late_times(room_jid, archived, LATE_BY)
+                        await session.commit()
+                except Exception as exc:  # noqa: BLE001 - one room must not stop the others
+                    log.warning("Room %s: the times of late messages could not be checked (%s)", room_jid, exc)
+                    return
+                if fixed:
+                    log.info("Room %s: %d messages reached us late; they have the archive's time now", room_jid,
+                             fixed)
+                corrected += fixed
+
+        await asyncio.gather(*(one(room) for room in rooms))
+        return corrected
 
     async def _room(self, room_jid: str, after: str | None, since: dt.datetime | None, generation: int) -> int:
         try:

@@ -5,6 +5,7 @@ while a customer talks. Bounded waits only; every test cleans up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -51,12 +52,12 @@ def service_config(prosody: ProsodyProcess, tmp_path: Path, **component: Any) ->
                                component=dataclasses.replace(base.component, **component))
 
 
-@pytest.fixture
-async def proxied(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterator[Proxied]:
+@contextlib.asynccontextmanager
+async def proxied_service(prosody: ProsodyProcess, tmp_path: Path, ping_timeout: int) -> AsyncIterator[Proxied]:
     """The service on the session Prosody, its component link through a StallProxy, pinging every second."""
-    proxy = await StallProxy("127.0.0.1", prosody_server.config.component.port).start()
-    service = ChatService(service_config(prosody_server, tmp_path, port=proxy.port, ping_interval=1,
-                                         ping_timeout=1))
+    proxy = await StallProxy("127.0.0.1", prosody.config.component.port).start()
+    service = ChatService(service_config(prosody, tmp_path, port=proxy.port, ping_interval=1,
+                                         ping_timeout=ping_timeout))
     service.component.handshake_timeout = 3.0
     await service.start()
     try:
@@ -67,6 +68,20 @@ async def proxied(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterat
         proxy.resume()
         await service.stop()
         await proxy.close()
+
+
+@pytest.fixture
+async def proxied(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterator[Proxied]:
+    """A cut is noticed after one second without an answer to a ping."""
+    async with proxied_service(prosody_server, tmp_path, ping_timeout=1) as proxied:
+        yield proxied
+
+
+@pytest.fixture
+async def patient(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterator[Proxied]:
+    """A stall of a few seconds is not a lost link (ping timeout 8 s)."""
+    async with proxied_service(prosody_server, tmp_path, ping_timeout=8) as proxied:
+        yield proxied
 
 
 async def health(service: ChatService) -> tuple[int, dict[str, Any]]:
@@ -188,6 +203,47 @@ async def test_what_is_said_during_a_cut_is_recorded_at_the_servers_time(
         ids = (await session.scalars(select(RoomMessage.stanza_id).where(RoomMessage.room_id == room_id)
                                      .order_by(RoomMessage.id))).all()
     assert [i for i in ids if i in (before, *said, after)] == [before, *said, after], "in the order said"
+
+
+async def test_what_reaches_the_component_late_over_a_stalled_link_gets_the_servers_time(
+    patient: Proxied, xmpp_clients: ClientFactory, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stall shorter than the ping timeout: the link is kept, what was said meanwhile arrives late in a
+    burst, and the late ping answer has those messages take the archive's time."""
+    service, proxy, api = patient.service, patient.proxy, patient.api
+    biz = await make_business(api, customers=1, staff=1)
+    room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+    customer = biz["people"]["customer0"]
+    client = await xmpp_clients.connect(customer["jid"], customer["password"], "xep_0045")
+    await join(client, room, "cathy")
+    speaker = Member(client, room)
+    before = await speaker.say("before the stall")
+
+    async def recorded(stanza: str) -> bool:
+        return "sender" in await status_of(api, biz, room, stanza, expect=None)
+
+    await eventually(lambda: recorded(before), 5)
+    connections = service.component.state.connections
+    with caplog.at_level(logging.WARNING, logger="dotimely_chat.component.link"):
+        proxy.stall()
+        said = [await speaker.say("said during the stall"), await speaker.say("and this too")]
+        await asyncio.sleep(3.5)  # the stall lasts (shorter than the ping timeout): what was said waits
+        proxy.resume()
+        for stanza in said:
+            await eventually(lambda stanza=stanza: recorded(stanza), 10)  # type: ignore[misc]
+        await eventually(lambda: _wait_for(any("answered a ping after" in r.getMessage()
+                                               for r in caplog.records)), 10)
+    assert service.component.state.connections == connections, "a stall short of the timeout keeps the link"
+    archive = {m.stanza_id: m.sent_at async for m in archived_messages(service.component, room)}
+
+    async def server_times() -> bool:
+        for stanza in said:
+            sent_at = dt.datetime.fromisoformat((await status_of(api, biz, room, stanza))["sent_at"])
+            if not archive[stanza] <= sent_at < archive[stanza] + dt.timedelta(seconds=1):
+                return False
+        return True
+
+    await eventually(server_times, 10)
 
 
 async def _wait_for(condition: bool) -> bool:

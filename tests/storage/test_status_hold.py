@@ -164,3 +164,40 @@ async def test_flushes_at_the_same_time_record_in_the_order_seen(db: Database, t
         ids = (await session.scalars(select(RoomMessage.stanza_id).where(RoomMessage.room_id == room_id)
                                      .order_by(RoomMessage.id))).all()
     assert list(ids) == [f"s{n}" for n in range(1, count + 1)]
+
+
+async def test_late_live_messages_take_the_archive_time_and_stay_in_order(db: Database, tenant: Tenant,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a stalled link: messages recorded 2 s or more after their archive time get it (never earlier
+    than the message before them); prompt ones keep their precise live time."""
+    room_id, _ = await two_rooms(db, tenant)
+    room = "a1@rooms.test"
+    people = {OWNER: tenant.owner_id, STAFF: tenant.staff_id, CUSTOMER: tenant.customer_id}
+
+    async def members_of(jid: str) -> RoomMembers | None:
+        return RoomMembers(room_id, tenant.business_id, people) if jid == room else None
+
+    recorder = StatusRecorder(db, members_of)
+    recorder.release_all()
+    arrivals = {1: 10.4, 2: 13.9, 3: 13.95, 4: 14.2}  # s2 and s3 were said at 10.x and 11.x, stuck in a stall
+    for n, second in arrivals.items():
+        monkeypatch.setattr("dotimely_chat.services.status.now", lambda s=second: T0 + dt.timedelta(seconds=s))
+        recorder.room_message(live(room, n))
+    await recorder.flush()
+    stamps = [("s1", 10), ("s2", 10), ("s3", 11), ("s4", 14)]  # the archive: whole seconds
+
+    async def archive(jid: str, after: str | None, since: dt.datetime | None) -> AsyncIterator[ArchivedMessage]:
+        for stanza, second in stamps:
+            yield dataclasses.replace(archived(jid, int(stanza[1:])), sent_at=T0 + dt.timedelta(seconds=second))
+
+    backfill = ArchiveBackfill(db, recorder, archive)
+    assert await backfill.correct_late_times(T0, recorder.rooms_heard_since(T0)) == 2
+    async with db.session() as session:
+        rows = (await session.execute(select(RoomMessage.stanza_id, RoomMessage.sent_at)
+                                      .where(RoomMessage.room_id == room_id).order_by(RoomMessage.id))).all()
+    assert [(sid, (at - T0).total_seconds()) for sid, at in rows] == [
+        ("s1", 10.4),   # prompt: its live time, to the microsecond
+        ("s2", 10.4),   # late: the archive's 10 s, not before s1
+        ("s3", 11.0),   # late: the archive's time
+        ("s4", 14.2)]   # prompt
+    assert await backfill.correct_late_times(T0, [room]) == 0, "nothing more to correct"
