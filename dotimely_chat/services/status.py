@@ -82,8 +82,11 @@ class StatusRecorder:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop the flush task between two writes (cancelling it in the middle of one left the SQLite write
+        transaction open: the last flush below then found the database locked), then write what is left."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._flushing:
+                self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
