@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -63,6 +64,11 @@ def database_url(config: Config) -> str:
     return config.database.url or sqlite_url_for(config.state_directory)
 
 
+def room_key(config: Config) -> bytes:
+    """The key of the room JIDs (services.rooms.RoomService.room_jid_for): stable across restarts."""
+    return hashlib.sha256(b"dotimely-chat room jid\0" + config.component.secret.encode()).digest()
+
+
 def tls_files(config: Config) -> tuple[Path, Path]:
     """The certificate of the HTTPS upload host: the configured one, else the generated one (signed by the
     demo CA, the same as Prosody's)."""
@@ -91,7 +97,8 @@ class ChatService:
         self.directory.names = self.names
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
-                                 untouchable={config.component.jid, observer_jid(config)})
+                                 untouchable={config.component.jid, observer_jid(config)},
+                                 room_key=room_key(config))
         self.appointments = AppointmentService(self.database, self.rooms)
         self.directory.listeners.append(self.rooms)
         self.muc.on_affiliation_change(self.rooms.on_affiliation_change)
@@ -111,6 +118,7 @@ class ChatService:
         self.component.add_resync_step("backfill", self._backfill)
         # Names last: one PEP read per person, nothing else waits for it.
         self.component.add_resync_step("names", self._reconcile_names)
+        self.component.on_late_answer(self._check_late_times)
         bind_command_sessions_to_requester(self.component)
         register_search(self.component, self.directory)
         register_new_conversation(self.component, self.directory)
@@ -146,6 +154,9 @@ class ChatService:
 
     async def _backfill(self) -> None:
         await self.backfill.run()
+
+    async def _check_late_times(self, since: dt.datetime) -> None:
+        await self.backfill.correct_late_times(since, self.recorder.rooms_heard_since(since))
 
     def _read_room_archive(self, room_jid: str, after: str | None, since: dt.datetime | None
                            ) -> AsyncIterator[ArchivedMessage]:

@@ -55,6 +55,8 @@ class ComponentConfig:
     jid: str
     secret: str
     port: int
+    ping_interval: int = 10  # seconds between XEP-0199 pings to the server
+    ping_timeout: int = 5    # seconds without an answer after which the link counts as lost
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,8 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "jid": (_domain, REQUIRED),
         "secret": (_secret, REQUIRED),
         "port": (_port, 5347),
+        "ping_interval": (_seconds(1, 300), 10),
+        "ping_timeout": (_seconds(1, 60), 5),
     },
     "muc": {"host": (_domain, REQUIRED)},
     "database": {"url": (_database_url, "")},

@@ -40,6 +40,9 @@ TOO_LARGE = ErrorKind("too_large", 413, "not-acceptable")
 # (PostgreSQL lock_timeout), or the database cannot be reached at all.
 DATABASE_BUSY = ErrorKind("database_busy", 503, "resource-constraint", retry_after=2)
 DATABASE_UNAVAILABLE = ErrorKind("database_unavailable", 503, "service-unavailable", retry_after=5)
+LINK_RETRY_AFTER_SECONDS = 5
+XMPP_UNAVAILABLE = ErrorKind("xmpp_unavailable", 503, "remote-server-timeout",
+                             retry_after=LINK_RETRY_AFTER_SECONDS)
 INTERNAL = ErrorKind("internal", 500, "internal-server-error")
 
 
@@ -63,3 +66,13 @@ class DomainError(Exception):
     def http_headers(self) -> dict[str, str]:
         """`Retry-After` for passing faults (RFC 9110 §10.2.3)."""
         return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+class LinkUnavailable(DomainError):
+    """The XMPP link to the server is down (or stalled): what needs it cannot be done now; try again soon.
+
+    Raised before anything is sent when the link is known to be down, and when the server does not answer
+    (a lost link is noticed by the keepalive ping within seconds; see component.link)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(XMPP_UNAVAILABLE, message)

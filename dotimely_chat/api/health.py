@@ -21,7 +21,10 @@ async def healthz(request: web.Request) -> web.Response:
     link = ctx.component.state if ctx.component else None
     xmpp: dict[str, Any] = {"connected": bool(link and link.connected)}
     if link:
-        xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0)
+        xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0,
+                    lost=link.lost)
+        if link.last_ping_rtt is not None:
+            xmpp["ping_rtt_ms"] = round(link.last_ping_rtt * 1000, 1)
         if link.last_error:
             xmpp["error"] = link.last_error
     database: dict[str, Any] = {"ok": database_ok, "state": database_state, "kind": ctx.database.dialect_name}

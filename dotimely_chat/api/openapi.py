@@ -28,6 +28,15 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
 BUSINESS = _path_param("business", "the booking backend's id of the business")
 PERSON = _path_param("person", "the booking backend's id of the person (the same in every business)")
 AUTH = {"401": _error("missing or wrong bearer token (errcode unauthorized)")}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
+                               "schema": {"type": "integer", "minimum": 1}}}
+
+
+def _link_down(also: str = "") -> dict[str, Any]:
+    """503 of an operation that needs the XMPP link (errors.LinkUnavailable)."""
+    return {"503": {**_error("the XMPP link to the server is down or stalled (errcode xmpp_unavailable)" + also
+                             + "; send the same request again after Retry-After seconds (it is idempotent)"),
+                    "headers": RETRY_AFTER}}
 ROLE = {"type": "string", "enum": ["owner", "staff", "customer"]}
 
 DELETION_DESCRIPTION = (
@@ -276,7 +285,8 @@ def _document(public_url: str) -> dict[str, Any]:
                                       "404": _error("no such business"),
                                       "409": _error("the JID belongs to another person, the JID would change, "
                                                     "or the last owner would lose the role (errcode last_owner)"),
-                                      "503": _error("the XMPP server could not create the account")}},
+                                      **_link_down(", or the XMPP server could not create the account "
+                                                   "(errcode unavailable)")}},
                 "delete": {"summary": "Remove a person from a business (their roster entries of this business "
                                       "go; the account and other memberships stay)",
                            "responses": {"200": {"description": "removed"}, **AUTH,
@@ -317,7 +327,7 @@ def _document(public_url: str) -> dict[str, Any]:
                          "responses": {"201": _ok("created", "Conversation"), "200": _ok("existing", "Conversation"),
                                        "400": _error("bad payload"), **AUTH,
                                        "403": _error("the initiator may not start this chat (errcode forbidden)"),
-                                       "404": _error("no such business or appointment")}},
+                                       "404": _error("no such business or appointment"), **_link_down()}},
                 "get": {"summary": "Appointment rooms, most recent activity first",
                         "parameters": [{"name": "person", "in": "query", "schema": {"type": "string"},
                                         "description": "only the rooms this person is in"},

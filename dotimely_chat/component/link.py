@@ -3,35 +3,54 @@
 `ChatComponent` is the one slixmpp object. Features (rosters, rooms, observer, commands...) plug into it by
 registering resynchronisation steps with `add_resync_step`, which run after every (re)connection once the
 server has told us our privileges, and by handling slixmpp events.
+
+A link can die silently: a network cut without FIN or RST leaves the socket open and TCP quiet for minutes.
+The component pings the server (XEP-0199) every `component.ping_interval` seconds; no answer within
+`component.ping_timeout` seconds counts as a lost link: a warning, the socket is dropped and made again,
+`/healthz` says disconnected, and what needs the link answers `LinkUnavailable` (HTTP 503 + Retry-After)
+at once instead of waiting for its own timeout (`on_link`). A TCP connection that opens but never
+completes the handshake (the same cut, seen from the next attempt) is dropped after
+`HANDSHAKE_TIMEOUT_SECONDS`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from slixmpp import ComponentXMPP, Presence
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.plugins.xep_0356.permissions import IqPermission
 from slixmpp.stanza import StreamError
 from slixmpp.xmlstream import StanzaBase
+from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
 from ..config import Config
+from ..errors import LinkUnavailable
 from .privileges import AdvertisedPrivileges, parse_privilege_advertisement
 from .stanza_guard import check_outgoing
 
 log = logging.getLogger(__name__)
 
 ResyncStep = Callable[[], Awaitable[None]]
+LateCallback = Callable[[dt.datetime], Awaitable[None]]
+T = TypeVar("T")
 
 PLUGINS = ("xep_0030", "xep_0004", "xep_0050", "xep_0055", "xep_0199", "xep_0297", "xep_0356", "xep_0319")
 MAX_BACKOFF_SECONDS = 5.0
 PRIVILEGES_WAIT_SECONDS = 5.0
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
+# A ping answered this late means the link stalled meanwhile (short of the timeout): what arrived in the
+# meantime may have come late, and its times are checked against the archive (`on_late_answer`).
+LATE_ANSWER_SECONDS = 1.0
 
 
 @dataclass
@@ -44,6 +63,8 @@ class LinkState:
     resyncs_completed: int = 0
     last_error: str | None = None
     refused: str | None = None  # set when the server will not take us at all: the caller gives up
+    lost: int = 0                      # times an established link was lost (closed, or silent)
+    last_ping_rtt: float | None = None  # seconds, of the last keepalive ping answered
 
 
 class ChatComponent(ComponentXMPP):
@@ -59,6 +80,13 @@ class ChatComponent(ComponentXMPP):
         self._reconnect_handle: asyncio.TimerHandle | None = None
         self._stopping = False
         self._backoff = 0.5
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._handshake_handle: asyncio.TimerHandle | None = None
+        self.handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS
+        self._attempt_failed_at = 0.0
+        self._late_callbacks: list[LateCallback] = []
+        self._late_tasks: set[asyncio.Task[None]] = set()
+        self._lost: asyncio.Future[None] | None = None  # resolved when the current link is lost
 
         for plugin in PLUGINS:
             self.register_plugin(plugin)
@@ -74,29 +102,88 @@ class ChatComponent(ComponentXMPP):
         self.add_event_handler("disconnected", self._on_disconnected)
         self.add_event_handler("stream_error", self._on_stream_error)
         self.add_event_handler("connection_failed", self._on_connection_failed)
+        self.add_event_handler("connected", self._on_tcp_connected)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def add_resync_step(self, name: str, step: ResyncStep) -> None:
         """Run `step` after every (re)connection, in registration order."""
         self._resync_steps.append((name, step))
 
+    def on_late_answer(self, callback: LateCallback) -> None:
+        """Call `callback(since)` when a ping comes back late (the link stalled, and recovered before the
+        timeout): whatever reached us after `since` (the last answer that came at once) may have come late."""
+        self._late_callbacks.append(callback)
+
     def start(self) -> None:
         self._stopping = False
         log.info("Connecting to %s:%s as %s", self.config.xmpp.server_host, self.config.component.port,
                  self.boundjid.bare)
         self.connect()
+        self._arm_handshake_watchdog()
 
     async def stop(self) -> None:
         """Close the stream cleanly and stop reconnecting."""
         self._stopping = True
         if self._reconnect_handle:
             self._reconnect_handle.cancel()
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+        self._stop_keepalive()
         self.cancel_connection_attempt()
         if self._resync_task and not self._resync_task.done():
             self._resync_task.cancel()
         if self.transport is not None:
             await self.disconnect(wait=2.0, reason="dotimely-chat stopping")
         self.state.connected = False
+        self._resolve_lost()
+
+    @property
+    def link_up(self) -> bool:
+        return self.state.connected
+
+    def require_link(self, what: str) -> None:
+        """Raise LinkUnavailable (HTTP 503 + Retry-After) when the link is down: nothing is sent then."""
+        if not self.state.connected:
+            raise LinkUnavailable(f"{what}: the XMPP server is not reachable now ("
+                                  f"{self.state.last_error or 'the link is down'}); try again shortly")
+
+    async def on_link(self, awaitable: Awaitable[T], what: str) -> T:
+        """Await an answer of the server, or raise LinkUnavailable as soon as the link is lost meanwhile
+        (rather than after the request's own timeout)."""
+        lost = self._lost
+        if not self.state.connected or lost is None:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            elif isinstance(awaitable, asyncio.Future):
+                awaitable.cancel()
+            self.require_link(what)
+            raise LinkUnavailable(f"{what}: the link to the XMPP server is down; try again shortly")
+        task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
+        try:
+            waiting: list[asyncio.Future[Any]] = [task, lost]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        raise LinkUnavailable(f"{what}: the link to the XMPP server was lost; try again shortly")
+
+    def send(self, data: Any, use_filters: bool = True) -> None:  # type: ignore[override]
+        """Every stanza passes here (slixmpp queues it and serialises it later)."""
+        # slixmpp 1.17 keeps stanzas sent while the stream is down and sends them after the next handshake:
+        # requests whose callers gave up long ago (a room's destroy after its retry made it again). Drop them;
+        # what they were for is repaired by the resynchronisation after every connection.
+        if isinstance(data, RootStanza) and not self._session_started:
+            log.debug("Not sent (the link is down): %s", data.xml.tag)
+            self.event("stanza_not_sent", data)
+            return
+        # Text XML cannot carry is refused now, in the caller, instead of making the server close the stream
+        # (stanza_guard.py).
+        if isinstance(data, StanzaBase):
+            check_outgoing(data.xml, str(data["to"]) if "to" in data.interfaces else "?", data.name)
+        super().send(data, use_filters)
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until the handshake succeeded and the first resynchronisation finished."""
@@ -117,13 +204,6 @@ class ChatComponent(ComponentXMPP):
         self._current_connection_attempt = asyncio.ensure_future(self._connect_loop(), loop=self.loop)
         return self._current_connection_attempt
 
-    def send(self, data: StanzaBase | str, use_filters: bool = True) -> None:
-        """Every stanza passes here (slixmpp queues it and serialises it later): text XML cannot carry is
-        refused now, in the caller, instead of making the server close the stream (stanza_guard.py)."""
-        if isinstance(data, StanzaBase):
-            check_outgoing(data.xml, str(data["to"]) if "to" in data.interfaces else "?", data.name)
-        super().send(data, use_filters)
-
     def connection_made(self, transport: asyncio.BaseTransport, send_event: bool = True) -> None:
         # Stanzas are small and often answered by another small one: without TCP_NODELAY Nagle's algorithm
         # holds a write until the server's delayed ACK (about 40 ms on Linux).
@@ -139,26 +219,122 @@ class ChatComponent(ComponentXMPP):
         self.state.connections += 1
         self.state.last_error = None
         self._backoff = 0.5
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+            self._handshake_handle = None
+        self._lost = asyncio.get_running_loop().create_future()
         log.info("Component %s connected (connection %d)", self.boundjid.bare, self.state.connections)
         self._resync_task = asyncio.ensure_future(self._resynchronise(self.state.connections))
+        self._stop_keepalive()
+        self._keepalive_task = asyncio.ensure_future(self._keepalive(self.state.connections))
 
     def _on_disconnected(self, reason: object) -> None:
         was_connected = self.state.connected
         self.state.connected = False
         self._privileges_event.clear()
+        self._stop_keepalive()
+        if was_connected and not self._stopping and self._lost is not None and not self._lost.done():
+            self.state.lost += 1  # (a silent link was counted by _link_silent)
+        self._resolve_lost()
         if self._stopping:
             return
         if was_connected:
             log.warning("Lost the link to the server (%s); reconnecting", reason or "connection closed")
         delay = self._backoff
         self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+        if self._reconnect_handle:
+            self._reconnect_handle.cancel()
         self._reconnect_handle = self.loop.call_later(delay, self._reconnect)
 
     def _reconnect(self) -> None:
         if not self._stopping and self.transport is None:
             self.connect()
+            self._arm_handshake_watchdog()
+
+    def _resolve_lost(self) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    # ---------------------------------------------------------------------- noticing a silent link
+    async def _keepalive(self, connection: int) -> None:
+        """Ping the server's host (its mod_ping answers) every interval; no answer in time = link lost."""
+        interval, timeout = self.config.component.ping_interval, self.config.component.ping_timeout
+        prompt_at = dt.datetime.now(dt.UTC)  # the link was fine at the handshake
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            if connection != self.state.connections or not self.state.connected:
+                return
+            iq = self.make_iq_get(ito=self.config.xmpp.domain, ifrom=self.boundjid.bare)
+            iq.enable("ping")
+            started = time.monotonic()
+            try:
+                await iq.send(timeout=timeout)
+            except IqError:
+                pass  # an error is an answer too: the link carries stanzas
+            except IqTimeout:
+                if connection == self.state.connections and self.state.connected:
+                    self._link_silent(timeout)
+                return
+            rtt = self.state.last_ping_rtt = time.monotonic() - started
+            if rtt >= LATE_ANSWER_SECONDS:
+                log.warning("The server answered a ping after %.1f s: the link stalled; checking the times of "
+                            "what arrived since %s against the archive", rtt, prompt_at.isoformat())
+                self._late_answer(prompt_at)
+            prompt_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=rtt)
+
+    def _late_answer(self, since: dt.datetime) -> None:
+        for callback in self._late_callbacks:
+            task = asyncio.ensure_future(callback(since))
+            self._late_tasks.add(task)
+            task.add_done_callback(self._late_done)
+
+    def _late_done(self, task: asyncio.Task[None]) -> None:
+        self._late_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Checking the times after a late ping answer failed", exc_info=task.exception())
+
+    def _link_silent(self, timeout: float) -> None:
+        self.state.connected = False
+        self.state.lost += 1
+        self.state.last_error = f"no answer from the server to a ping within {timeout:.0f} s"
+        log.warning("No answer from %s to a ping within %.0f s: the link to %s:%s is lost (a silent network "
+                    "cut?); dropping it and reconnecting", self.config.xmpp.domain, timeout,
+                    self.config.xmpp.server_host, self.config.component.port)
+        self._resolve_lost()
+        self.abort()  # -> connection_lost -> 'disconnected' -> _on_disconnected schedules the reconnection
+
+    def _stop_keepalive(self) -> None:
+        task, self._keepalive_task = self._keepalive_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    def _on_tcp_connected(self, _event: object) -> None:
+        self._arm_handshake_watchdog()
+
+    def _arm_handshake_watchdog(self) -> None:
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+        self._handshake_handle = self.loop.call_later(self.handshake_timeout, self._handshake_overdue)
+
+    def _handshake_overdue(self) -> None:
+        """The TCP connection (or the attempt to make it) hangs without a handshake: start over."""
+        self._handshake_handle = None
+        if self._stopping or self.state.connected:
+            return
+        if self.transport is None and time.monotonic() - self._attempt_failed_at < self.handshake_timeout:
+            self._arm_handshake_watchdog()  # attempts fail quickly (the server is down): slixmpp tries again
+            return
+        where = f"{self.config.xmpp.server_host}:{self.config.component.port}"
+        self.state.last_error = f"no XEP-0114 handshake with {where} within {self.handshake_timeout:.0f} s"
+        log.warning("No handshake with %s within %.0f s; trying again", where, self.handshake_timeout)
+        if self.transport is not None:
+            self.abort()  # -> 'disconnected' -> a new attempt
+        else:  # the TCP connection itself hangs (SYN unanswered)
+            self.cancel_connection_attempt()
+            self._reconnect()
 
     def _on_connection_failed(self, error: object) -> None:
+        self._attempt_failed_at = time.monotonic()
         self.state.last_error = f"cannot reach {self.config.xmpp.server_host}:{self.config.component.port}"
         log.debug("Connection attempt failed: %s", error)
 

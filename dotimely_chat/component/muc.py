@@ -33,6 +33,7 @@ from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.types import IqTypes
 from slixmpp.xmlstream import StanzaBase
 
+from ..errors import LinkUnavailable
 from .invitations import Invitations
 from .link import ChatComponent
 from .muc_bookmarks import BookmarkError, PepBookmarks, error_condition
@@ -249,6 +250,7 @@ class MucRooms:
         If someone holds our nickname, try 'DoTimely (2)', 'DoTimely (3)'."""
         nicks = [self.nick, *(f"{self.nick} ({n})" for n in range(2, NICK_ATTEMPTS + 1))]
         for nick in dict.fromkeys([self._events.joined.get(room, self.nick), *nicks]):
+            self.component.require_link(f"joining {room}")
             future = self._events.expect_join(room)
             presence = self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}")
             SubElement(SubElement(presence.xml, f"{{{NS_MUC}}}x"), f"{{{NS_MUC}}}history", {"maxstanzas": "0"})
@@ -290,13 +292,15 @@ class MucRooms:
         self._events.forget(room)
 
     async def _answer(self, room: str, future: asyncio.Future[StanzaBase], what: str) -> StanzaBase:
-        """The room's answer to what we sent (the caller reads error replies), or MucError after the timeout."""
+        """The room's answer to what we sent (the caller reads error replies); LinkUnavailable when the link
+        is lost meanwhile or nothing comes within the timeout (our own server not answering)."""
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            return await self.component.on_link(asyncio.wait_for(future, self.timeout), what)
         except TimeoutError:
-            raise MucError(room, f"{what} timed out", "remote-server-timeout") from None
+            raise LinkUnavailable(f"{what}: no answer from the server within {self.timeout:.0f} s") from None
 
     async def _send_notice(self, room: str, text: str) -> None:
+        self.component.require_link(f"a notice to {room}")
         message = self.component.make_message(mto=room, mfrom=self.observer, mtype="groupchat", mbody=text)
         message["id"] = f"dotimely-{uuid.uuid4().hex}"
         future = self._events.expect_echo(message["id"])
@@ -308,14 +312,16 @@ class MucRooms:
         log.debug("Room %s: notice posted", room)
 
     async def _iq(self, room: str, itype: IqTypes, payload: Element, what: str) -> Iq:
+        self.component.require_link(f"room {room}: {what}")
         iq = self.component.make_iq(ifrom=self.observer, ito=room, itype=itype)
         iq.append(payload)
         try:
-            return await iq.send(timeout=self.timeout)
+            return await self.component.on_link(iq.send(timeout=self.timeout), f"room {room}: {what}")
         except IqError as exc:
             # slixmpp 1.17 on a component reads no condition from Prosody's <error> (in the stream's
             # namespace, not jabber:client) and reports 'feature-not-implemented': read it from the XML.
             condition = error_condition(exc.iq.xml)
             raise MucError(room, f"room {room}: {what} failed: {condition}", condition) from None
         except IqTimeout:
-            raise MucError(room, f"room {room}: {what} timed out", "remote-server-timeout") from None
+            raise LinkUnavailable(f"room {room}: {what}: no answer from the server within "
+                                  f"{self.timeout:.0f} s") from None

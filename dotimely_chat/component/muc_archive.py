@@ -71,7 +71,7 @@ class ArchivedMessage:
     """One archived groupchat message of a room.
 
     `stanza_id` is the MAM result id (= the room's XEP-0359 stanza-id); `sent_at` the server's time stamp
-    (UTC, whole seconds); `sender_jid` the sender's bare real JID as the server stamped it, or None when the
+    (UTC, with whatever fraction of a second the server gives: none on Prosody 0.12, microseconds on ejabberd); `sender_jid` the sender's bare real JID as the server stamped it, or None when the
     archive does not say; `markers` the XEP-0333 markers and XEP-0184 receipts it carries as (kind,
     referenced id), kind 'received', 'displayed' or 'receipt'; `attachment_urls` the jabber:x:oob URLs."""
 

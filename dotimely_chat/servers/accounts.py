@@ -8,13 +8,14 @@ it works against a server on another machine too. It needs the component's JID i
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
-from slixmpp import JID, ComponentXMPP
+from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.plugins.xep_0004 import Form
 
-from ..errors import UNAVAILABLE, DomainError
+from ..component.link import ChatComponent
+from ..errors import UNAVAILABLE, DomainError, LinkUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class AccountCommandError(DomainError):
 class ProsodyAccounts:
     """XEP-0133 on Prosody 0.12 (mod_admin_adhoc)."""
 
-    def __init__(self, xmpp: ComponentXMPP, timeout: float = 10.0) -> None:
+    def __init__(self, xmpp: ChatComponent, timeout: float = 10.0) -> None:
         self.xmpp, self.timeout = xmpp, timeout
 
     async def create_account(self, jid: str, password: str) -> bool:
@@ -81,11 +82,17 @@ class ProsodyAccounts:
 
     async def _run(self, domain: str, node: str, values: dict[str, str]) -> str | None:
         """Execute an admin command and submit its form. Returns the text of an error note, if any."""
+        command = node.rsplit("#", 1)[1]
+
+        async def send(iq: Any) -> Any:  # a lost link answers LinkUnavailable at once
+            return await self.xmpp.on_link(iq.send(timeout=self.timeout), f"admin command {command}")
+
+        self.xmpp.require_link(f"admin command {command}")
         try:
             first = self.xmpp.make_iq_set(ito=domain, ifrom=self.xmpp.boundjid.bare)
             first["command"]["node"] = node
             first["command"]["action"] = "execute"
-            reply = await first.send(timeout=self.timeout)
+            reply = await send(first)
             session = reply["command"]["sessionid"]
             form = Form()
             form["type"] = "submit"
@@ -97,13 +104,14 @@ class ProsodyAccounts:
             second["command"]["action"] = "complete"
             second["command"]["sessionid"] = session
             second["command"].append(form)
-            done = await second.send(timeout=self.timeout)
+            done = await send(second)
         except IqError as exc:
             raise AccountCommandError(
                 f"admin command {node.rsplit('#', 1)[1]} refused ({exc.condition}); is the component "
                 f"listed in the VirtualHost's admins with mod_admin_adhoc enabled?") from None
         except IqTimeout:
-            raise AccountCommandError(f"admin command {node.rsplit('#', 1)[1]} timed out") from None
+            raise LinkUnavailable(f"admin command {command}: no answer from the server within "
+                                  f"{self.timeout:.0f} s") from None
         for note_type, text in done["command"]["notes"]:
             if note_type == "error":
                 return str(text)

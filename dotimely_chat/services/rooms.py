@@ -3,11 +3,19 @@
 Order of effects, so nothing is half-created: the room is opened and its affiliations set on the server,
 then its record is committed (if that fails the room is destroyed again), then the members get their
 bookmark and invitation and the room a notice (derived state, repaired by reconciliation).
+
+A start is idempotent, also when an attempt failed midway (the link lost after the room was made on the
+server but before its record was committed, and the destroy could not be sent either): the room's JID is
+derived from what it is for (business, appointment, audience, with the rows' creation times so that a
+re-created business or appointment with the same ids never lands in an old room) under a secret key, so a
+retry opens the same room again instead of making a second one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import secrets
 from collections import defaultdict
@@ -16,8 +24,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import FORBIDDEN, NOT_FOUND, DomainError
-from ..policies.rooms import Audience, choose_audience, parse_audience, room_name
+from ..errors import FORBIDDEN, NOT_FOUND, DomainError, LinkUnavailable
+from ..policies.rooms import Audience, affiliation_fixes, choose_audience, parse_audience, room_name
 from ..policies.text import is_plain_id
 from ..storage import (
     AppointmentRepository,
@@ -28,7 +36,7 @@ from ..storage import (
     PersonRepository,
     RoomRepository,
 )
-from ..storage.models import Room
+from ..storage.models import Appointment, Business, Room
 from .directory import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 
@@ -62,9 +70,13 @@ MAX_ROOMS_LISTED = 500
 
 
 class RoomService(RoomMembership):
-    def __init__(self, database: Database, gateway: RoomGateway, muc_host: str, untouchable: set[str]) -> None:
+    def __init__(self, database: Database, gateway: RoomGateway, muc_host: str, untouchable: set[str],
+                 room_key: bytes | None = None) -> None:
         super().__init__(database, gateway, untouchable)
         self.muc_host = muc_host
+        # Keyed so that room JIDs cannot be guessed; give a stable key (app.py: the component secret) so that
+        # a retry after a restart still finds the room of a failed attempt.
+        self.room_key = room_key or secrets.token_bytes(32)
         self._start_locks: defaultdict[tuple[int, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self.welcomes: dict[str, asyncio.Task[None]] = {}  # room JID -> bookmarks, invitations, notice
 
@@ -92,23 +104,37 @@ class RoomService(RoomMembership):
             audience: Audience = decision.audience
             key = (appointment.id, audience)
             initiator_jid = initiator.jid
+            jid = self.room_jid_for(business, appointment, audience)
         async with self._start_locks[key]:
             async with self.database.session() as session:
                 existing = await RoomRepository(session).get(business.id, appointment.id, audience)
                 if existing is not None:
                     return await self.room_json(existing.jid), False
-            return await self._create(business.id, appointment.id, audience, initiator_jid)
+            return await self._create(business.id, appointment.id, audience, initiator_jid, jid)
 
-    async def _create(self, business_id: int, appointment_id: int, audience: Audience, initiator: str
+    def room_jid_for(self, business: Business, appointment: Appointment, audience: Audience) -> str:
+        """The room of (business, appointment, audience): the same for every attempt to start it."""
+        what = "\x1f".join((str(business.id), business.external_id, business.created_at.isoformat(),
+                            str(appointment.id), appointment.external_id, appointment.created_at.isoformat(),
+                            audience))
+        digest = hmac.new(self.room_key, what.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"appt-{digest}@{self.muc_host}"
+
+    async def _create(self, business_id: int, appointment_id: int, audience: Audience, initiator: str, jid: str
                       ) -> tuple[dict[str, Any], bool]:
         async with self.database.session() as session:
             plan = await self.plan(session, business_id, appointment_id, audience)
-        jid = f"appt-{secrets.token_hex(8)}@{self.muc_host}"
         name = room_name(plan.service, plan.customer_name, plan.starts_at, audience)
-        await self.gateway.open_room(jid, name, plan.description)
+        created = await self.gateway.open_room(jid, name, plan.description)
         try:
+            if created:
+                changes = list(plan.affiliations.items())
+            else:  # left by an attempt that failed midway: make it what the plan says
+                log.info("Room %s exists already (an earlier attempt to start it failed midway): using it", jid)
+                changes = affiliation_fixes(plan.affiliations, await self.gateway.get_affiliations(jid),
+                                            self.untouchable)
             await asyncio.gather(*(self.gateway.set_affiliation(jid, member, affiliation, "appointment room")
-                                   for member, affiliation in plan.affiliations.items()))
+                                   for member, affiliation in changes))
             async with self.database.session() as session:
                 room = await RoomRepository(session).add(business_id, appointment_id, audience, jid, name)
                 audit = AuditRepository(session)
@@ -136,6 +162,8 @@ class RoomService(RoomMembership):
     async def _discard(self, jid: str) -> None:
         try:
             await self.gateway.destroy(jid)
+        except LinkUnavailable:  # the retry opens this same room again (room_jid_for)
+            log.warning("Could not destroy room %s after a failed start: the link is down", jid)
         except Exception:  # noqa: BLE001 - the original error matters more
             log.exception("Could not destroy room %s after a failed write", jid)
 

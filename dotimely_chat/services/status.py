@@ -64,6 +64,7 @@ class StatusRecorder:
         self.metrics = metrics or Metrics()
         self._queue: list[tuple[float, str, tuple[Any, ...]]] = []
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()  # one flush at a time: ids follow the order events were seen
         self._task: asyncio.Task[None] | None = None
         self._rooms: dict[str, RoomMembers | None] = {}
         self._people: dict[str, int | None] = {}
@@ -78,14 +79,18 @@ class StatusRecorder:
         # room -> stanza-id -> held live message not yet placed by the archive
         self._held_messages: dict[str, dict[str, tuple[float, str, tuple[Any, ...]]]] = {}
         self._released: set[str] = set()
+        self._heard: dict[str, dt.datetime] = {}  # room -> when its last live message reached us
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop the flush task between two writes (cancelling it in the middle of one left the SQLite write
+        transaction open: the last flush below then found the database locked), then write what is left."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._flushing:
+                self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
@@ -109,11 +114,18 @@ class StatusRecorder:
     # ------------------------------------------------------------------------------ room traffic
     def room_message(self, traffic: Any) -> None:
         at = now()
+        self._heard[traffic.room_jid] = at
         if traffic.has_body and traffic.stanza_id:
             present = {jid for jid, count in self._occupancy[traffic.room_jid].items() if count > 0}
             self._push_room(traffic.room_jid, "message", (traffic, at, frozenset(present)))
         for kind, reference in traffic.markers:
             self._push_room(traffic.room_jid, "marker", (traffic.room_jid, traffic.sender, kind, reference, at))
+
+    def rooms_heard_since(self, since: dt.datetime) -> list[str]:
+        """The rooms whose live messages reached us after `since` (older entries are forgotten)."""
+        for room in [room for room, at in self._heard.items() if at < since]:
+            del self._heard[room]
+        return list(self._heard)
 
     def occupant(self, room_jid: str, jid: str, present: bool) -> None:
         counts = self._occupancy[room_jid]
@@ -238,17 +250,21 @@ class StatusRecorder:
                 log.exception("Writing %d status events failed; they are kept for the next try", len(self._queue))
 
     async def flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                await self._write(batch)
-            except BaseException:
-                self._queue[:0] = batch
-                raise
-            done = time.monotonic()
-            self.stats.flushes += 1
-            self.stats.lags = (self.stats.lags + [done - batch[0][0]])[-1000:]
-            self.metrics.observe_lags(done, (seen for seen, _, _ in batch))
+        """Write what is queued, and what a flush running meanwhile is writing, before returning. Flushes
+        (the flush task, the back-fill, the presence settle) take turns: two batches written at once could
+        commit in either order, and a room's messages are ordered by their ids."""
+        async with self._flushing:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    await self._write(batch)
+                except BaseException:
+                    self._queue[:0] = batch
+                    raise
+                done = time.monotonic()
+                self.stats.flushes += 1
+                self.stats.lags = (self.stats.lags + [done - batch[0][0]])[-1000:]
+                self.metrics.observe_lags(done, (seen for seen, _, _ in batch))
 
     async def _write(self, batch: list[tuple[float, str, tuple[Any, ...]]]) -> None:
         """One transaction for the batch, in a fixed number of statements: the messages first (a marker may

@@ -50,6 +50,7 @@ _MEMBER_RANGE = (_STATUS.room_id == bindparam("r"), _STATUS.person_id == bindpar
 _DELIVER = (update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.delivered_at.is_(None))
             .values(delivered_at=bindparam("at"), delivered_via=bindparam("via")))
 _READ = update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.read_at.is_(None)).values(read_at=bindparam("at"))
+_SET_SENT_AT = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("i")).values(sent_at=bindparam("t")))
 _MOVE_MARK = (update(MemberMark.__table__).where(_MARKS.room_id == bindparam("r"), _MARKS.person_id == bindparam("p"))
               .values(delivered_upto=bindparam("d"), read_upto=bindparam("rd")))
 
@@ -243,6 +244,38 @@ class StatusStore:
     async def latest(self, room_id: int) -> Any:
         """The room's latest recorded message (a row) or None."""
         return (await self._session.execute(_LATEST, {"room_id": room_id})).first()
+
+    async def correct_late_times(self, room_jid: str, archived: Collection[tuple[str, dt.datetime]],
+                                 late: dt.timedelta) -> int:
+        """Messages of the room recorded `late` or more after the archive's time for them (they reached us
+        late, over a stalled link): they get the archive's time, never earlier than the time of the message
+        recorded before them. `archived` is (stanza-id, archive time). Returns how many were corrected."""
+        stamps = dict(archived)
+        room_id = await self._session.scalar(select(Room.id).where(Room.jid == room_jid))
+        if room_id is None or not stamps:
+            return 0
+        rows = (await self._session.execute(
+            select(RoomMessage.id, RoomMessage.stanza_id, RoomMessage.sent_at)
+            .where(RoomMessage.room_id == room_id, RoomMessage.stanza_id.in_(sorted(stamps)))
+            .order_by(RoomMessage.id))).all()
+        if not rows:
+            return 0
+        floor = await self._session.scalar(
+            select(RoomMessage.sent_at).where(RoomMessage.room_id == room_id, RoomMessage.id < rows[0].id)
+            .order_by(RoomMessage.id.desc()).limit(1))
+        fixes = []
+        for row in rows:
+            stamp = stamps[row.stanza_id]
+            if row.sent_at - stamp >= late:
+                corrected = max(stamp, floor) if floor is not None else stamp
+                if corrected < row.sent_at:
+                    fixes.append({"i": row.id, "t": corrected})
+                    floor = corrected
+                    continue
+            floor = row.sent_at
+        if fixes:
+            await self._session.execute(_SET_SENT_AT, fixes)
+        return len(fixes)
 
     async def last_recorded(self) -> list[tuple[str, str | None, dt.datetime | None]]:
         """(room JID, stanza-id, sent at) of every room's latest recorded message (None, None when there is

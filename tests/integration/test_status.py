@@ -354,3 +354,28 @@ async def test_the_conversations_list_puts_the_room_with_the_latest_message_firs
 
 async def _is(get: Any, wanted: str) -> bool:
     return bool(await get() == wanted)
+
+
+async def test_a_delay_stamp_a_client_adds_neither_hides_its_message_nor_dates_it(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    """PRODUCT.md §8: trust only what the server stamped. The observer takes a <delay from=room> for the
+    room's history replay and skips it; that is safe because Prosody 0.12 strips a client's delay claiming
+    to be from the room (muc.lib.lua). Checked here, since the observer relies on it."""
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    await join(clients["customer0"], room, "customer")
+    speaker = Member(clients["customer0"], room)
+    message = speaker.client.make_message(mto=room, mbody="from the past?", mtype="groupchat")
+    message["id"] = uuid.uuid4().hex
+    message.xml.append(message.xml.makeelement("{urn:xmpp:delay}delay",
+                                               {"from": room, "stamp": "2001-01-01T00:00:00Z"}))
+    said_at = time.time()
+    message.send()
+    await eventually(lambda: _wait(message["id"] in speaker.echoes), 10)
+    stanza = speaker.echoes[message["id"]]
+    await eventually(lambda: _recorded(api, biz, room, stanza), 5.0)
+    assert abs(_epoch((await status_of(api, biz, room, stanza))["sent_at"]) - said_at) < 5
+
+
+async def _wait(condition: bool) -> bool:
+    return condition
