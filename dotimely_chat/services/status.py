@@ -70,7 +70,7 @@ class StatusRecorder:
         self._people: dict[str, int | None] = {}
         self._occupancy: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._resources: defaultdict[str, dict[str, ClientPresence]] = defaultdict(dict)  # bare JID -> resource
-        self._heard = 0  # presences heard so far: the order among a person's clients
+        self._presences_heard = 0  # presences heard so far: the order among a person's clients
         self._lost_at: dt.datetime | None = None
         # Live events kept aside per room until its archive is read (see `hold`); holding from the start.
         self._holding = True
@@ -191,8 +191,9 @@ class StatusRecorder:
         it went away (default now; see `component.presence` for the server's stamp)."""
         resources = self._resources[jid]
         if client is not None:
-            self._heard += 1
-            resources[resource] = ClientPresence(client.show, client.status, client.idle_since, self._heard)
+            self._presences_heard += 1
+            resources[resource] = ClientPresence(client.show, client.status, client.idle_since,
+                                                 self._presences_heard)
             changed = True
         else:  # a client we did not know of going away changes nothing (e.g. a second unavailable)
             changed = resources.pop(resource, None) is not None

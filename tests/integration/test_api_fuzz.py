@@ -31,13 +31,22 @@ EXAMPLES = int(os.environ.get("DOTIMELY_FUZZ_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def restore(session: requests.Session, base_url: str, headers: dict[str, str], business: str,
-            person: str) -> None:
-    """The known business, with the known person as its owner."""
-    for path, body in ((f"/v1/businesses/{business}", {"name": "Fuzzed Salon"}),
-                       (f"/v1/businesses/{business}/people/{person}", {"role": "owner", "display_name": "Olga"})):
-        response = session.put(base_url + path, json=body, headers=headers, timeout=30)
-        assert response.status_code in (200, 201), (path, response.status_code, response.text)
+def restore(session: requests.Session, base_url: str, headers: dict[str, str], ids: dict[str, str]) -> None:
+    """The known business, with the known person as its owner. A DELETE of the business leaves its id kept
+    (409 business_deleted until retention): then the fuzzing goes on with a new business id."""
+    for attempt in range(1, 4):
+        business, person = ids["business"], ids["person"]
+        response = session.put(f"{base_url}/v1/businesses/{business}", json={"name": "Fuzzed Salon"},
+                               headers=headers, timeout=30)
+        if response.status_code == 409 and response.json().get("errcode") == "business_deleted":
+            ids["business"] = f"{ids['business'].split('~')[0]}~{attempt}"
+            continue
+        assert response.status_code in (200, 201), (business, response.status_code, response.text)
+        response = session.put(f"{base_url}/v1/businesses/{business}/people/{person}",
+                               json={"role": "owner", "display_name": "Olga"}, headers=headers, timeout=30)
+        assert response.status_code in (200, 201), (person, response.status_code, response.text)
+        return
+    raise AssertionError(f"no business id could be used again after {ids}")
 
 
 def fuzz(base_url: str, token: str, business: str, person: str, examples: int) -> tuple[int, list[str]]:
@@ -47,15 +56,17 @@ def fuzz(base_url: str, token: str, business: str, person: str, examples: int) -
     headers = {"Authorization": f"Bearer {token}"}
     sent = 0
     failures: list[str] = []
+    ids = {"business": business, "person": person}
     for result in schema.get_all_operations():
         operation = result.ok()
         # Half of the cases on an existing business and person, so that more than 404 is reached.
-        known = {name: value for name, value in (("business", business), ("person", person))
-                 if name in operation.path}
+        names = [name for name in ("business", "person") if name in operation.path]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            for fixed in ({}, known) if known else ({},):
-                if fixed:  # an earlier DELETE or PUT may have removed or changed them
-                    restore(session, base_url, headers, business, person)
+            for with_known in (False, True) if names else (False,):
+                fixed: dict[str, str] = {}
+                if with_known:  # an earlier DELETE or PUT may have removed or changed them
+                    restore(session, base_url, headers, ids)
+                    fixed = {name: ids[name] for name in names}
 
                 @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                           suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])

@@ -89,14 +89,26 @@ end);
 
 -- mod_privilege answers a component's connection with the presence of every session (component-authenticated
 -- on the component's host, default priority); right after it, the sleeping ones are shown gone again.
-for watcher in watchers:items() do
-	module:context(watcher):hook("component-authenticated", function()
-		for _, session in pairs(prosody.full_sessions) do
-			if session.host == host and session.dotimely_shown_gone and not session.destroyed then
-				local gone = stamped_unavailable(session.dotimely_shown_gone);
-				gone.attr.from, gone.attr.to = session.full_jid, watcher;
-				module:send(gone);
-			end
+local function show_sleepers_gone(watcher)
+	for _, session in pairs(prosody.full_sessions) do
+		if session.host == host and session.dotimely_shown_gone and not session.destroyed then
+			local gone = stamped_unavailable(session.dotimely_shown_gone);
+			gone.attr.from, gone.attr.to = session.full_jid, watcher;
+			module:send(gone);
 		end
-	end, -10);
+	end
 end
+
+-- Protocol trap (Prosody 0.12 core/moduleapi.lua): module:context(h):hook() on a host that is not activated
+-- yet hooks Prosody's global events, where component-authenticated never fires. Hosts are activated in no
+-- fixed order, so hook each watcher's host once it exists.
+local hooked = {};
+local function hook_watcher(watcher)
+	if hooked[watcher] or not prosody.hosts[watcher] then return; end
+	hooked[watcher] = true;
+	module:context(watcher):hook("component-authenticated", function() show_sleepers_gone(watcher); end, -10);
+end
+for watcher in watchers:items() do hook_watcher(watcher); end
+module:hook_global("host-activated", function(activated)
+	if watchers:contains(activated) then hook_watcher(activated); end
+end);
