@@ -492,10 +492,18 @@ async def provision(service: Any, config: Any, rooms: int) -> list[Trio]:
 
     async with aiohttp.ClientSession(headers=headers) as http:
         async def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-            async with http.request(method, f"{config.http.api_public_url}/v1/businesses/{path}", json=body) as r:
-                answer: dict[str, Any] = await r.json()
-                assert r.status in (200, 201), (path, r.status, answer)
-                return answer
+            # As a good API client does: a 503 with Retry-After (database_busy on SQLite while other writes of
+            # this setup hold its lock, xmpp_unavailable) is retried after the time it names.
+            for _ in range(10):
+                async with http.request(method, f"{config.http.api_public_url}/v1/businesses/{path}",
+                                        json=body) as r:
+                    answer: dict[str, Any] = await r.json()
+                    if r.status == 503 and "Retry-After" in r.headers:
+                        await asyncio.sleep(float(r.headers["Retry-After"]))
+                        continue
+                    assert r.status in (200, 201), (path, r.status, answer)
+                    return answer
+            raise AssertionError((path, "still 503 after 10 tries"))
 
         async def one(i: int) -> None:
             async with semaphore:

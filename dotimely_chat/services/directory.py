@@ -38,6 +38,7 @@ from ..storage import (
     utcnow,
 )
 from ..storage.business_deletion import BusinessDeletionStore
+from ..storage.database import default_lock_waits
 from ..storage.models import Business, Membership, Person
 from .rosters import Contact, RosterChanges, RosterService
 
@@ -381,9 +382,12 @@ class DirectoryService:
         if self.vault is None:
             return
         try:
-            async with self.database.session() as session:
-                await self.vault.remember(session, person_id, password)
-                await session.commit()
+            # After the request's own commit: waits the default for the lock, not the API's bound (with eight
+            # requests in flight on SQLite the bound gave this write up and the web page had no password).
+            with default_lock_waits():
+                async with self.database.session() as session:
+                    await self.vault.remember(session, person_id, password)
+                    await session.commit()
         except Exception:  # noqa: BLE001 - the account works; only the web page's login waits for the next PUT
             log.exception("Could not keep the password of %s for the web page", jid)
 
@@ -452,7 +456,8 @@ class DirectoryService:
         if self.rosters is None:
             return False
         try:
-            changes: RosterChanges = await self.rosters.apply(person, scope)
+            with default_lock_waits():  # derived writes after the request's commit (see _remember_password)
+                changes: RosterChanges = await self.rosters.apply(person, scope)
         except Exception:  # noqa: BLE001 - derived state; the next reconciliation repairs it
             log.exception("Roster update for %s failed", person.jid)
             return False

@@ -53,6 +53,17 @@ def bounded_lock_waits(seconds: float) -> Iterator[None]:
         _lock_wait_ms.reset(token)
 
 
+@contextmanager
+def default_lock_waits() -> Iterator[None]:
+    """Within this block, lock waits are the default again: for the derived writes a request makes after its
+    own commit (rosters, the web page's password), which must not be given up after the request's bound."""
+    token = _lock_wait_ms.set(None)
+    try:
+        yield
+    finally:
+        _lock_wait_ms.reset(token)
+
+
 def sqlite_url_for(state_dir: Path) -> str:
     """The URL of the default SQLite database inside the state directory."""
     return f"sqlite+aiosqlite:///{(state_dir.expanduser().resolve() / 'dotimely.db').as_posix()}"
