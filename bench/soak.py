@@ -40,7 +40,7 @@ for path in (str(ROOT), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from status import Worker, machine_busy, process_cpu, process_rss_mib  # noqa: E402
+from status import Worker, api_call, machine_busy, process_cpu, process_rss_mib  # noqa: E402
 
 SATURATION = 375  # msg/s, our rooms with the observer (bench/README.md, status.py, latest run)
 DEFAULT_RATE = SATURATION // 2
@@ -121,10 +121,7 @@ async def provision(api_url: str, token: str, rooms: int) -> list[Room]:
     made: list[tuple[int, Room]] = []
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
         async def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-            async with http.request(method, f"{api_url}/v1/businesses/{path}", json=body) as response:
-                answer: dict[str, Any] = await response.json()
-                assert response.status in (200, 201), (path, response.status, answer)
-                return answer
+            return await api_call(http, f"{api_url}/v1/businesses/{path}", method, body)
 
         async def one(i: int) -> None:
             async with semaphore:

@@ -86,6 +86,21 @@ def process_rss_mib(pid: int) -> float:
     return math.nan
 
 
+async def api_call(http: Any, url: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One API call of a benchmark's setup, as a good API client makes it: a 503 with Retry-After
+    (database_busy on SQLite while the setup's other writes hold its lock, xmpp_unavailable) is retried after
+    the time it names."""
+    for _ in range(10):
+        async with http.request(method, url, json=body) as response:
+            answer: dict[str, Any] = await response.json()
+            if response.status == 503 and "Retry-After" in response.headers:
+                await asyncio.sleep(float(response.headers["Retry-After"]))
+                continue
+            assert response.status in (200, 201), (url, response.status, answer)
+            return answer
+    raise AssertionError((url, "still 503 after 10 tries"))
+
+
 def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -492,18 +507,7 @@ async def provision(service: Any, config: Any, rooms: int) -> list[Trio]:
 
     async with aiohttp.ClientSession(headers=headers) as http:
         async def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-            # As a good API client does: a 503 with Retry-After (database_busy on SQLite while other writes of
-            # this setup hold its lock, xmpp_unavailable) is retried after the time it names.
-            for _ in range(10):
-                async with http.request(method, f"{config.http.api_public_url}/v1/businesses/{path}",
-                                        json=body) as r:
-                    answer: dict[str, Any] = await r.json()
-                    if r.status == 503 and "Retry-After" in r.headers:
-                        await asyncio.sleep(float(r.headers["Retry-After"]))
-                        continue
-                    assert r.status in (200, 201), (path, r.status, answer)
-                    return answer
-            raise AssertionError((path, "still 503 after 10 tries"))
+            return await api_call(http, f"{config.http.api_public_url}/v1/businesses/{path}", method, body)
 
         async def one(i: int) -> None:
             async with semaphore:
