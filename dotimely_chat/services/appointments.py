@@ -20,7 +20,7 @@ from ..storage import (
     MembershipRepository,
     PersonRepository,
 )
-from ..storage.models import Appointment
+from ..storage.models.appointments import Appointment
 from .directory import check_external_id, invalid, refuse_unknown_fields
 
 log = logging.getLogger(__name__)

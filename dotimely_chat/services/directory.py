@@ -39,7 +39,7 @@ from ..storage import (
 )
 from ..storage.business_deletion import BusinessDeletionStore
 from ..storage.database import default_lock_waits
-from ..storage.models import Business, Membership, Person
+from ..storage.models.directory import Business, Membership, Person
 from .rosters import Contact, RosterChanges, RosterService
 
 log = logging.getLogger(__name__)

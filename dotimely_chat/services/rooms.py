@@ -36,7 +36,8 @@ from ..storage import (
     PersonRepository,
     RoomRepository,
 )
-from ..storage.models import Appointment, Business, Room
+from ..storage.models.appointments import Appointment, Room
+from ..storage.models.directory import Business
 from .directory import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 

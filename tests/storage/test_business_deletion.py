@@ -13,19 +13,12 @@ from dotimely_chat.errors import DomainError
 from dotimely_chat.services.directory import DirectoryService
 from dotimely_chat.services.retention import prune
 from dotimely_chat.storage import AuditRepository, BusinessRepository, Database
-from dotimely_chat.storage.models import (
-    AuditEntry,
-    Business,
-    ExportLink,
-    Membership,
-    MessageStatus,
-    Room,
-    RoomMessage,
-    UploadedFile,
-    UploadSlot,
-    WebLoginTicket,
-    WebSession,
-)
+from dotimely_chat.storage.models.appointments import Room
+from dotimely_chat.storage.models.compliance import AuditEntry, ExportLink
+from dotimely_chat.storage.models.directory import Business, Membership
+from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
+from dotimely_chat.storage.models.uploads import UploadedFile, UploadSlot
+from dotimely_chat.storage.models.web import WebLoginTicket, WebSession
 
 from .tenants import Tenant, add_tenant
 from .test_storage_compliance import _room_with_messages
