@@ -269,6 +269,8 @@ CROSS_CHECKED = {  # parse_config names the other key of these pairs
     "xmpp.client_port": ("xmpp.http_port", "component.port"), "xmpp.http_port": ("component.port",),
     "http.upload_public_url": ("web.public_url",), "http.tls_certificate": ("http.tls_key",),
     "http.tls_key": ("http.tls_certificate",),
+    # A small max_file_size is refused by naming the kind's limit that now exceeds it.
+    "upload.max_file_size": ("upload.picture_max_size", "upload.video_max_size", "upload.document_max_size"),
 }
 
 
