@@ -7,9 +7,9 @@ import json
 from aiohttp import web
 
 from ..errors import NOT_FOUND, DomainError
+from ..http_common.requests import int_param
 from ..storage import AuditRepository, BusinessRepository
 from .context import CONTEXT
-from .requests import int_param
 
 MAX_AUDIT_ENTRIES = 10_000
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0004 import Form
 
-from dotimely_chat.api.requests import MAX_JSON_DEPTH, parse_json
+from dotimely_chat.http_common.requests import MAX_JSON_DEPTH, parse_json
 from dotimely_chat.component.export_command import parse_export_form
 from dotimely_chat.component.new_conversation import MAX_QUERY, parse_pick_form, parse_query_form
 from dotimely_chat.component.start_chat import parse_start_chat_form
