@@ -27,7 +27,7 @@ from ..policies.people import (
 )
 from ..policies.roles import ROLES, Role, parse_role
 from ..policies.text import is_plain_id, non_xml_text_reason, single_line_problem
-from ..servers.accounts import AccountAdapter
+from .ports import AccountAdapter
 from ..storage import (
     AuditRepository,
     BusinessRepository,
