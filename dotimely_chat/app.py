@@ -40,8 +40,10 @@ from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
 from .servers.tls import LocalCA, ensure_certificate
 from .services.appointments import AppointmentService
+from .services.audit import AuditLog
 from .services.directory import DirectoryService
 from .services.export import ExportService
+from .services.health import HealthChecks
 from .services.names import NameService
 from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
@@ -169,8 +171,9 @@ class ChatService:
         await upgrade_database(self.database)
         self.recorder.start()
         self.component.start()
-        api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
-                                       self.appointments, self.rooms, self.status,
+        api = build_api_app(ApiContext(self.config, HealthChecks(self.database), self.component,
+                                       self.directory, AuditLog(self.database), self.appointments,
+                                       self.rooms, self.status,
                                        export=self.export, web_logins=self.web_logins, metrics=self.metrics))
         upload = build_upload_app(self.config.upload_directory, self.uploads)
         certificate, key = tls_files(self.config)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..http_common.requests import read_json
 from .context import CONTEXT
-from .requests import read_json
 
 
 async def list_businesses(request: web.Request) -> web.Response:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..http_common.requests import int_param, read_json
 from ..services.directory import MAX_SEARCH_RESULTS, PersonInput
 from .context import CONTEXT
-from .requests import int_param, read_json
 
 
 async def put_person(request: web.Request) -> web.Response:

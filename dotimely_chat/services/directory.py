@@ -27,7 +27,6 @@ from ..policies.people import (
 )
 from ..policies.roles import ROLES, Role, parse_role
 from ..policies.text import is_plain_id, non_xml_text_reason, single_line_problem
-from ..servers.accounts import AccountAdapter
 from ..storage import (
     AuditRepository,
     BusinessRepository,
@@ -40,6 +39,7 @@ from ..storage import (
 from ..storage.business_deletion import BusinessDeletionStore
 from ..storage.database import default_lock_waits
 from ..storage.models.directory import Business, Membership, Person
+from .ports import AccountAdapter
 from .rosters import Contact, RosterChanges, RosterService
 
 log = logging.getLogger(__name__)

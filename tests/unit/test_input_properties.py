@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0004 import Form
 
-from dotimely_chat.api.requests import MAX_JSON_DEPTH, parse_json
 from dotimely_chat.component.export_command import parse_export_form
 from dotimely_chat.component.new_conversation import MAX_QUERY, parse_pick_form, parse_query_form
 from dotimely_chat.component.start_chat import parse_start_chat_form
 from dotimely_chat.config import parse_config
 from dotimely_chat.errors import BAD_REQUEST, ConfigError, DomainError
+from dotimely_chat.http_common.requests import MAX_JSON_DEPTH, parse_json
 from dotimely_chat.policies.exports import MAX_RANGE, ExportRequestError, parse_format, parse_range
 from dotimely_chat.policies.people import password_problem
 from dotimely_chat.policies.text import first_non_xml_char, is_xml_text
