@@ -37,7 +37,7 @@ from ..storage import (
     RoomRepository,
 )
 from ..storage.models import Appointment, Business, Room
-from .directory import invalid, refuse_unknown_fields
+from .input_checks import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 
 log = logging.getLogger(__name__)
