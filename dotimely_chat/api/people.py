@@ -14,7 +14,8 @@ from .requests import int_param, read_json
 async def put_person(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     data = PersonInput.from_json(await read_json(request), ctx.config.xmpp.domain)
-    result = await ctx.directory.people.put(request.match_info["business"], request.match_info["person"], data)
+    people = ctx.directory.people
+    result = await people.put(request.match_info["business"], request.match_info["person"], data)
     body = result.person.to_json()
     body["roster_synced"] = result.roster_synced
     if result.password is not None:

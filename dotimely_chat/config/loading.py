@@ -87,7 +87,8 @@ def _section_values(raw: Mapping[str, Any], section: str) -> dict[str, Any]:
             continue  # a table: checked by parse_config
         path = f"{section}.{name}" if section else name
         if name not in keys:
-            raise ConfigError(path, value, "one of the known keys: " + ", ".join(sorted(keys)) + " (unknown key)")
+            raise ConfigError(path, value,
+                              "one of the known keys: " + ", ".join(sorted(keys)) + " (unknown key)")
         out[name] = keys[name][0](path, value)
     for name, (validator, default) in keys.items():
         if name in out:
@@ -120,7 +121,8 @@ def _check_relations(s: Mapping[str, Mapping[str, Any]]) -> None:
         raise ConfigError("muc.host", s["muc"]["host"], "a host name different from component.jid")
     if s["component"]["jid"] != f"{s['component']['jid'].split('.', 1)[0]}.{domain}":
         raise ConfigError("component.jid", s["component"]["jid"],
-                          f"a direct subdomain of xmpp.domain such as 'chat.{domain}' (so clients discover it)")
+                          f"a direct subdomain of xmpp.domain such as 'chat.{domain}' "
+                          "(so clients discover it)")
     ports = {"xmpp.client_port": s["xmpp"]["client_port"], "xmpp.http_port": s["xmpp"]["http_port"],
              "component.port": s["component"]["port"]}
     seen: dict[int, str] = {}
@@ -140,7 +142,8 @@ def _upload_config(values: dict[str, Any], directory: str) -> UploadConfig:
     for kind in _UPLOAD_KINDS:
         for mime in values[f"{kind}_types"]:
             if mime in seen:
-                raise ConfigError(f"upload.{kind}_types", mime, f"a type not already in upload.{seen[mime]}_types")
+                raise ConfigError(f"upload.{kind}_types", mime,
+                                  f"a type not already in upload.{seen[mime]}_types")
             seen[mime] = kind
     return UploadConfig(**{**values, "directory": directory})
 

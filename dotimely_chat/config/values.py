@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 
-DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _DURATION_RE = re.compile(r"^(\d+)([dwmy])$")
 _SIZE_RE = re.compile(r"^(\d+)\s*(B|KiB|MiB|GiB)?$")
 
@@ -49,7 +50,8 @@ def string(allowed_empty: bool = False) -> Validator:
 
 def secret(key: str, value: Any) -> str:
     if not isinstance(value, str) or len(value) < 16:
-        raise _fail(key, "<hidden>" if isinstance(value, str) else value, "a string of at least 16 characters")
+        shown = "<hidden>" if isinstance(value, str) else value
+        raise _fail(key, shown, "a string of at least 16 characters")
     return value
 
 
@@ -187,7 +189,8 @@ def mime_list(key: str, value: Any) -> tuple[str, ...]:
 
 
 _ORIGIN_ALLOWED = ("a list of browser origins such as [\"https://chat.example.com\"] (scheme://host[:port], "
-                   "http or https, no path), [\"*\"] for any origin, or [] for the web page's (web.public_url)")
+                   "http or https, no path), [\"*\"] for any origin, or [] for the web page's "
+                   "(web.public_url)")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

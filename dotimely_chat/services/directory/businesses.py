@@ -45,9 +45,10 @@ class Businesses:
             business = await repo.get_by_external_id(external_id, include_deleted=True)
             if business is not None and business.deleted_at is not None:
                 until = retention_end(business.deleted_at, self.retention_seconds)
+                kept = f"until {until.date()}" if until else "no retention expires them"
                 raise DomainError(BUSINESS_DELETED, f"business {external_id!r} was deleted on "
-                                  f"{business.deleted_at.date()}; its id is not reused while its records are kept"
-                                  f" ({'until ' + str(until.date()) if until else 'no retention expires them'})",
+                                  f"{business.deleted_at.date()}; its id is not reused while its records are "
+                                  f"kept ({kept})",
                                   deleted_at=business.deleted_at.isoformat(),
                                   kept_until=until.isoformat() if until else None)
             created = business is None
@@ -58,7 +59,8 @@ class Businesses:
             try:
                 await session.commit()
             except IntegrityError:
-                raise DomainError(CONFLICT, f"business {external_id!r} was created concurrently; retry") from None
+                raise DomainError(CONFLICT,
+                                  f"business {external_id!r} was created concurrently; retry") from None
             return await _business_json(session, business), created
 
     async def get(self, external_id: str) -> dict[str, Any]:

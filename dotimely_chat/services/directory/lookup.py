@@ -10,7 +10,7 @@ from ...storage.models import Business, Membership, Person
 
 
 async def active_business(session: Any, external_id: str) -> Business:
-    """The business, or `not_found` (also for a deleted one, saying when and where its records still answer)."""
+    """The business, or `not_found` (for a deleted one too, saying when, and where its records answer)."""
     business = await BusinessRepository(session).get_by_external_id(external_id, include_deleted=True)
     if business is None:
         raise DomainError(NOT_FOUND, f"no business {external_id!r}")
@@ -21,7 +21,8 @@ async def active_business(session: Any, external_id: str) -> Business:
     return business
 
 
-async def membership_of(session: Any, business_id: str, person_id: str) -> tuple[Business, Person, Membership]:
+async def membership_of(session: Any, business_id: str, person_id: str
+                        ) -> tuple[Business, Person, Membership]:
     """A person's membership of an active business, or `not_found`."""
     business = await active_business(session, business_id)
     person = await PersonRepository(session).get_by_external_id(person_id)

@@ -72,7 +72,8 @@ class People:
         for contact in written.related:
             synced &= await self.effects.apply_roster(contact, [me])
         if old_role != data.role:
-            await self.effects.membership_changed(written.business_pk, me.id, "owner" in (old_role, data.role))
+            involves_owner = "owner" in (old_role, data.role)
+            await self.effects.membership_changed(written.business_pk, me.id, involves_owner)
         log.info("Person %s (%s) %s in business %s as %s%s", person_id, jid,
                  "added" if written.created else "updated", business_id, data.role,
                  f" (was {old_role})" if old_role and old_role != data.role else "")
@@ -85,8 +86,8 @@ class People:
             await active_business(session, business_id)  # 404 before any account is made
             person = await PersonRepository(session).get_by_external_id(person_id)
             if person is not None and data.jid is not None and data.jid != person.jid:
-                raise DomainError(CONFLICT, f"person {person_id!r} has the JID {person.jid}; it cannot change",
-                                  field="jid")
+                raise DomainError(CONFLICT, f"person {person_id!r} has the JID {person.jid}; "
+                                  "it cannot change", field="jid")
             jid = person.jid if person is not None else data.jid
             if person is None and jid is not None:
                 holder = await PersonRepository(session).get_by_jid(jid)
