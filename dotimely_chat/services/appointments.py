@@ -21,7 +21,7 @@ from ..storage import (
     PersonRepository,
 )
 from ..storage.models.appointments import Appointment
-from .directory import check_external_id, invalid, refuse_unknown_fields
+from .input_checks import check_external_id, invalid, refuse_unknown_fields
 
 log = logging.getLogger(__name__)
 

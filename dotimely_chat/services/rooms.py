@@ -38,7 +38,7 @@ from ..storage import (
 )
 from ..storage.models.appointments import Appointment, Room
 from ..storage.models.directory import Business
-from .directory import invalid, refuse_unknown_fields
+from .input_checks import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 
 log = logging.getLogger(__name__)

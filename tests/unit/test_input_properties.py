@@ -30,7 +30,7 @@ from dotimely_chat.policies.exports import MAX_RANGE, ExportRequestError, parse_
 from dotimely_chat.policies.people import password_problem
 from dotimely_chat.policies.text import first_non_xml_char, is_xml_text
 from dotimely_chat.services.appointments import AppointmentInput
-from dotimely_chat.services.directory import PersonInput
+from dotimely_chat.services.directory.person_input import PersonInput
 from dotimely_chat.services.rooms import StartChat
 
 from ..conftest import config_document
