@@ -1,4 +1,4 @@
-"""Streaming a PUT body to disk (http_upload.store): exact size, hashed, atomic, never overwriting."""
+"""Streaming a PUT body to disk (services.uploads.file_store): exact size, hashed, atomic, never overwriting."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dotimely_chat.http_upload.errors import UploadError
-from dotimely_chat.http_upload.slots import FileLayout, new_file_id
-from dotimely_chat.http_upload.store import BLOCK_SIZE, receive_file
+from dotimely_chat.errors import UploadError
+from dotimely_chat.services.uploads.file_store import BLOCK_SIZE, FileLayout, receive_file
+from dotimely_chat.services.uploads.slot_tokens import new_file_id
 
 
 class Body:
