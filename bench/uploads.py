@@ -53,13 +53,11 @@ Uploader = Callable[[str, bytes, str], Awaitable[str]]  # (name, data, type) -> 
 # ------------------------------------------------------------------------------------- child processes
 async def serve_ours(document_file: str) -> None:
     from dotimely_chat.app import ChatService
-    from tests.integration.test_upload_support import attach_uploads
 
     config = parse_config(json.loads(Path(document_file).read_text()), Path(document_file).parent)
     service = ChatService(config)
     await service.start()
     assert await service.component.wait_connected(20)
-    await attach_uploads(service)  # a no-op once app.py wires attachments
     await serve_until_stopped(service.stop)
 
 

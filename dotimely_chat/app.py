@@ -31,7 +31,6 @@ from .component.service_presence import ServicePresence
 from .component.start_chat import register_start_chat
 from .component.upload import register_upload
 from .config import Config, retention_seconds
-from .http_upload.housekeeping import UploadHousekeeping
 from .http_upload.server import build_upload_app, server_ssl_context
 from .instance_lock import ServiceLocks
 from .metrics import Metrics
@@ -51,7 +50,8 @@ from .services.rosters import RosterService
 from .services.status import StatusRecorder
 from .services.status_backfill import ArchiveBackfill
 from .services.status_queries import StatusQueries
-from .services.uploads import UploadService
+from .services.uploads.housekeeping import UploadHousekeeping
+from .services.uploads.service import UploadService
 from .services.web_conversations import WebConversations
 from .services.web_credentials import CredentialVault
 from .services.web_login import WebLoginService

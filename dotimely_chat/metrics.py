@@ -67,7 +67,7 @@ class Metrics:
         self.upload_bytes = Counter("dotimely_upload_bytes", "Bytes of the files stored", registry=r)
         self.upload_refusals = Counter(
             "dotimely_upload_refusals", "Upload requests refused, by stage (slot: the XMPP request; put: the "
-            "HTTP PUT) and reason (http_upload.errors)", ["stage", "reason"], registry=r)
+            "HTTP PUT) and reason (errors.UPLOAD_ERRORS)", ["stage", "reason"], registry=r)
         self.http_requests = Counter(
             "dotimely_http_requests", "HTTP requests answered, by listener (api, upload, web), method, route "
             "template and status", ["server", "method", "route", "status"], registry=r)

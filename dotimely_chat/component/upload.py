@@ -22,23 +22,21 @@ from slixmpp.plugins.xep_0030 import DiscoInfo
 from slixmpp.plugins.xep_0363.stanza import Get, Header, Put, Request, Slot
 from slixmpp.xmlstream import StanzaBase, register_stanza_plugin
 
-from ..http_upload.errors import UploadError
-from ..policies.uploads import parse_size
-from ..services.uploads import UploadService
+from ..errors import UploadError
+from ..services.uploads.service import UploadService
 from .link import ChatComponent
 
 log = logging.getLogger(__name__)
 NS = "urn:xmpp:http:upload:0"
 SERVICE_NAME = "DoTimely attachments"
-MAX_FILENAME_BYTES = 1024
 
 
 def error_reply(iq: Iq, exc: UploadError) -> Iq:
     """The XEP-0363 error: with <file-too-large><max-file-size> when that is the reason."""
     reply = iq.reply(clear=False)
     reply["type"] = "error"
-    reply["error"]["type"] = exc.kind.stanza_type
-    reply["error"]["condition"] = exc.kind.condition
+    reply["error"]["type"] = exc.stanza_type
+    reply["error"]["condition"] = exc.kind.stanza_condition
     reply["error"]["text"] = exc.message
     if exc.reason == "file_too_large" and exc.max_size is not None:
         too_large = ET.SubElement(reply["error"].xml, f"{{{NS}}}file-too-large")
@@ -81,17 +79,9 @@ def register_upload(component: ChatComponent, uploads: UploadService) -> None:
             raise XMPPError("service-unavailable")
         request = iq["http_upload_request"]
         requester = iq["from"].bare
-        size = parse_size(request.xml.get("size"))  # the attribute as sent: "+16", " 16", "1_6" are refused
-        filename = request["filename"]
-        if size is None or len(filename.encode()) > MAX_FILENAME_BYTES:
-            log.info("Upload slot request from %s refused: size %r, a file name of %d bytes", requester,
-                     (request.xml.get("size") or "")[:40], len(filename.encode()))
-            uploads.metrics.upload_refused("slot", "bad_request")
-            error_reply(iq, UploadError("bad_request", "size must be a whole number of bytes in decimal digits "
-                                                       "and the file name at most 1 KiB")).send()
-            return
-        try:
-            slot = await uploads.request_slot(requester, filename, size, request["content-type"] or None)
+        try:  # the size attribute as sent: the service refuses "+16", " 16", "1_6"
+            slot = await uploads.request_slot(requester, request["filename"], request.xml.get("size"),
+                                              request["content-type"] or None)
         except UploadError as exc:
             error_reply(iq, exc).send()
             return
@@ -133,12 +123,13 @@ def register_upload(component: ChatComponent, uploads: UploadService) -> None:
         info = static_info(jid, node, ifrom, data)
         if node or ifrom is None or not str(ifrom) or info is None:
             return info
-        if await uploads.uploader(ifrom.bare) is None:
+        max_size = await uploads.announced_max_size(ifrom.bare)
+        if max_size is None:
             return info
         info = copy.copy(info)  # the stored info is shared by every requester
         info.add_identity("store", "file", name=SERVICE_NAME)
         info.add_feature(NS)
-        info.append(upload_form(uploads.settings.limits.announced_max_size))
+        info.append(upload_form(max_size))
         return info
 
     disco.api.register(get_info, "get_info", jid=component.boundjid)

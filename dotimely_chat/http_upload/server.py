@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..http_common.middleware import json_errors
-from ..services.uploads import UploadService
+from ..services.uploads.service import UploadService
 from .views import UPLOADS, dispatch
 
 # Request heads past these limits are refused with 400 before any view runs.

@@ -1,25 +1,23 @@
-"""The upload host's views: PUT (streamed to disk), GET/HEAD (with Range), OPTIONS (CORS preflight).
+"""The upload host's views: PUT (streamed to disk), GET/HEAD (with Range), OPTIONS (CORS preflight); each
+calls one method of the upload service and answers.
 
-One catch-all route: the raw path is decoded once, normalised and routed here (slots.parse_path), so no
+One catch-all route: the raw path is decoded once, normalised and routed here (paths.parse_path), so no
 path from a request reaches the file system; only a 160-bit hex id found in the database does.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from ..errors import UploadError
 from ..policies.uploads import disposition, safe_filename
-from ..services.uploads import UploadService
-from .errors import UPLOAD_ERRORS, UploadError
+from ..services.uploads.service import UploadService
+from .paths import BadPath, bearer_token, parse_path
 from .responses import file_response
-from .slots import BadPath, bearer_token, parse_path
-from .store import receive_file
-
-log = logging.getLogger(__name__)
 
 UPLOADS: web.AppKey[UploadService] = web.AppKey("uploads", UploadService)
 ALLOWED_METHODS = "GET, HEAD, PUT, OPTIONS"
@@ -34,6 +32,8 @@ PREFLIGHT_HEADERS: Mapping[str, str] = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Max-Age": "86400",
 }
+# What reading a PUT body raises when the client goes away or breaks the chunked framing.
+BODY_BROKEN: tuple[type[Exception], ...] = (OSError, HttpProcessingError)
 
 
 def cors_headers(origin: str | None, allowed: frozenset[str]) -> dict[str, str]:
@@ -55,9 +55,9 @@ def error_response(status: int, errcode: str, message: str, **extra: object) -> 
 
 
 def upload_error_response(exc: UploadError) -> web.Response:
-    kind = UPLOAD_ERRORS[exc.reason]
-    extra = {"max_file_size": exc.max_size} if exc.max_size is not None else {}
-    return error_response(kind.http_status, kind.errcode, exc.message, **extra)
+    response = web.json_response(exc.to_json(), status=exc.kind.http_status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def content_disposition(content_type: str, filename: str) -> str:
@@ -87,15 +87,10 @@ async def _upload_route(request: web.Request, uploads: UploadService, file_id: s
                         ) -> web.StreamResponse:
     if request.method == hdrs.METH_OPTIONS:
         return web.Response(status=204, headers=PREFLIGHT_HEADERS)
-    try:
-        if request.method == hdrs.METH_PUT:
-            return await put_file(request, uploads, file_id, filename)
-        if request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
-            return await get_file(request, uploads, file_id, filename)
-    except UploadError as exc:
-        if request.method == hdrs.METH_PUT:
-            uploads.metrics.upload_refused("put", exc.reason)
-        return upload_error_response(exc)
+    if request.method == hdrs.METH_PUT:
+        return await put_file(request, uploads, file_id, filename)
+    if request.method in (hdrs.METH_GET, hdrs.METH_HEAD):
+        return await get_file(request, uploads, file_id, filename)
     response = error_response(405, "method_not_allowed", f"use {ALLOWED_METHODS}")
     response.headers["Allow"] = ALLOWED_METHODS
     return response
@@ -103,45 +98,35 @@ async def _upload_route(request: web.Request, uploads: UploadService, file_id: s
 
 async def put_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
                    ) -> web.StreamResponse:
-    slot = await uploads.claim(file_id, filename, bearer_token(request.headers.get(hdrs.AUTHORIZATION)),
-                                request.content_length, request.headers.get(hdrs.CONTENT_TYPE))
-    try:
+    body_started = False
+
+    async def accepted() -> None:
+        nonlocal body_started
+        body_started = True
         if request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
             # Only now that the slot is checked: a refused client never sends its body.
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0
-        sha256 = await receive_file(request.content, slot.size, file_id, uploads.layout,
-                                    uploads.active_partials)
-        await uploads.complete(slot, sha256)
+
+    try:
+        await uploads.put_file(file_id, filename, token=bearer_token(request.headers.get(hdrs.AUTHORIZATION)),
+                               declared_length=request.content_length,
+                               content_type=request.headers.get(hdrs.CONTENT_TYPE), body=request.content,
+                               broken=BODY_BROKEN, accepted=accepted)
     except UploadError as exc:
-        # One line each, no traceback: a client must not be able to flood the log with its own failures.
-        if exc.reason == "interrupted":
-            log.warning("PUT of %s… by %s (business %d) broke off after %d of %d bytes (%s); nothing kept, the "
-                        "slot can be used again until it expires", file_id[:6], slot.jid, slot.business_id,
-                        exc.details.get("received", 0), slot.size, exc.details.get("cause"))
-        elif exc.reason == "storage_full":
-            log.warning("PUT of %s… by %s (business %d), %d bytes, refused: the upload directory is full (%s)",
-                        file_id[:6], slot.jid, slot.business_id, slot.size, exc.details.get("cause"))
-        else:
-            log.info("PUT of %s… by %s (business %d) refused: %s", file_id[:6], slot.jid, slot.business_id,
-                     exc.reason)
-        uploads.metrics.upload_refused("put", exc.reason)
         response = upload_error_response(exc)
-        response.force_close()  # the rest of a refused body is not read
+        if body_started:
+            response.force_close()  # the rest of a refused body is not read
         return response
-    except Exception as exc:
-        log.warning("PUT of %s… by %s (business %d) interrupted: %s", file_id[:6], slot.jid, slot.business_id,
-                    type(exc).__name__)
-        raise
-    finally:
-        uploads.release(slot)
     return web.Response(status=201, headers=SECURITY_HEADERS)
+
 
 async def get_file(request: web.Request, uploads: UploadService, file_id: str, filename: str
                    ) -> web.StreamResponse:
-    served = await uploads.find_file(file_id, filename)
-    if served is None:
-        raise UploadError("not_found", "no such file")
+    try:
+        served = await uploads.find_file(file_id, filename)
+    except UploadError as exc:
+        return upload_error_response(exc)
     headers = {
         **SECURITY_HEADERS,
         hdrs.CONTENT_TYPE: served.content_type,
@@ -149,4 +134,3 @@ async def get_file(request: web.Request, uploads: UploadService, file_id: str, f
         hdrs.CACHE_CONTROL: "private, max-age=31536000, immutable",  # a file never changes
     }
     return file_response(request, served.path, served.size, headers)
-

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dotimely_chat.http_upload.slots import FileLayout
+from dotimely_chat.services.uploads.file_store import FileLayout
 
 from . import test_upload_support
 from .test_upload_support import UploadEnv

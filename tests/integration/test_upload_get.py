@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from dotimely_chat.config import origin_of
-from dotimely_chat.http_upload.slots import SlotFacts
+from dotimely_chat.services.uploads.slot_tokens import SlotFacts
 
 from . import test_upload_support
 from .test_upload_support import UploadEnv, raw_request, status_of

@@ -8,8 +8,8 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from dotimely_chat.http_upload.housekeeping import UploadHousekeeping, run_housekeeping
-from dotimely_chat.http_upload.slots import new_file_id
+from dotimely_chat.services.uploads.housekeeping import UploadHousekeeping, run_housekeeping
+from dotimely_chat.services.uploads.slot_tokens import new_file_id
 from dotimely_chat.storage import UploadRepository, utcnow
 
 from . import test_upload_support

@@ -154,7 +154,7 @@ async def test_an_expired_slot_is_refused_with_gone(upload_env: UploadEnv) -> No
         slot = await UploadRepository(session).get_slot(file_id)
         assert slot is not None
         original = slot.expires_at
-    import dotimely_chat.services.uploads as service_module
+    import dotimely_chat.services.uploads.service as service_module
 
     real_now = service_module.utcnow
     service_module.utcnow = lambda: original  # type: ignore[assignment]

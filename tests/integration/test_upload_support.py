@@ -1,8 +1,5 @@
-"""Fixtures and helpers of the upload tests (no tests here): the upload service on a running ChatService,
+"""Fixtures and helpers of the upload tests (no tests here): the upload service of a running ChatService,
 a business with connected clients, slot requests and HTTPS requests trusting the generated certificate.
-
-Until app.py wires attachments, `attach_uploads` does it on the running service: registers the slot
-handler on its component and puts the full upload app on the service's upload_listen.
 """
 
 from __future__ import annotations
@@ -16,40 +13,16 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from slixmpp import JID, ClientXMPP
 
 from dotimely_chat.app import ChatService, tls_files
-from dotimely_chat.component.upload import register_upload
-from dotimely_chat.http_upload.server import build_upload_app, server_ssl_context
 from dotimely_chat.servers.tls import LocalCA
-from dotimely_chat.services.uploads import UploadService
+from dotimely_chat.services.uploads.service import UploadService
 
 from ..conftest import ClientFactory
 from .business import Api, make_business
 
 WAIT = 10
-
-
-async def attach_uploads(service: ChatService) -> UploadService:
-    """The service's UploadService; wired here on the running service when app.py does not do it yet."""
-    wired = getattr(service, "uploads", None)
-    if isinstance(wired, UploadService):
-        return wired
-    uploads = UploadService(service.database, service.config)
-    register_upload(service.component, uploads)
-    listen = service.config.http.upload_listen
-    for runner in list(service._runners):  # replace the health-only upload host
-        if any(address[1] == listen.port for address in runner.addresses):
-            await runner.cleanup()
-            service._runners.remove(runner)
-    runner = web.AppRunner(build_upload_app(service.config.upload_directory, uploads), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, listen.host, listen.port,
-                      ssl_context=server_ssl_context(*tls_files(service.config))).start()
-    service._runners.append(runner)  # stopped with the service
-    service.uploads = uploads  # type: ignore[attr-defined]
-    return uploads
 
 
 def https_context(service: ChatService) -> ssl.SSLContext:
@@ -145,7 +118,7 @@ def status_of(answer: bytes) -> int:
 @pytest.fixture
 async def upload_env(chat_service: ChatService, api: Api, xmpp_clients: ClientFactory
                      ) -> AsyncIterator[UploadEnv]:
-    uploads = await attach_uploads(chat_service)
+    uploads = chat_service.uploads
     original = uploads.settings
     business = await make_business(api, customers=1, staff=1)
     members = []

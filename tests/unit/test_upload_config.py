@@ -10,7 +10,7 @@ import pytest
 
 from dotimely_chat.config import parse_config
 from dotimely_chat.errors import ConfigError
-from dotimely_chat.services.uploads import UploadSettings
+from dotimely_chat.services.uploads.service import UploadSettings
 
 MiB = 1024**2
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from dotimely_chat.http_upload.quota_ledger import QuotaLedger, UsageRow
+from dotimely_chat.services.uploads.quota_ledger import QuotaLedger, UsageRow
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

@@ -1,4 +1,5 @@
-"""Slot ids, PUT tokens, the signing key, URLs and request paths (http_upload.slots)."""
+"""Slot ids, PUT tokens, the signing key, URLs (services.uploads.slot_tokens), the file layout
+(services.uploads.file_store) and request paths (http_upload.paths)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dotimely_chat.http_upload.slots import (
-    BadPath,
-    FileLayout,
+from dotimely_chat.http_upload.paths import BadPath, bearer_token, parse_path
+from dotimely_chat.services.uploads.file_store import FileLayout
+from dotimely_chat.services.uploads.slot_tokens import (
     SlotFacts,
     SlotSigner,
-    bearer_token,
     file_url,
     load_signing_key,
     new_file_id,
-    parse_path,
 )
 
 ID = "0123456789abcdef0123456789abcdef01234567"

@@ -1,4 +1,4 @@
-"""Streaming a PUT body to disk (http_upload.store): exact size, hashed, atomic, never overwriting."""
+"""Streaming a PUT body to disk (services.uploads.file_store): exact size, hashed, atomic, never overwriting."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dotimely_chat.http_upload.errors import UploadError
-from dotimely_chat.http_upload.slots import FileLayout, new_file_id
-from dotimely_chat.http_upload.store import BLOCK_SIZE, receive_file
+from dotimely_chat.errors import UploadError
+from dotimely_chat.services.uploads.file_store import BLOCK_SIZE, FileLayout, receive_file
+from dotimely_chat.services.uploads.slot_tokens import new_file_id
 
 
 class Body:
@@ -77,6 +77,26 @@ async def test_an_interrupted_body_leaves_nothing(layout: FileLayout) -> None:
     assert caught.value.details == {"received": 40 * 65536, "cause": "ConnectionResetError"}
     assert not layout.final_path(file_id).exists() and leftovers(layout) == [] and active == set()
 
+
+
+async def test_a_broken_body_is_what_the_http_door_says_it_is(layout: FileLayout) -> None:
+    """The HTTP door names what its body's reads raise when the framing breaks (aiohttp: HttpProcessingError);
+    anything else is not taken for a client going away."""
+
+    class BadFraming(Exception):
+        pass
+
+    class Broken(Body):
+        async def readany(self) -> bytes:
+            raise BadFraming("bad chunk size")
+
+    file_id = new_file_id()
+    with pytest.raises(UploadError) as caught:
+        await receive_file(Broken(b""), 10, file_id, layout, set(), broken=(OSError, BadFraming))
+    assert (caught.value.reason, caught.value.details) == ("interrupted", {"received": 0, "cause": "BadFraming"})
+    with pytest.raises(BadFraming):
+        await receive_file(Broken(b""), 10, file_id, layout, set())
+    assert not layout.final_path(file_id).exists() and leftovers(layout) == []
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
 async def test_a_full_disk_is_a_storage_full_refusal_and_leaves_nothing(layout: FileLayout,

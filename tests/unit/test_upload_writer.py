@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from dotimely_chat.http_upload.errors import UploadError
-from dotimely_chat.http_upload.quota_ledger import QuotaLedger
-from dotimely_chat.http_upload.records import SlotRecord
-from dotimely_chat.http_upload.writer import UploadWriter
+from dotimely_chat.errors import UploadError
 from dotimely_chat.policies.uploads import KINDS, UploadLimits
+from dotimely_chat.services.uploads.quota_ledger import QuotaLedger
+from dotimely_chat.services.uploads.records import SlotRecord
+from dotimely_chat.services.uploads.writer import UploadWriter
 from dotimely_chat.storage import Database, PersonRepository, UploadRepository, upgrade_database, utcnow
 from dotimely_chat.storage.repositories.uploads import UploadBatchRepository
 

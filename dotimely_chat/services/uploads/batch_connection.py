@@ -20,8 +20,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..storage import Database
-from ..storage.database import set_sqlite_pragmas, sqlite_file
+from ...storage import Database
+from ...storage.database import set_sqlite_pragmas, sqlite_file
 
 T = TypeVar("T")
 

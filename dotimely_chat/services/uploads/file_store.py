@@ -1,5 +1,6 @@
-"""Streaming a PUT body to disk: a temporary file under partial/, hashed while written, synced, then
-linked into place — never over an existing file — so a file is servable only when complete.
+"""The files on disk: where they live (FileLayout), and a PUT body streamed there — a temporary file under
+partial/, hashed while written, synced, then linked into place (never over an existing file), so a file is
+servable only when complete.
 
 Blocks of about 1 MiB are written and hashed in a worker thread while the next block is read (both release
 the GIL), with one block in flight: memory stays flat whatever the file size. Every file system call runs
@@ -13,21 +14,53 @@ import asyncio
 import errno
 import hashlib
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from aiohttp.http_exceptions import HttpProcessingError
-
-from .errors import UploadError
-from .slots import FileLayout
+from ...errors import UploadError
+from .slot_tokens import FILE_ID_RE
 
 BLOCK_SIZE = 1 << 20
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+@dataclass(frozen=True)
+class FileLayout:
+    """Where files live: complete files under files/<2>/<id>, uploads in progress under partial/.
+    Only ids that match FILE_ID_RE ever become paths."""
+
+    root: Path
+
+    @property
+    def partial_dir(self) -> Path:
+        return self.root / "partial"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.root / "files"
+
+    def final_path(self, file_id: str) -> Path:
+        if not FILE_ID_RE.fullmatch(file_id):
+            raise ValueError("not a file id")
+        return self.files_dir / file_id[:2] / file_id
+
+    def partial_path(self, file_id: str) -> Path:
+        if not FILE_ID_RE.fullmatch(file_id):
+            raise ValueError("not a file id")
+        return self.partial_dir / f"{file_id}.{secrets.token_hex(4)}"
+
+    def ensure(self) -> None:
+        self.partial_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.files_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 class BodyStream(Protocol):
+    """A request body: `readany()` returns what has arrived, b"" at its end."""
+
     async def readany(self) -> bytes: ...
 
 
@@ -95,13 +128,13 @@ class _Sink:
         self.partial.unlink(missing_ok=True)
 
 
-async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLayout,
-                       active: set[Path]) -> str:
+async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLayout, active: set[Path],
+                       broken: tuple[type[Exception], ...] = (OSError,)) -> str:
     """Store exactly `size` bytes from `body` as `file_id`; returns the SHA-256 (hex).
 
     Raises UploadError for a body longer or shorter than `size`, `interrupted` (with `received`) when the
-    client went away or broke the body's framing, `storage_full` when the disk is; on any failure nothing is
-    left behind.
+    client went away or broke the body's framing (`body.readany()` raised one of `broken`: the HTTP door
+    names its own), `storage_full` when the disk is; on any failure nothing is left behind.
     """
     loop = asyncio.get_running_loop()
     sink = _Sink(layout.partial_path(file_id))
@@ -114,7 +147,7 @@ async def receive_file(body: BodyStream, size: int, file_id: str, layout: FileLa
         while True:
             try:
                 data = await body.readany()
-            except (OSError, HttpProcessingError) as exc:  # connection lost or reset; bad chunked framing
+            except broken as exc:  # connection lost or reset; bad chunked framing
                 raise UploadError("interrupted", f"the body broke off after {received} of {size} bytes",
                                   received=received, cause=type(exc).__name__) from None
             if not data:

@@ -10,8 +10,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from ..services.uploads import UploadService
-from ..storage import UploadRepository, utcnow
+from ...storage import UploadRepository, utcnow
+from .service import UploadService
 
 log = logging.getLogger(__name__)
 

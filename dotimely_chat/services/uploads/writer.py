@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ..policies.uploads import UploadLimits, may_upload
-from ..storage import Database, utcnow
-from ..storage.repositories.uploads import UploadBatchRepository
+from ...errors import UploadError
+from ...policies.uploads import UploadLimits, may_upload
+from ...storage import Database, utcnow
+from ...storage.repositories.uploads import UploadBatchRepository
 from .batch_connection import BatchConnection
-from .errors import UploadError
 from .quota_ledger import QuotaLedger, UsageRow
 from .records import SlotRecord
 
