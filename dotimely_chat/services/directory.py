@@ -142,7 +142,7 @@ class PersonView:
 
     @classmethod
     def of(cls, membership: Membership, person: Person) -> PersonView:
-        return cls(person.external_id, person.jid, person.display_name, membership.role,  # type: ignore[arg-type]
+        return cls(person.external_id, person.jid, person.display_name, membership.role,
                    person.email, person.phone)
 
     def to_json(self) -> dict[str, Any]:
@@ -358,13 +358,13 @@ class DirectoryService:
                 person.display_name = data.display_name
                 person.email, person.phone = data.email, data.phone
             membership = await memberships.get(business.id, person.id)
-            old_role: Role | None = membership.role if membership else None  # type: ignore[assignment]
+            old_role: Role | None = membership.role if membership else None
             created = membership is None
             if membership is None:
                 membership = await memberships.add(business.id, person.id, data.role)
             elif membership.role != data.role:
                 owners = await DirectoryQueries(session).count_owners(business.id)
-                allowed, reason = may_change_role(membership.role, data.role, owners)  # type: ignore[arg-type]
+                allowed, reason = may_change_role(membership.role, data.role, owners)
                 if not allowed:
                     raise DomainError(LAST_OWNER, reason)
                 membership.role = data.role
@@ -431,7 +431,7 @@ class DirectoryService:
         async with self.database.session() as session:
             business, person, membership = await self._membership(session, business_id, person_id)
             owners = await DirectoryQueries(session).count_owners(business.id)
-            allowed, reason = may_remove_membership(membership.role, owners)  # type: ignore[arg-type]
+            allowed, reason = may_remove_membership(membership.role, owners)
             if not allowed:
                 raise DomainError(LAST_OWNER, reason)
             others = await MembershipRepository(session).list_for_business(business.id)
@@ -472,7 +472,7 @@ class DirectoryService:
             if person is None:
                 return []
             for membership in await MembershipRepository(session).businesses_of_person(person.id):
-                role: Role = membership.role  # type: ignore[assignment]
+                role: Role = membership.role
                 roles = None if role == "owner" else [r for r in ROLES if may_find(role, r)]
                 rows = await DirectoryQueries(session).search(membership.business_id, fragment.strip(), roles,
                                                               limit, 0)
@@ -487,7 +487,7 @@ class DirectoryService:
             if person is None:
                 return frozenset()
             memberships = await MembershipRepository(session).businesses_of_person(person.id)
-            return frozenset(m.role for m in memberships)  # type: ignore[misc]
+            return frozenset(m.role for m in memberships)
 
     async def is_owner_anywhere(self, jid: str) -> bool:
         async with self.database.session() as session:

@@ -13,7 +13,6 @@ from dotimely_chat.storage.migrate import (
 )
 from dotimely_chat.storage.models import (
     APPOINTMENT_STATUSES,
-    ROLES,
     Appointment,
     AppointmentStatus,
     AuditEntry,
@@ -21,7 +20,6 @@ from dotimely_chat.storage.models import (
     Business,
     Membership,
     Person,
-    Role,
     Room,
     RosterItem,
     UploadedFile,
@@ -42,7 +40,6 @@ from dotimely_chat.storage.types import UTCDateTime, utcnow
 
 __all__ = [
     "APPOINTMENT_STATUSES",
-    "ROLES",
     "Appointment",
     "AppointmentRepository",
     "AppointmentStatus",
@@ -55,7 +52,6 @@ __all__ = [
     "MigrationError",
     "Person",
     "PersonRepository",
-    "Role",
     "Room",
     "RoomRepository",
     "AuditEntry",

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
+from dotimely_chat.policies.roles import Role
 from dotimely_chat.storage.models import (
     Appointment,
     AppointmentStatus,
@@ -39,7 +40,6 @@ from dotimely_chat.storage.models import (
     Business,
     Membership,
     Person,
-    Role,
     Room,
     RosterItem,
     UploadedFile,
@@ -210,11 +210,11 @@ class AppointmentRepository:
 
     async def get_by_id(self, business_id: int, appointment_id: int) -> Appointment | None:
         """By our own id, with customer and staff loaded."""
-        return await self._session.scalar(
+        return (await self._session.scalars(
             select(Appointment)
             .where(Appointment.business_id == business_id, Appointment.id == appointment_id)
             .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
-        )
+        )).first()
 
     async def upsert(
         self,
@@ -294,7 +294,7 @@ class DirectoryQueries:
         """
         viewer, other = _VIEWER, _OTHER
 
-        def pairs(*conditions: Any) -> Select[tuple[Person, str, str]]:
+        def pairs(*conditions: Any) -> Select[tuple[Person, Role, Role]]:
             statement = (
                 select(Person, viewer.role, other.role)
                 .join(other, other.person_id == Person.id)
@@ -396,13 +396,13 @@ class RoomRepository:
         self._session = session
 
     async def get(self, business_id: int, appointment_id: int, audience: str) -> Room | None:
-        return await self._session.scalar(select(Room).where(
-            Room.business_id == business_id, Room.appointment_id == appointment_id, Room.audience == audience))
+        return (await self._session.scalars(select(Room).where(
+            Room.business_id == business_id, Room.appointment_id == appointment_id, Room.audience == audience))).first()
 
     async def get_by_jid(self, jid: str) -> Room | None:
         """Exact match on the room's bare JID."""
-        return await self._session.scalar(
-            select(Room).where(Room.jid == jid).options(joinedload(Room.appointment)))
+        return (await self._session.scalars(
+            select(Room).where(Room.jid == jid).options(joinedload(Room.appointment)))).first()
 
     async def add(self, business_id: int, appointment_id: int, audience: str, jid: str, name: str) -> Room:
         room = Room(business_id=business_id, appointment_id=appointment_id, audience=audience, jid=jid, name=name)
