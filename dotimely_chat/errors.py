@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from slixmpp.types import ErrorConditions
+
 
 class ConfigError(Exception):
     """A config value is wrong. The message names the key path, the value and what is allowed."""
@@ -21,7 +23,7 @@ class ErrorKind:
 
     errcode: str
     http_status: int
-    stanza_condition: str
+    stanza_condition: ErrorConditions
     retry_after: int | None = None
 
 
