@@ -24,9 +24,9 @@ class ApiContext:
     database: Database
     component: ChatComponent | None
     directory: DirectoryService
-    appointments: AppointmentService
-    rooms: RoomService
-    status: StatusQueries
+    appointments: AppointmentService | None = None
+    rooms: RoomService | None = None
+    status: StatusQueries | None = None
     export: ExportService | None = None
     web_logins: WebLoginService | None = None
     metrics: Metrics = field(default_factory=Metrics)
