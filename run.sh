@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two commands of the README, on a fresh Debian 12 as root:
 #   ./run.sh up      install what is missing, then run Prosody + the component + a demo business
-#   ./run.sh test    install what is missing, then run the whole test suite
+#   ./run.sh test    install what is missing, then ruff, mypy and the whole test suite
 # Other arguments are passed to the dotimely-chat command: ./run.sh component, ./run.sh db upgrade, ...
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -111,12 +111,27 @@ install_browser_test_tools() {
   fi
 }
 
+# Lint and types before the suite: seconds, and a finding stops the run before the long part starts.
+check_lint_and_types() {
+  say "ruff check (lint: dotimely_chat, tests, bench)"
+  if ! "$VENV/bin/ruff" check --quiet dotimely_chat tests bench; then
+    say "ruff found the problems above; fix them (many with '$VENV/bin/ruff check --fix') and run again"
+    exit 1
+  fi
+  say "mypy (types: strict on policies, services, storage; configured in pyproject.toml)"
+  if ! "$VENV/bin/mypy"; then
+    say "mypy found the type errors above; fix them and run again"
+    exit 1
+  fi
+}
+
 command="${1:-up}"
 install_debian_packages
 install_python_packages
 case "$command" in
   test)
     shift || true
+    check_lint_and_types
     ensure_test_postgresql
     install_browser_test_tools
     exec "$VENV/bin/python" -m pytest "$@"

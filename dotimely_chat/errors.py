@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from slixmpp.types import ErrorConditions
+
 
 class ConfigError(Exception):
     """A config value is wrong. The message names the key path, the value and what is allowed."""
@@ -23,7 +25,7 @@ class ErrorKind:
 
     errcode: str
     http_status: int
-    stanza_condition: str  # an RFC 6120 defined condition
+    stanza_condition: ErrorConditions  # an RFC 6120 defined condition
     retry_after: int | None = None
     stanza_type: str | None = None
 

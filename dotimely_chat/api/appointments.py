@@ -4,25 +4,31 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..errors import UNAVAILABLE, DomainError
 from ..http_common.requests import read_json
-from ..services.appointments import AppointmentInput
+from ..services.appointments import AppointmentInput, AppointmentService
 from .context import CONTEXT
+
+
+def _service(request: web.Request) -> AppointmentService:
+    service = request.app[CONTEXT].appointments
+    if service is None:
+        raise DomainError(UNAVAILABLE, "appointments are not available in this process")
+    return service
 
 
 async def put_appointment(request: web.Request) -> web.Response:
     data = AppointmentInput.from_json(await read_json(request))
-    body, created = await request.app[CONTEXT].appointments.put(
+    body, created = await _service(request).put(
         request.match_info["business"], request.match_info["appointment"], data)
     return web.json_response(body, status=201 if created else 200)
 
 
 async def get_appointment(request: web.Request) -> web.Response:
-    body = await request.app[CONTEXT].appointments.get(request.match_info["business"],
-                                                        request.match_info["appointment"])
+    body = await _service(request).get(request.match_info["business"], request.match_info["appointment"])
     return web.json_response(body)
 
 
 async def cancel_appointment(request: web.Request) -> web.Response:
-    body = await request.app[CONTEXT].appointments.cancel(request.match_info["business"],
-                                                           request.match_info["appointment"])
+    body = await _service(request).cancel(request.match_info["business"], request.match_info["appointment"])
     return web.json_response(body)

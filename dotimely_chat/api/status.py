@@ -6,24 +6,33 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..errors import UNAVAILABLE, DomainError
+from ..services.status_queries import StatusQueries
 from .context import CONTEXT
+
+
+def _service(request: web.Request) -> StatusQueries:
+    service = request.app[CONTEXT].status
+    if service is None:
+        raise DomainError(UNAVAILABLE, "status and presence are not available in this process")
+    return service
 
 
 async def message_status(request: web.Request) -> web.Response:
     info = request.match_info
-    body = await request.app[CONTEXT].status.message_status(
+    body = await _service(request).message_status(
         info["business"], info["conversation"], info["stanza_id"], request.query.get("viewer"))
     return web.json_response(body)
 
 
 async def conversation_status(request: web.Request) -> web.Response:
     info = request.match_info
-    body = await request.app[CONTEXT].status.conversation_status(
+    body = await _service(request).conversation_status(
         info["business"], info["conversation"], request.query.get("viewer"))
     return web.json_response(body)
 
 
 async def presence(request: web.Request) -> web.Response:
     info = request.match_info
-    body = await request.app[CONTEXT].status.presence(info["business"], info["person"], request.query.get("viewer"))
+    body = await _service(request).presence(info["business"], info["person"], request.query.get("viewer"))
     return web.json_response(body)

@@ -31,14 +31,14 @@ def list_commands_per_requester(component: ChatComponent, roles_of: RolesOf) -> 
     adhoc = component.plugin["xep_0050"]
     own = JID(component.boundjid.full)
 
-    async def items(jid: JID, node: str, ifrom: JID | None, _args: Any) -> DiscoItems:
+    async def items(jid: JID | None, node: str | None, ifrom: JID | None, _args: Any) -> DiscoItems:
         requester = JID(ifrom).bare if ifrom else ""
         roles = await roles_of(requester) if requester else ()
         answer = DiscoItems()
         answer["node"] = Command.namespace
         for (command_jid, command_node), (name, *_rest) in sorted(adhoc.commands.items()):
             if command_jid == own.full and command_node and command_listed_for(command_node, roles):
-                answer.add_item(command_jid, node=command_node, name=name)
+                answer.add_item(JID(command_jid), node=command_node, name=name)
         log.debug("Commands listed for %s (roles %s): %d", requester, sorted(roles), len(answer["items"]))
         return answer
 

@@ -198,7 +198,7 @@ def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.
     query = Element(f"{{{NS_MAM}}}query", {"queryid": query_id})
     if start is not None or end is not None:
         form = SubElement(query, f"{{{NS_DATA}}}x", {"type": "submit"})
-        fields = [("FORM_TYPE", NS_MAM, "hidden")]
+        fields: list[tuple[str, str, str | None]] = [("FORM_TYPE", NS_MAM, "hidden")]
         fields += [("start", _stamp(start), None)] if start is not None else []
         fields += [("end", _stamp(end), None)] if end is not None else []
         for var, value, ftype in fields:

@@ -11,5 +11,5 @@ ROLES: Final[tuple[Role, ...]] = get_args(Role)
 def parse_role(value: object) -> Role | None:
     """The role named by `value`, or None when it is not one."""
     if isinstance(value, str) and value in ROLES:
-        return value  # type: ignore[return-value]
+        return value
     return None

@@ -89,4 +89,4 @@ def room_name(service: str, customer_name: str, starts_at: dt.datetime, audience
 
 
 def parse_audience(value: object) -> Audience | None:
-    return value if isinstance(value, str) and value in AUDIENCES else None  # type: ignore[return-value]
+    return value if isinstance(value, str) and value in AUDIENCES else None

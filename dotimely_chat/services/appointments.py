@@ -157,7 +157,7 @@ class AppointmentService:
         appointments in every business they belong to; owners see every appointment of their business."""
         now = dt.datetime.now(dt.UTC)
         since, until = now - dt.timedelta(days=past_days), now + dt.timedelta(days=future_days)
-        choices = []
+        choices: list[tuple[str, str, str, dict[str, Any]]] = []
         async with self.database.session() as session:
             person = await PersonRepository(session).get_by_jid(jid)
             if person is None:

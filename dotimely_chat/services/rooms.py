@@ -98,7 +98,7 @@ class RoomService(RoomMembership):
             membership = initiator and await MembershipRepository(session).get(business.id, initiator.id)
             if initiator is None or not membership:
                 raise DomainError(FORBIDDEN, "the initiator is not a person of this business", field="initiator")
-            decision = choose_audience(membership.role, initiator.jid,  # type: ignore[arg-type]
+            decision = choose_audience(membership.role, initiator.jid,
                                        self.parties_of(appointment), request.audience)
             if decision.audience is None:
                 raise DomainError(FORBIDDEN, decision.reason, field="audience")

@@ -116,7 +116,7 @@ class RosterService:
         shared: dict[str, list[SharedMembership]] = defaultdict(list)
         names: dict[str, str] = {}
         for contact, viewer_role, contact_role in rows:
-            shared[contact.jid].append(SharedMembership(viewer_role, contact_role))  # type: ignore[arg-type]
+            shared[contact.jid].append(SharedMembership(viewer_role, contact_role))
             names[contact.jid] = contact.display_name
         desired = {jid: entry for jid, memberships in shared.items()
                    if (entry := roster_entry(jid, names[jid], memberships)) is not None}

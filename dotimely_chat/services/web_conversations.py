@@ -30,7 +30,7 @@ class WebConversations:
     async def _peers(self, user: WebUser, fragment: str = "", limit: int = 10_000) -> list[Peer]:
         async with self.database.session() as session:
             rows = await DirectoryQueries(session).search(user.business_id, fragment.strip(), None, limit, 0)
-            return [Peer(m.person.jid, m.person.display_name, m.role) for m in rows]  # type: ignore[arg-type]
+            return [Peer(m.person.jid, m.person.display_name, m.role) for m in rows]
 
     async def conversations(self, user: WebUser) -> dict[str, Any]:
         """Rooms (most recent activity first, with the person's unread count) and one-to-one contacts.

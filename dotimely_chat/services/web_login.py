@@ -95,7 +95,8 @@ class WebLoginService:
         async with self.database.session() as session:
             ticket = (await session.scalars(select(WebLoginTicket).where(
                 WebLoginTicket.token_sha256 == _digest(token)))).first() if token else None
-            state = link_state(ticket is not None, ticket and ticket.expires_at, ticket and ticket.used_at, now)
+            state = link_state(ticket is not None, ticket.expires_at if ticket else None,
+                               ticket.used_at if ticket else None, now)
             if ticket is None or state is not LinkState.VALID:
                 return Redeemed(state)
             # Two tabs opening the same link at once: only one update finds it unused.

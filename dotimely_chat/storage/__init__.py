@@ -3,7 +3,6 @@
 Repositories take the business id first and never commit; the use case owns the transaction.
 """
 
-from dotimely_chat.policies.roles import ROLES, Role
 from dotimely_chat.storage.database import Database, describe_url, normalize_url, sqlite_url_for
 from dotimely_chat.storage.migrate import (
     MigrationError,
@@ -35,7 +34,6 @@ from dotimely_chat.storage.types import UTCDateTime, utcnow
 
 __all__ = [
     "APPOINTMENT_STATUSES",
-    "ROLES",
     "Appointment",
     "AppointmentRepository",
     "AppointmentStatus",
@@ -51,7 +49,6 @@ __all__ = [
     "MigrationError",
     "Person",
     "PersonRepository",
-    "Role",
     "Room",
     "RoomRepository",
     "RosterItem",

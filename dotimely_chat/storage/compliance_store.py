@@ -121,7 +121,8 @@ class ExportLinkRepository:
         return link
 
     async def get(self, token_sha256: str) -> ExportLink | None:
-        return await self._session.scalar(select(ExportLink).where(ExportLink.token_sha256 == token_sha256))
+        return (await self._session.scalars(
+            select(ExportLink).where(ExportLink.token_sha256 == token_sha256))).first()
 
     async def claim(self, link_id: int, now: dt.datetime) -> bool:
         """Mark the link used, if it is still unused and unexpired; True for exactly one caller."""

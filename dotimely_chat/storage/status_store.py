@@ -7,15 +7,16 @@ import datetime as dt
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, literal, select, union, union_all, update
+from sqlalchemy import Table, and_, bindparam, func, literal, select, union, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dotimely_chat.policies.presence import PersonPresence
 from dotimely_chat.policies.status_marks import CoveragePlan, pick_reference
 from dotimely_chat.storage.models.appointments import Appointment, Room
+from dotimely_chat.storage.models.base import Base
 from dotimely_chat.storage.models.directory import Business, Membership, Person
 from dotimely_chat.storage.models.status import MemberMark, MessageStatus, PresenceState, RoomMessage
 
@@ -33,17 +34,22 @@ class NewMessage:
     delivered: dict[int, tuple[dt.datetime | None, str | None]]  # other members -> (delivered at, via)
 
 
+def _table(model: type[Base]) -> Table:
+    """The model's Core table (DeclarativeBase types `__table__` as a FromClause; `update()` wants a Table)."""
+    return cast(Table, model.__table__)
+
+
 # Core statements on the tables (not the ORM classes), so that a list of parameters runs as one executemany.
-_MESSAGES = RoomMessage.__table__
+_MESSAGES = _table(RoomMessage)
 _STATUS = MessageStatus.__table__.c
 _MARKS = MemberMark.__table__.c
 _MEMBER_RANGE = (_STATUS.room_id == bindparam("r"), _STATUS.person_id == bindparam("p"),
                  _STATUS.message_id > bindparam("lo"), _STATUS.message_id <= bindparam("hi"))
-_DELIVER = (update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.delivered_at.is_(None))
+_DELIVER = (update(_table(MessageStatus)).where(*_MEMBER_RANGE, _STATUS.delivered_at.is_(None))
             .values(delivered_at=bindparam("at"), delivered_via=bindparam("via")))
-_READ = update(MessageStatus.__table__).where(*_MEMBER_RANGE, _STATUS.read_at.is_(None)).values(read_at=bindparam("at"))
+_READ = update(_table(MessageStatus)).where(*_MEMBER_RANGE, _STATUS.read_at.is_(None)).values(read_at=bindparam("at"))
 _SET_SENT_AT = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("i")).values(sent_at=bindparam("t")))
-_MOVE_MARK = (update(MemberMark.__table__).where(_MARKS.room_id == bindparam("r"), _MARKS.person_id == bindparam("p"))
+_MOVE_MARK = (update(_table(MemberMark)).where(_MARKS.room_id == bindparam("r"), _MARKS.person_id == bindparam("p"))
               .values(delivered_upto=bindparam("d"), read_upto=bindparam("rd")))
 
 
@@ -68,7 +74,7 @@ def _conversation_people() -> Any:
 
 _CONVERSATION_PEOPLE = _conversation_people()
 _ROOMS_C = Room.__table__.c
-_TOUCH_ROOM = (update(Room.__table__).where(_ROOMS_C.id == bindparam("r"), _ROOMS_C.last_activity_at < bindparam("at"))
+_TOUCH_ROOM = (update(_table(Room)).where(_ROOMS_C.id == bindparam("r"), _ROOMS_C.last_activity_at < bindparam("at"))
                .values(last_activity_at=bindparam("at")))
 _MESSAGES_C = _MESSAGES.c
 _MESSAGE = select(_MESSAGES).where(_MESSAGES_C.room_id == bindparam("room_id"),

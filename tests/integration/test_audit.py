@@ -41,7 +41,7 @@ async def test_memberships_foreign_changes_reverts_and_removals_are_audited(
     assert any(a == "affiliation_reverted" and s == customer["jid"] and d["from"] == "outcast"
                for a, _, s, d in facts)
     assert any(a == "member_added" and s == staff1 and e["room"] == room
-               for (a, _, s, _), e in zip(facts, entries))
+               for (a, _, s, _), e in zip(facts, entries, strict=False))
     assert any(a == "member_removed" and s == staff0 for a, _, s, _ in facts)
     assert any(a == "staff_reassigned" for a, _, _, _ in facts)
     assert ("person_removed", "api", staff0, {"person": biz["people"]["staff0"]["id"], "role": "staff"}) in facts

@@ -472,7 +472,7 @@ async def test_the_component_killed_while_a_customer_talks_back_fills_everything
             await eventually(complete, 15)  # every message, once, in order
         except AssertionError:
             got = await recorded()
-            first = next((n for n, (a, b) in enumerate(zip(said, got)) if a != b), None)
+            first = next((n for n, (a, b) in enumerate(zip(said, got, strict=False)) if a != b), None)
             moved = [said.index(i) if i in said else None for i in got[max(0, (first or 0) - 3):(first or 0) + 8]]
             raise AssertionError(f"said {len(said)}, recorded {len(got)} ({len(set(got))} distinct), missing "
                                  f"{len(set(said) - set(got))}, first out of place at {first}: {moved}"

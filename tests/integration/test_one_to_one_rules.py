@@ -332,12 +332,12 @@ async def test_owner_and_customer_exchange_messages_receipts_and_read_markers_bo
 
         got = await receiver.inbox.wait_for(from_(sender.bare_jid, text), WAIT)
         assert got["id"] == sent["id"] and got["type"] == "chat"
-        receipt = await next_matching(receipts, lambda m: m["receipt"] == sent["id"],
+        receipt = await next_matching(receipts, lambda m, sent_id=sent["id"]: m["receipt"] == sent_id,
                                       f"receipt for {sent['id']} at the {sender.person.role}")
         assert receipt["from"].full == receiver.full_jid
 
         receiver.client.plugin["xep_0333"].send_marker(got["from"], got["id"], "displayed", mtype="chat")
-        marker = await next_matching(displayed, lambda m: m["displayed"]["id"] == sent["id"],
+        marker = await next_matching(displayed, lambda m, sent_id=sent["id"]: m["displayed"]["id"] == sent_id,
                                      f"displayed marker for {sent['id']} at the {sender.person.role}")
         assert marker["from"].bare == receiver.bare_jid
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dotimely_chat.policies.roles import Role
 from dotimely_chat.storage import (
     BusinessRepository,
     Database,
     MembershipRepository,
     PersonRepository,
-    Role,
 )
 
 ROLE_ORDER: tuple[Role, ...] = ("owner", "staff", "customer")

@@ -45,11 +45,12 @@ class AppointmentRepository:
 
     async def get_by_id(self, business_id: int, appointment_id: int) -> Appointment | None:
         """By our own id, with customer and staff loaded."""
-        return await self._session.scalar(
+        appointment: Appointment | None = await self._session.scalar(
             select(Appointment)
             .where(Appointment.business_id == business_id, Appointment.id == appointment_id)
             .options(joinedload(Appointment.customer), joinedload(Appointment.staff))
         )
+        return appointment
 
     async def upsert(
         self,

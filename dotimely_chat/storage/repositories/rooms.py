@@ -19,13 +19,15 @@ class RoomRepository:
         self._session = session
 
     async def get(self, business_id: int, appointment_id: int, audience: str) -> Room | None:
-        return await self._session.scalar(select(Room).where(
+        room: Room | None = await self._session.scalar(select(Room).where(
             Room.business_id == business_id, Room.appointment_id == appointment_id, Room.audience == audience))
+        return room
 
     async def get_by_jid(self, jid: str) -> Room | None:
         """Exact match on the room's bare JID."""
-        return await self._session.scalar(
+        room: Room | None = await self._session.scalar(
             select(Room).where(Room.jid == jid).options(joinedload(Room.appointment)))
+        return room
 
     async def add(self, business_id: int, appointment_id: int, audience: str, jid: str, name: str) -> Room:
         room = Room(business_id=business_id, appointment_id=appointment_id, audience=audience, jid=jid, name=name)

@@ -21,7 +21,7 @@ TZ = sa.DateTime(timezone=True)
 
 
 def _ticket_like(name: str, with_used_at: bool) -> None:
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_sha256", sa.String(length=64), nullable=False),
         sa.Column("business_id", sa.Integer(), nullable=False),
