@@ -42,7 +42,7 @@ from dotimely_chat.config import Config, parse_config  # noqa: E402
 from dotimely_chat.servers import prosody_process  # noqa: E402
 from dotimely_chat.servers.prosody_config import ProsodyPaths, lua_str  # noqa: E402
 from dotimely_chat.servers.prosody_process import ProsodyProcess  # noqa: E402
-from tests.conftest import config_document, free_port  # noqa: E402
+from tests.support.config import config_document, free_port  # noqa: E402
 
 KiB, MiB = 1024, 1024**2
 UPLOAD_LIMITS = {"max_file_size": "2 GiB", "video_max_size": "2 GiB", "picture_max_size": "64 MiB",
@@ -53,7 +53,7 @@ Uploader = Callable[[str, bytes, str], Awaitable[str]]  # (name, data, type) -> 
 # ------------------------------------------------------------------------------------- child processes
 async def serve_ours(document_file: str) -> None:
     from dotimely_chat.app import ChatService
-    from tests.integration.test_upload_support import attach_uploads
+    from tests.support.uploads import attach_uploads
 
     config = parse_config(json.loads(Path(document_file).read_text()), Path(document_file).parent)
     service = ChatService(config)

@@ -14,7 +14,7 @@ from dotimely_chat.api.context import ApiContext
 from dotimely_chat.app import ChatService
 from dotimely_chat.storage import BusinessRepository, upgrade_database
 
-from ..conftest import make_test_config
+from ..support.config import make_test_config
 
 Client = tuple[TestClient, dict[str, str]]
 

@@ -23,8 +23,16 @@ from dotimely_chat.policies.contacts import ONE_TO_ONE_REFUSAL
 from dotimely_chat.servers.prosody_config import observer_jid
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory
-from .people import COMPONENT_NAME, ROSTER_GROUP, Session, from_, log_in, make_business, presence_from
+from ..support.clients import ClientFactory
+from ..support.people import (
+    COMPONENT_NAME,
+    ROSTER_GROUP,
+    Session,
+    from_,
+    log_in,
+    make_business,
+    presence_from,
+)
 
 QUIET = 1.5  # seconds to wait for something that must never arrive, after the controls arrived
 WAIT = 5.0  # bound for anything that must arrive

@@ -21,7 +21,7 @@ from dotimely_chat.services.directory import DirectoryService
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.database import sqlite_file
 
-from ..conftest import make_test_config
+from ..support.config import make_test_config
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
+from .clients import ClientFactory
 
 OWNER, STAFF, CUSTOMER = "owner", "staff", "customer"
 ROSTER_GROUP = {OWNER: "Owners", STAFF: "Staff", CUSTOMER: "Customers"}

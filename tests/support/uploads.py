@@ -1,5 +1,6 @@
-"""Fixtures and helpers of the upload tests (no tests here): the upload service on a running ChatService,
-a business with connected clients, slot requests and HTTPS requests trusting the generated certificate.
+"""Helpers of the upload tests (the `upload_env` fixture: tests/integration/conftest.py): the upload service
+on a running ChatService, a business with connected clients, slot requests and HTTPS requests trusting the
+generated certificate.
 
 Until app.py wires attachments, `attach_uploads` does it on the running service: registers the slot
 handler on its component and puts the full upload app on the service's upload_listen.
@@ -10,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ssl
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from slixmpp import JID, ClientXMPP
 
@@ -24,9 +23,6 @@ from dotimely_chat.component.upload import register_upload
 from dotimely_chat.http_upload.server import build_upload_app, server_ssl_context
 from dotimely_chat.servers.tls import LocalCA
 from dotimely_chat.services.uploads import UploadService
-
-from ..conftest import ClientFactory
-from .business import Api, make_business
 
 WAIT = 10
 
@@ -140,20 +136,3 @@ async def raw_request(env: UploadEnv, head: bytes, body: bytes = b"", idle: floa
 
 def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
-
-
-@pytest.fixture
-async def upload_env(chat_service: ChatService, api: Api, xmpp_clients: ClientFactory
-                     ) -> AsyncIterator[UploadEnv]:
-    uploads = await attach_uploads(chat_service)
-    original = uploads.settings
-    business = await make_business(api, customers=1, staff=1)
-    members = []
-    for key in ("owner", "staff0", "customer0"):
-        person = business["people"][key]
-        client = await xmpp_clients.connect(person["jid"], person["password"], "xep_0363")
-        members.append(Member(person["jid"], client))
-    context = https_context(chat_service)
-    async with aiohttp.ClientSession() as http:
-        yield UploadEnv(chat_service, uploads, http, business, *members, ssl=context)
-    uploads.settings = original
