@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 from dotimely_chat.app import ChatService  # noqa: E402
 from dotimely_chat.config import Config, parse_config  # noqa: E402
 from dotimely_chat.servers.prosody_process import ProsodyProcess  # noqa: E402
-from tests.conftest import config_document  # noqa: E402
+from tests.support.config import config_document  # noqa: E402
 
 
 @asynccontextmanager

@@ -271,7 +271,7 @@ async def run(args: argparse.Namespace) -> bool:
 
     from dotimely_chat.config import parse_config
     from dotimely_chat.servers.prosody_process import ProsodyProcess
-    from tests.conftest import config_document
+    from tests.support.config import config_document
 
     with tempfile.TemporaryDirectory(prefix="dotimely-soak-") as tmp_name:
         tmp = Path(tmp_name)

@@ -544,7 +544,7 @@ async def live(args: argparse.Namespace) -> LiveResult:
     from dotimely_chat.app import ChatService
     from dotimely_chat.config import parse_config
     from dotimely_chat.servers.prosody_process import ProsodyProcess
-    from tests.conftest import config_document
+    from tests.support.config import config_document
 
     result = LiveResult(rooms=args.rooms)
     with tempfile.TemporaryDirectory(prefix="dotimely-bench-") as tmp:

@@ -42,7 +42,7 @@ from dotimely_chat.config import Config, parse_config  # noqa: E402
 from dotimely_chat.servers import prosody_process  # noqa: E402
 from dotimely_chat.servers.prosody_config import ProsodyPaths, lua_str  # noqa: E402
 from dotimely_chat.servers.prosody_process import ProsodyProcess  # noqa: E402
-from tests.conftest import config_document, free_port  # noqa: E402
+from tests.support.config import config_document, free_port  # noqa: E402
 
 KiB, MiB = 1024, 1024**2
 UPLOAD_LIMITS = {"max_file_size": "2 GiB", "video_max_size": "2 GiB", "picture_max_size": "64 MiB",

@@ -16,7 +16,7 @@ from dotimely_chat.services.audit import AuditLog
 from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import BusinessRepository, upgrade_database
 
-from ..conftest import make_test_config
+from ..support.config import make_test_config
 
 Client = tuple[TestClient, dict[str, str]]
 

@@ -20,7 +20,7 @@ from dotimely_chat.services.directory import DirectoryService
 from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import BusinessRepository, Database, upgrade_database
 
-from ..conftest import make_test_config
+from ..support.config import make_test_config
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .harness import Browser, missing_tools
+from ..support.browser import Browser, missing_tools
 
 
 @pytest.fixture
@@ -35,12 +35,3 @@ async def browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
             pass
         await started.close()
 
-
-@pytest.fixture
-async def api(chat_service: object) -> AsyncIterator[object]:
-    import aiohttp
-
-    from tests.integration.business import Api
-
-    async with aiohttp.ClientSession() as http:
-        yield Api(chat_service, http)  # type: ignore[arg-type]

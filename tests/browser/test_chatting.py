@@ -9,27 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from dotimely_chat.app import ChatService
-from tests.conftest import ClientFactory
-from tests.integration.business import Api, make_business
-from tests.integration.test_rooms import book, start
-
-from .harness import Browser
-from .test_login_and_list import LIST_ITEM, login_link
+from tests.support.browser import Browser
+from tests.support.business import Api, make_business
+from tests.support.clients import ClientFactory
+from tests.support.rooms import book, start
+from tests.support.web_page import LIST_ITEM, open_as, send
 
 # A 2x2 red PNG and a one-page PDF, as a person would attach them.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==")
 PDF = (b"%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
-
-
-async def open_as(browser: Browser, api: Api, biz: dict[str, Any], key: str, page: str = "main") -> None:
-    await browser.goto(await login_link(api, biz, key), page=page)
-    await browser.wait_for("body.dt-ready", page=page, state="attached", timeout=30)
-
-
-async def send(browser: Browser, text: str, view: str = "converse-chat", page: str = "main") -> None:
-    await browser.call("fill", page=page, selector=f"{view} textarea.chat-textarea", value=text)
-    await browser.call("press", page=page, selector=f"{view} textarea.chat-textarea", key="Enter")
 
 
 async def test_owner_starts_a_chat_by_name_and_sees_delivered_read_and_last_seen(

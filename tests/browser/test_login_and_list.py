@@ -4,25 +4,16 @@ first); used, expired and unknown links and removed people get a clear page, nev
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlalchemy import update
 
 from dotimely_chat.app import ChatService
 from dotimely_chat.storage.models.web import WebLoginTicket
 from dotimely_chat.storage.types import utcnow
-from tests.integration.business import Api, make_business
-from tests.integration.test_rooms import book, start
-
-from .harness import Browser
-
-LIST_ITEM = ".dt-conversations .dt-conversation"
-
-
-async def login_link(api: Api, biz: dict[str, Any], key: str) -> str:
-    body = await api.call("POST", f"/v1/businesses/{biz['id']}/people/{biz['people'][key]['id']}/web-login",
-                          expect=201)
-    return str(body["url"])
+from tests.support.browser import Browser
+from tests.support.business import Api, make_business
+from tests.support.rooms import book, start
+from tests.support.web_page import LIST_ITEM, login_link
 
 
 async def test_an_owner_opens_the_login_link_and_sees_every_conversation_latest_first(

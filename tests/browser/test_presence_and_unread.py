@@ -12,12 +12,10 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from dotimely_chat.app import ChatService
-from tests.conftest import ClientFactory
-from tests.integration.business import Api, make_business
-
-from .harness import Browser
-from .test_chatting import open_as, send
-from .test_login_and_list import LIST_ITEM
+from tests.support.browser import Browser
+from tests.support.business import Api, make_business
+from tests.support.clients import ClientFactory
+from tests.support.web_page import LIST_ITEM, open_as, send
 
 
 def row(jid: str) -> str:

@@ -9,12 +9,11 @@ import time
 from typing import Any
 
 from dotimely_chat.app import ChatService
-from tests.conftest import ClientFactory
-from tests.integration.business import Api, make_business
-from tests.integration.test_presence import PresenceOf
-
-from .harness import Browser
-from .test_chatting import open_as
+from tests.support.browser import Browser
+from tests.support.business import Api, make_business
+from tests.support.clients import ClientFactory
+from tests.support.presence import PresenceOf
+from tests.support.web_page import open_as
 
 DELAY = "{urn:xmpp:delay}delay"
 

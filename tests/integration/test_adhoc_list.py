@@ -13,8 +13,8 @@ from slixmpp import ClientXMPP
 from dotimely_chat.app import ChatService
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
 
 COMMANDS_NODE = "http://jabber.org/protocol/commands"
 EVERYONE = {"start-chat": "Start a chat about an appointment", "message-status": "Message status"}

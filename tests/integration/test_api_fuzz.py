@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from dotimely_chat.app import ChatService
 
-from .business import Api, make_business
+from ..support.business import Api, make_business
 
 # Per operation and generation mode; DOTIMELY_FUZZ_EXAMPLES raises it for a long run by hand.
 EXAMPLES = int(os.environ.get("DOTIMELY_FUZZ_EXAMPLES", "12"))

@@ -7,10 +7,11 @@ import json
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from .business import Api, make_business, roster_of
-from .test_rooms import _admin_iq, _has, book, eventually, join, start
-from .test_status import Member
+from ..support.business import Api, make_business, roster_of
+from ..support.clients import ClientFactory
+from ..support.rooms import admin_iq, book, has_affiliation, join, start
+from ..support.status import Member
+from ..support.waiting import eventually
 
 
 async def test_memberships_foreign_changes_reverts_and_removals_are_audited(
@@ -23,14 +24,14 @@ async def test_memberships_foreign_changes_reverts_and_removals_are_audited(
     room = (await start(api, biz, "customer0", appointment))["jid"]
     client = await xmpp_clients.connect(owner["jid"], owner["password"], "xep_0045")
     await join(client, room, "owner")
-    await _admin_iq(client, room, customer["jid"], "outcast")
-    await eventually(lambda: _has(chat_service, room, customer["jid"], "member"), 3.0)
+    await admin_iq(client, room, customer["jid"], "outcast")
+    await eventually(lambda: has_affiliation(chat_service, room, customer["jid"], "member"), 3.0)
 
     starts = (await api.call("GET", f"/v1/businesses/{biz['id']}/appointments/{appointment}", expect=200))
     await api.call("PUT", f"/v1/businesses/{biz['id']}/appointments/{appointment}", {
         "customer": customer["id"], "staff": biz["people"]["staff1"]["id"], "starts_at": starts["starts_at"],
         "duration_minutes": 45, "service_name": "Haircut"}, expect=200)
-    await eventually(lambda: _has(chat_service, room, staff1, "member"), 3.0)
+    await eventually(lambda: has_affiliation(chat_service, room, staff1, "member"), 3.0)
     await api.call("DELETE", f"/v1/businesses/{biz['id']}/people/{biz['people']['staff0']['id']}", expect=200)
 
     entries = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit", expect=200))["entries"]
@@ -68,8 +69,8 @@ async def test_deleting_a_business_ends_access_and_keeps_its_history_and_audit(
 
     # Access is gone: rosters, the room's memberships (so its history), the directory.
     assert customer["jid"] not in await roster_of(owner_client)
-    await eventually(lambda: _has(chat_service, room, customer["jid"], "none"), 5.0)
-    assert await _has(chat_service, room, owner["jid"], "none")
+    await eventually(lambda: has_affiliation(chat_service, room, customer["jid"], "none"), 5.0)
+    assert await has_affiliation(chat_service, room, owner["jid"], "none")
     await api.call("GET", f"/v1/businesses/{biz['id']}", expect=404)
     assert biz["id"] not in [b["id"] for b in (await api.call("GET", "/v1/businesses"))["businesses"]]
     reused = await api.call("PUT", f"/v1/businesses/{biz['id']}", {"name": "Again"}, expect=409)

@@ -16,8 +16,8 @@ from dotimely_chat.servers.prosody_config import ProsodyPaths
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 from dotimely_chat.servers.tls import LocalCA
 
-from ..conftest import DOMAIN
-from ..unit.test_tls import old_self_signed_certificate
+from ..support.certificates import old_self_signed_certificate
+from ..support.config import DOMAIN
 
 WAIT = 15
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"

@@ -12,7 +12,7 @@ from slixmpp import Presence
 from dotimely_chat.app import ChatService
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory
+from ..support.clients import ClientFactory
 
 
 async def _health(service: ChatService) -> tuple[int, dict]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from dotimely_chat.app import ChatService
 from dotimely_chat.services.demo import ensure_demo_business
 
-from ..conftest import ClientFactory
+from ..support.clients import ClientFactory
 
 
 async def test_demo_passwords_are_kept_and_a_connected_client_stays_connected(

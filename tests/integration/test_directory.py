@@ -12,8 +12,8 @@ from slixmpp.exceptions import IqError
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from .business import Api, make_business, roster_of, unique
+from ..support.business import Api, make_business, roster_of, unique
+from ..support.clients import ClientFactory
 
 
 async def test_people_get_accounts_and_rosters_follow_roles(

@@ -16,10 +16,11 @@ from sqlalchemy import update
 from dotimely_chat.app import ChatService
 from dotimely_chat.storage.models.compliance import ExportLink
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
-from .test_rooms import book, eventually, join, start
-from .test_status import Member, status_of
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.rooms import book, join, start
+from ..support.status import Member, status_of
+from ..support.waiting import eventually
 
 OOB = "jabber:x:oob"
 

@@ -16,9 +16,9 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
-from .test_rooms import book, join, start
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.rooms import book, join, start
 
 NS_BOOKMARKS = "urn:xmpp:bookmarks:1"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"

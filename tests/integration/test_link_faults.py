@@ -31,12 +31,15 @@ from dotimely_chat.storage import Database, sqlite_url_for
 from dotimely_chat.storage.models.appointments import Room
 from dotimely_chat.storage.models.status import RoomMessage
 
-from ..conftest import ClientFactory, make_test_config
-from ..storage.conftest import PostgresServer, postgres_server  # noqa: F401 - the fixture, for `store`
-from .business import Api, make_business, unique
-from .stall_proxy import StallProxy
-from .test_rooms import _resynced, affiliations, book, eventually, join, start
-from .test_status import Member, status_of
+from ..support.business import Api, make_business, unique
+from ..support.clients import ClientFactory
+from ..support.config import make_test_config
+from ..support.link import resynced
+from ..support.postgres import PostgresServer
+from ..support.rooms import affiliations, book, join, start
+from ..support.stall_proxy import StallProxy
+from ..support.status import Member, status_of
+from ..support.waiting import eventually
 
 
 @dataclasses.dataclass
@@ -149,7 +152,7 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     assert any("No handshake with" in record.getMessage() for record in caplog.records)
 
     proxy.resume()
-    await eventually(lambda: _resynced(service, connections + 1), 30)
+    await eventually(lambda: resynced(service, connections + 1), 30)
     assert (await health(service))[0] == 200
 
     added = await api.call("PUT", newcomer, person, expect=201)  # the same request again: done now
@@ -190,7 +193,7 @@ async def test_what_is_said_during_a_cut_is_recorded_at_the_servers_time(
     await eventually(lambda: _wait_for(proxy.accepted >= 2), 15)  # a new attempt hangs in the cut too
     await asyncio.sleep(1.5)  # the cut lasts: what reaches us late would carry a late time
     proxy.resume()
-    await eventually(lambda: _resynced(service, connections + 1), 30)
+    await eventually(lambda: resynced(service, connections + 1), 30)
     after = await speaker.say("after the cut")
     await eventually(lambda: recorded(after), 5)
 
@@ -253,7 +256,7 @@ async def _wait_for(condition: bool) -> bool:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-                postgres_server: PostgresServer) -> AsyncIterator[str]:  # noqa: F811
+                postgres_server: PostgresServer) -> AsyncIterator[str]:
     """The service's database: SQLite in its state directory, or a PostgreSQL schema of the test's own."""
     if request.param == "sqlite":
         yield "sqlite"
@@ -310,7 +313,7 @@ async def test_prosody_killed_under_room_traffic_nothing_recorded_is_lost(
             await eventually(lambda: _wait_for(talking.done()), 15)
             await eventually(lambda: link_down(service), 15)
             await prosody.start()
-            await eventually(lambda: _resynced(service, connections + 1), 30)
+            await eventually(lambda: resynced(service, connections + 1), 30)
             talking = asyncio.create_task(talk())  # the customer comes back and talks on
             count = len(echoed)
             await eventually(lambda: _wait_for(len(echoed) >= count + 20), 15)

@@ -13,14 +13,13 @@ from slixmpp.exceptions import IqError
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from . import test_upload_support
-from .business import Api, make_business
-from .test_rooms import _not_connected, _resynced, eventually, join
-from .test_status import Member, room_with_people
-from .test_upload_support import UploadEnv
-
-upload_env = test_upload_support.upload_env  # the fixture
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.link import not_connected, resynced
+from ..support.rooms import join
+from ..support.status import Member, room_with_people
+from ..support.uploads import UploadEnv
+from ..support.waiting import eventually
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 12
 
@@ -146,13 +145,13 @@ async def test_a_lost_link_its_reconnect_and_the_back_fill_are_counted(
     link = chat_service.component
     connections = link.state.connections
     await link.stop()
-    await eventually(lambda: _not_connected(chat_service), 5)
+    await eventually(lambda: not_connected(chat_service), 5)
     away = await scrape(chat_service)
     assert away("dotimely_xmpp_link_up") == 0
     await speaker.say("said while nobody records")
     await speaker.say("and one more")
     link.start()
-    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
+    await eventually(lambda: resynced(chat_service, connections + 1), 20)
     await asyncio.sleep(0.3)
     after = await scrape(chat_service)
 

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from dotimely_chat.app import ChatService
-from dotimely_chat.component.muc_archive import ArchiveError, ArchivedMessage, MucArchive, archived_messages
+from dotimely_chat.component.muc_archive import ArchivedMessage, ArchiveError, MucArchive, archived_messages
 
-from ..conftest import ClientFactory
-from .business import Api
-from .test_rooms import eventually, join
-from .test_status import MARKERS, Member, room_with_people
+from ..support.business import Api
+from ..support.clients import ClientFactory
+from ..support.rooms import join
+from ..support.status import MARKERS, Member, room_with_people
+from ..support.waiting import eventually
 
 USER, OOB, RECEIPTS, HINTS = ("http://jabber.org/protocol/muc#user", "jabber:x:oob", "urn:xmpp:receipts",
                               "urn:xmpp:hints")

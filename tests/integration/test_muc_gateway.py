@@ -21,9 +21,9 @@ from dotimely_chat.app import ChatService
 from dotimely_chat.component.muc import AffiliationChange, BookmarkError, MucError, MucRooms
 from dotimely_chat.servers.prosody_config import observer_jid
 
-from ..conftest import ClientFactory
-from .people import Person, Session, log_in
-from .test_directory import Api, make_business
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.people import Person, Session, log_in
 
 MUC = "http://jabber.org/protocol/muc"
 DATA = "jabber:x:data"

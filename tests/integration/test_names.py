@@ -10,8 +10,8 @@ from slixmpp.exceptions import IqError
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
 
 NS_NICK = "http://jabber.org/protocol/nick"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"

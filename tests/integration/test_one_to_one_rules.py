@@ -1,5 +1,6 @@
 """The one-to-one rules of PRODUCT.md 2.1 and 2.2, enforced by the real Prosody (generated config) given
-the rosters our component sets through XEP-0356 (`people.make_business` holds the plan).
+the rosters our component sets through XEP-0356 for people made through the API (tests/support/people.py
+holds the plan).
 
 Every "does not arrive" is checked after a permitted message on the same path did arrive, then a quiet
 window: a broken setup (a client that hears nothing, a wrong address) cannot pass silently.
@@ -13,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from xml.etree import ElementTree as ET
 
+import aiohttp
 import pytest
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError
@@ -23,8 +25,9 @@ from dotimely_chat.policies.contacts import ONE_TO_ONE_REFUSAL
 from dotimely_chat.servers.prosody_config import observer_jid
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory
-from .people import COMPONENT_NAME, ROSTER_GROUP, Session, from_, log_in, make_business, presence_from
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.people import COMPONENT_NAME, ROSTER_GROUP, Session, business_of, from_, log_in, presence_from
 
 QUIET = 1.5  # seconds to wait for something that must never arrive, after the controls arrived
 WAIT = 5.0  # bound for anything that must arrive
@@ -42,6 +45,13 @@ async def service(prosody_server: ProsodyProcess) -> AsyncIterator[ChatService]:
         yield chat
     finally:
         await chat.stop()
+
+
+@pytest.fixture(scope="module")
+async def api(service: ChatService) -> AsyncIterator[Api]:
+    """The booking API of this module's service: businesses are made through it, as the product makes them."""
+    async with aiohttp.ClientSession() as http:
+        yield Api(service, http)
 
 
 async def only_controls_arrive(controls: list[tuple[Session, Callable[[StanzaBase], bool]]],
@@ -106,8 +116,8 @@ async def send_from_room(service: ChatService, session: Session, text: str) -> N
 
 # ------------------------------------------------------------------------------------------------ rosters
 async def test_each_person_has_exactly_the_contacts_of_the_plan(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, owners=2, staff=1, customers=2)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, owners=2, staff=1, customers=2))
     component = service.component.boundjid.bare
     for person in business.members:
         session = await log_in(xmpp_clients, person, available=False)
@@ -122,8 +132,8 @@ async def test_each_person_has_exactly_the_contacts_of_the_plan(
 
 # ---------------------------------------------------------------------------------- who may message whom
 async def test_staff_and_customer_cannot_message_each_other_directly_but_the_owner_reaches_both(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, staff=1, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])
@@ -143,9 +153,9 @@ async def test_staff_and_customer_cannot_message_each_other_directly_but_the_own
 
 
 async def test_staff_message_to_an_offline_customer_is_neither_stored_nor_archived(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
     """Offline storage and MAM (which clients such as Conversations sync at login) stay clean too."""
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+    business = business_of(await make_business(api, staff=1, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     from_staff, from_owner = body("staff to offline customer"), body("owner to offline customer")
@@ -167,8 +177,8 @@ async def test_staff_message_to_an_offline_customer_is_neither_stored_nor_archiv
 
 
 async def test_customers_cannot_message_each_other(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, staff=0, customers=2)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, staff=0, customers=2))
     owner = await log_in(xmpp_clients, business.owner)
     first = await log_in(xmpp_clients, business.customers[0])
     second = await log_in(xmpp_clients, business.customers[1])
@@ -186,9 +196,9 @@ async def test_customers_cannot_message_each_other(
 
 
 async def test_people_of_another_business_cannot_message_each_other(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    a = await make_business(service, xmpp_clients, staff=0, customers=1)
-    b = await make_business(service, xmpp_clients, staff=0, customers=1)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    a = business_of(await make_business(api, staff=0, customers=1))
+    b = business_of(await make_business(api, staff=0, customers=1))
     owner_a = await log_in(xmpp_clients, a.owner)
     customer_a = await log_in(xmpp_clients, a.customers[0])
     owner_b = await log_in(xmpp_clients, b.owner)
@@ -212,10 +222,10 @@ async def test_people_of_another_business_cannot_message_each_other(
 
 
 async def test_groupchat_typed_messages_from_users_are_dropped_even_to_full_jids(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
     """mod_block_strangers passes type='groupchat' to a full JID from anyone; mod_dotimely_guard must
     drop it unless it comes from the MUC service (a real room message on the same path is the control)."""
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+    business = business_of(await make_business(api, staff=1, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])
@@ -259,11 +269,11 @@ def assert_refused(error: StanzaBase) -> None:
 
 
 async def test_a_refused_message_comes_back_to_its_sender_as_not_allowed_and_is_not_delivered(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
     """Staff -> customer, customer -> staff, customer -> customer and across businesses, every type a client
     sends, to bare and full JIDs: the sending client gets an error it shows beside the message."""
-    business = await make_business(service, xmpp_clients, staff=1, customers=2)
-    other = await make_business(service, xmpp_clients, staff=0, customers=1)
+    business = business_of(await make_business(api, staff=1, customers=2))
+    other = business_of(await make_business(api, staff=0, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])
@@ -291,10 +301,10 @@ async def test_a_refused_message_comes_back_to_its_sender_as_not_allowed_and_is_
 
 
 async def test_refused_receipts_markers_and_errors_are_dropped_without_an_error(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
     """A bodyless stanza (receipt, marker, chat state) is nothing a client shows, and an error is never
     answered with an error (no loops): neither gets one."""
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+    business = business_of(await make_business(api, staff=1, customers=1))
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])
     receipt = staff.client.make_message(mto=customer.full_jid, mtype="chat")
@@ -319,8 +329,8 @@ async def test_refused_receipts_markers_and_errors_are_dropped_without_an_error(
 
 # ------------------------------------------------------------------------------ what contacts do get
 async def test_owner_and_customer_exchange_messages_receipts_and_read_markers_both_ways(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, staff=0, customers=1)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, staff=0, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     customer = await log_in(xmpp_clients, business.customers[0])
 
@@ -342,8 +352,8 @@ async def test_owner_and_customer_exchange_messages_receipts_and_read_markers_bo
         assert marker["from"].bare == receiver.bare_jid
 
 
-async def test_staff_and_owner_chat_both_ways(service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, staff=1, customers=0)
+async def test_staff_and_owner_chat_both_ways(service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, staff=1, customers=0))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     for sender, receiver in ((staff, owner), (owner, staff)):
@@ -354,9 +364,9 @@ async def test_staff_and_owner_chat_both_ways(service: ChatService, xmpp_clients
 
 
 async def test_owner_and_customer_see_each_other_online_and_the_owner_sees_the_customer_leave(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
     """Rosters are set before anyone logs in (a privileged roster set only pushes; FACTS.md)."""
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+    business = business_of(await make_business(api, staff=1, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     await staff.inbox.wait_for(presence_from(owner.bare_jid, available=True), WAIT)  # staff hears presence
@@ -377,8 +387,8 @@ async def test_owner_and_customer_see_each_other_online_and_the_owner_sees_the_c
 
 
 async def test_last_activity_of_a_customer_is_told_to_the_owner_and_refused_to_staff(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, staff=1, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])
@@ -405,8 +415,8 @@ async def test_last_activity_of_a_customer_is_told_to_the_owner_and_refused_to_s
 # Gajim), would make them roster contacts and open a direct chat; mod_dotimely_guard drops user-to-user
 # subscription requests and approvals (the component manages every roster).
 async def test_a_customer_approving_a_staff_subscription_request_does_not_open_a_direct_chat(
-        service: ChatService, xmpp_clients: ClientFactory) -> None:
-    business = await make_business(service, xmpp_clients, staff=1, customers=1)
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    business = business_of(await make_business(api, staff=1, customers=1))
     owner = await log_in(xmpp_clients, business.owner)
     staff = await log_in(xmpp_clients, business.staff[0])
     customer = await log_in(xmpp_clients, business.customers[0])

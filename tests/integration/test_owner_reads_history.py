@@ -13,10 +13,11 @@ from slixmpp import ClientXMPP
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.muc_archive import archived_messages
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
-from .test_rooms import book, eventually, join, start
-from .test_status import Member
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.rooms import book, join, start
+from ..support.status import Member
+from ..support.waiting import eventually
 
 
 async def mam_history(client: ClientXMPP, archive: str | None, page: int = 100,

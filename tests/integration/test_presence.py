@@ -19,10 +19,13 @@ from slixmpp import ClientXMPP
 from dotimely_chat.app import ChatService
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
-from .test_rooms import _not_connected, _resynced, eventually, join
-from .test_status import Member, by_member, room_with_people, status_of
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.link import not_connected, resynced
+from ..support.presence import PresenceOf
+from ..support.rooms import join
+from ..support.status import Member, by_member, room_with_people, status_of
+from ..support.waiting import eventually
 
 IDLE = "{urn:xmpp:idle:1}idle"
 
@@ -37,28 +40,6 @@ def send_presence(client: ClientXMPP, show: str | None = None, status: str | Non
     if idle_since:
         presence.xml.append(presence.xml.makeelement(IDLE, {"since": idle_since}))
     presence.send()
-
-
-class PresenceOf:
-    """The status API's presence answer for one person, polled until it says what a test waits for."""
-
-    def __init__(self, api: Api, biz: dict[str, Any], key: str) -> None:
-        self.api, self.person = api, biz["people"][key]
-        self.path = f"/v1/businesses/{biz['id']}/people/{self.person['id']}/presence"
-
-    async def get(self) -> dict[str, Any]:
-        return dict(await self.api.call("GET", self.path, expect=200))
-
-    async def becomes(self, timeout: float = 10.0, **wanted: Any) -> dict[str, Any]:
-        async def holds() -> bool:
-            answer = await self.get()
-            return all(answer.get(key) == value for key, value in wanted.items())
-
-        try:
-            await eventually(holds, timeout)
-        except AssertionError:
-            raise AssertionError(f"presence of {self.person['id']} is {await self.get()}, not {wanted}") from None
-        return await self.get()
 
 
 async def test_every_show_is_online_with_its_idle_time_and_status_then_the_logout_is_last_seen(
@@ -131,8 +112,8 @@ async def test_people_away_stay_online_across_a_component_reconnection(
     link = chat_service.component
     connections = link.state.connections
     link.disconnect(reason="test: the component goes away")
-    await eventually(lambda: _not_connected(chat_service), 5)
-    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
+    await eventually(lambda: not_connected(chat_service), 5)
+    await eventually(lambda: resynced(chat_service, connections + 1), 20)
     await asyncio.sleep(2.5)  # the recorder marks people it did not hear from again 2 s after the reconnection
     answer = await staff.get()
     assert answer["online"] is True and answer["show"] == "xa" and answer["status"] == "Gone for lunch"
@@ -273,8 +254,8 @@ async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_
             # The component reconnects: Prosody re-sends every kept session's presence, the sleeping one too.
             connections = service.component.state.connections
             service.component.disconnect(reason="test: the component goes away")
-            await eventually(lambda: _not_connected(service), 5)
-            await eventually(lambda: _resynced(service, connections + 1), 20)
+            await eventually(lambda: not_connected(service), 5)
+            await eventually(lambda: resynced(service, connections + 1), 20)
             await asyncio.sleep(2.5)  # the recorder's settling time after a reconnection
             answer = await customer.get()
             assert answer["online"] is False and abs(_epoch(answer["last_seen_at"]) - cut) < 3, (answer, cut)

@@ -8,7 +8,7 @@ from pathlib import Path
 from dotimely_chat.servers.prosody_config import ProsodyPaths, lua_str, render_prosody_config
 from dotimely_chat.servers.prosody_process import check_prosody_config, prepare_prosody_files
 
-from ..conftest import make_test_config, requires_prosody
+from ..support.config import make_test_config, requires_prosody
 
 
 def _render(tmp_path: Path, **sections: dict) -> str:

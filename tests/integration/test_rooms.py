@@ -10,68 +10,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from slixmpp import ClientXMPP, Iq
 from slixmpp.exceptions import IqError
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from .business import Api, make_business, unique
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.link import not_connected, resynced
+from ..support.rooms import admin_iq, affiliations, book, has_affiliation, join, start
+from ..support.waiting import eventually
 
 MUC_USER = "http://jabber.org/protocol/muc#user"
-
-
-async def book(api: Api, biz: dict[str, Any], customer: str = "customer0", staff: str = "staff0",
-               days: int = 1, service: str = "Haircut") -> str:
-    appointment = unique("appt")
-    starts = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).replace(microsecond=0).isoformat()
-    await api.call("PUT", f"/v1/businesses/{biz['id']}/appointments/{appointment}", {
-        "customer": biz["people"][customer]["id"], "staff": biz["people"][staff]["id"], "starts_at": starts,
-        "duration_minutes": 45, "service_name": service}, expect=201)
-    return appointment
-
-
-async def start(api: Api, biz: dict[str, Any], initiator: str, appointment: str, audience: str | None = None,
-                expect: int | None = 201) -> dict[str, Any]:
-    body = {"initiator": biz["people"][initiator]["id"], "appointment": appointment}
-    if audience:
-        body["audience"] = audience
-    return await api.call("POST", f"/v1/businesses/{biz['id']}/conversations", body, expect=expect)
-
-
-async def affiliations(service: ChatService, room: str) -> dict[str, str]:
-    found = await service.muc.get_affiliations(room)
-    return {jid: aff for jid, aff in found.items() if aff != "none"}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float) -> float:
-    """Seconds it took for `check` to hold; fails after `timeout`."""
-    started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < timeout, "condition not met in time"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
-
-
-async def join(client: ClientXMPP, room: str, nick: str) -> dict[str, Any]:
-    """Join like a client does; returns the self-presence (or raises with the error condition)."""
-    answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def on_presence(presence: Any) -> None:
-        if presence["from"].bare == room and not answer.done():
-            if presence["type"] == "error":
-                answer.set_exception(AssertionError(presence["error"]["condition"]))
-            elif presence["from"].resource == nick:
-                answer.set_result(presence)
-
-    client.add_event_handler("presence", on_presence)
-    presence = client.make_presence(pto=f"{room}/{nick}")
-    presence.xml.append(presence.xml.makeelement("{http://jabber.org/protocol/muc}x", {}))
-    presence.send()
-    try:
-        return await asyncio.wait_for(answer, 10)
-    finally:
-        client.del_event_handler("presence", on_presence)
 
 
 def people_jids(biz: dict[str, Any], *keys: str) -> list[str]:
@@ -156,15 +105,6 @@ async def test_a_staff_member_opens_an_owner_only_room_the_customer_never_sees(
     assert {c["jid"] for c in everything["conversations"]} == {public["jid"], private["jid"]}
 
 
-async def _admin_iq(client: ClientXMPP, room: str, jid: str, affiliation: str) -> Iq:
-    iq = client.make_iq_set(ito=room)
-    query = iq.xml.makeelement("{http://jabber.org/protocol/muc#admin}query", {})
-    item = query.makeelement("{http://jabber.org/protocol/muc#admin}item", {"jid": jid, "affiliation": affiliation})
-    query.append(item)
-    iq.xml.append(query)
-    return await iq.send(timeout=10)
-
-
 async def test_the_owners_ban_and_invitation_do_not_stick_and_the_room_cannot_be_destroyed(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
@@ -174,8 +114,8 @@ async def test_the_owners_ban_and_invitation_do_not_stick_and_the_room_cannot_be
     client = await xmpp_clients.connect(owner["jid"], owner["password"], "xep_0045")
     await join(client, room, "owner")
 
-    await _admin_iq(client, room, customer["jid"], "outcast")
-    took = await eventually(lambda: _has(chat_service, room, customer["jid"], "member"), 2.0)
+    await admin_iq(client, room, customer["jid"], "outcast")
+    took = await eventually(lambda: has_affiliation(chat_service, room, customer["jid"], "member"), 2.0)
     # Prosody makes an invitee a member; the component takes it back.
     invite = client.make_message(mto=room)
     x = invite.xml.makeelement(f"{{{MUC_USER}}}x", {})
@@ -192,16 +132,12 @@ async def test_the_owners_ban_and_invitation_do_not_stick_and_the_room_cannot_be
         await iq.send(timeout=10)
     assert destroy.value.condition == "forbidden"
     with pytest.raises(IqError):
-        await _admin_iq(client, room, chat_service.muc.observer, "none")
+        await admin_iq(client, room, chat_service.muc.observer, "none")
     audit = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit", expect=200))["entries"]
     reverted = [e for e in audit if e["action"] == "affiliation_reverted"]
     assert any(e["subject"] == customer["jid"] and e["details"]["from"] == "outcast" for e in reverted), audit
     assert any(e["subject"] == outsider["jid"] and e["details"]["to"] == "none" for e in reverted), audit
     assert took < 2.0
-
-
-async def _has(service: ChatService, room: str, jid: str, affiliation: str) -> bool:
-    return (await service.muc.get_affiliations(room)).get(jid, "none") == affiliation
 
 
 async def _was_granted_then_removed(service: ChatService, room: str, jid: str) -> bool:
@@ -212,7 +148,7 @@ async def _was_granted_then_removed(service: ChatService, room: str, jid: str) -
         assert stored is not None
         entries = await AuditRepository(session).list(stored.business_id)
     reverted = any(e.action == "affiliation_reverted" and e.subject_jid == jid for e in entries)
-    return reverted and await _has(service, room, jid, "none")
+    return reverted and await has_affiliation(service, room, jid, "none")
 
 
 async def test_membership_follows_the_appointment(
@@ -323,20 +259,11 @@ async def test_changes_made_while_the_component_was_away_are_put_back_after_it_r
     link = chat_service.component
     connections = link.state.connections
     link.disconnect(reason="test: the component goes away")
-    await eventually(lambda: _not_connected(chat_service), 5)
-    await _admin_iq(client, jid, customer["jid"], "none")  # nobody is watching
-    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
-    assert await _has(chat_service, jid, customer["jid"], "member")
+    await eventually(lambda: not_connected(chat_service), 5)
+    await admin_iq(client, jid, customer["jid"], "none")  # nobody is watching
+    await eventually(lambda: resynced(chat_service, connections + 1), 20)
+    assert await has_affiliation(chat_service, jid, customer["jid"], "member")
     assert jid in chat_service.muc.joined_rooms()
-
-
-async def _not_connected(service: ChatService) -> bool:
-    return not service.component.state.connected
-
-
-async def _resynced(service: ChatService, connections: int) -> bool:
-    state = service.component.state
-    return state.connections >= connections and state.resyncs_completed >= connections
 
 
 async def test_start_chat_command_from_a_client(
@@ -405,7 +332,7 @@ async def test_a_second_service_administrator_cannot_remove_the_owner_or_open_th
     ET.SubElement(admin_query, f"{{{muc}#admin}}item", jid=owner["jid"], affiliation="none")
     await admin.send(timeout=10)
 
-    await eventually(lambda: _has(chat_service, jid, owner["jid"], "admin"), 2.0)
+    await eventually(lambda: has_affiliation(chat_service, jid, owner["jid"], "admin"), 2.0)
 
     async def audited() -> bool:
         entries = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit"))["entries"]
@@ -423,12 +350,11 @@ async def test_after_a_prosody_restart_rooms_are_rejoined_and_watched_again(
 ) -> None:
     import aiohttp
 
-    from ..conftest import ClientFactory as Clients
 
     prosody = await prosody_factory()
     service = ChatService(prosody.config)
     await service.start()
-    clients = Clients(prosody)
+    clients = ClientFactory(prosody)
     try:
         assert await service.component.wait_connected(15)
         async with aiohttp.ClientSession() as http:
@@ -438,15 +364,15 @@ async def test_after_a_prosody_restart_rooms_are_rejoined_and_watched_again(
             connections = service.component.state.connections
             await prosody.stop()
             await prosody.start()
-            await eventually(lambda: _resynced(service, connections + 1), 20)
+            await eventually(lambda: resynced(service, connections + 1), 20)
             assert jid in service.muc.joined_rooms()
             assert (await api.call("GET", f"/v1/businesses/{biz['id']}/conversations"))["conversations"][0][
                 "jid"] == jid, "no duplicate room"
             owner, customer = biz["people"]["owner"], biz["people"]["customer0"]
             client = await clients.connect(owner["jid"], owner["password"])
             await join(client, jid, "owner")
-            await _admin_iq(client, jid, customer["jid"], "outcast")
-            await eventually(lambda: _has(service, jid, customer["jid"], "member"), 2.0)
+            await admin_iq(client, jid, customer["jid"], "outcast")
+            await eventually(lambda: has_affiliation(service, jid, customer["jid"], "member"), 2.0)
     finally:
         await clients.close()
         await service.stop()

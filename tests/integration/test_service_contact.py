@@ -12,8 +12,8 @@ from slixmpp import ClientXMPP, Presence
 from dotimely_chat.app import ChatService
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory
-from .business import Api, make_business, roster_of, unique
+from ..support.business import Api, make_business, roster_of, unique
+from ..support.clients import ClientFactory
 
 WAIT = 10.0
 

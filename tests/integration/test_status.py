@@ -8,70 +8,16 @@ import uuid
 from typing import Any
 
 import pytest
-from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError
 
 from dotimely_chat.app import ChatService
 
-from ..conftest import ClientFactory
-from .business import Api, make_business
-from .test_rooms import _not_connected, _resynced, book, eventually, join, start
-
-SID, MARKERS = "urn:xmpp:sid:0", "urn:xmpp:chat-markers:0"
-
-
-class Member:
-    def __init__(self, client: ClientXMPP, room: str) -> None:
-        self.client, self.room = client, room
-        self.echoes: dict[str, str] = {}  # our message id -> the room's stanza-id
-        client.add_event_handler("groupchat_message", self._on_message)
-
-    def _on_message(self, message: Any) -> None:
-        sid = next((e.get("id") for e in message.xml.findall(f"{{{SID}}}stanza-id")
-                    if e.get("by") == self.room), None)
-        if sid and message["id"]:
-            self.echoes[message["id"]] = sid
-
-    async def say(self, text: str) -> str:
-        """Send a markable message; return the room's stanza-id of it."""
-        message = self.client.make_message(mto=self.room, mbody=text, mtype="groupchat")
-        message["id"] = uuid.uuid4().hex
-        origin = message.xml.makeelement(f"{{{SID}}}origin-id", {"id": message["id"]})
-        message.xml.append(origin)
-        message.xml.append(message.xml.makeelement(f"{{{MARKERS}}}markable", {}))
-        message.send()
-        deadline = time.monotonic() + 10
-        while message["id"] not in self.echoes:
-            assert time.monotonic() < deadline, "no echo from the room"
-            await asyncio.sleep(0.02)
-        return self.echoes[message["id"]]
-
-    def mark(self, kind: str, reference: str) -> None:
-        message = self.client.make_message(mto=self.room, mtype="groupchat")
-        message.xml.append(message.xml.makeelement(f"{{{MARKERS}}}{kind}", {"id": reference}))
-        message.xml.append(message.xml.makeelement("{urn:xmpp:hints}store", {}))
-        message.send()
-
-
-async def room_with_people(api: Api, xmpp_clients: ClientFactory, staff: int = 1) -> tuple[dict, str, dict]:
-    biz = await make_business(api, customers=1, staff=staff)
-    room = await start(api, biz, "customer0", await book(api, biz))
-    clients = {}
-    for key in ("customer0", "staff0", "owner"):
-        person = biz["people"][key]
-        clients[key] = await xmpp_clients.connect(person["jid"], person["password"], "xep_0045")
-    return biz, room["jid"], clients
-
-
-async def status_of(api: Api, biz: dict, room: str, stanza: str, viewer: str | None = None,
-                    expect: int | None = 200) -> dict[str, Any]:
-    query = f"?viewer={viewer}" if viewer else ""
-    return await api.call("GET", f"/v1/businesses/{biz['id']}/conversations/{room.split('@')[0]}/messages/"
-                                 f"{stanza}/status{query}", expect=expect)
-
-
-def by_member(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {m["jid"]: m for m in status["members"]}
+from ..support.business import Api, make_business
+from ..support.clients import ClientFactory
+from ..support.link import not_connected, resynced
+from ..support.rooms import book, join, start
+from ..support.status import Member, by_member, room_with_people, status_of
+from ..support.waiting import eventually
 
 
 async def test_delivery_and_read_follow_what_members_do(
@@ -227,10 +173,10 @@ async def test_status_survives_a_reconnect_and_people_who_left_meanwhile_are_off
     link = chat_service.component
     connections = link.state.connections
     link.disconnect(reason="test: the component goes away")
-    await eventually(lambda: _not_connected(chat_service), 5)
+    await eventually(lambda: not_connected(chat_service), 5)
     clients["staff0"].disconnect()  # leaves while nobody watches
     await asyncio.sleep(0.3)
-    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
+    await eventually(lambda: resynced(chat_service, connections + 1), 20)
 
     async def offline() -> bool:
         return (await api.call("GET", path))["online"] is False
@@ -260,7 +206,7 @@ async def test_what_was_said_while_the_component_was_away_is_recorded_from_the_a
     listener.mark("displayed", away_first)  # the staff member reads the first one meanwhile
     await asyncio.sleep(0.3)
     link.start()
-    await eventually(lambda: _resynced(chat_service, connections + 1), 20)
+    await eventually(lambda: resynced(chat_service, connections + 1), 20)
     after = await speaker.say("after the component came back")
     await eventually(lambda: _recorded(api, biz, room, after), 2.0)
 

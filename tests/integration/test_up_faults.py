@@ -21,8 +21,9 @@ from dotimely_chat.config import Config, load_config
 from dotimely_chat.servers.prosody_config import ProsodyPaths
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from ..conftest import ClientFactory, config_document, requires_prosody
-from .test_up import ROOT, UpProcess, _pid_alive, _toml_value, owner_credentials, write_config
+from ..support.clients import ClientFactory
+from ..support.config import config_document, requires_prosody
+from ..support.up import ROOT, UpProcess, owner_credentials, pid_alive, toml_value, write_config
 
 WAIT = 30.0
 
@@ -112,7 +113,7 @@ def component_config_beside(up_config: Config, directory: Path) -> Path:
     doc["demo"] = {"enabled": False}
     lines = [f'state_directory = "{doc.pop("state_directory")}"']
     for section, values in doc.items():
-        lines += [f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        lines += [f"[{section}]"] + [f"{k} = {toml_value(v)}" for k, v in values.items()]
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -170,7 +171,7 @@ async def test_a_second_instance_refuses_to_start_and_the_first_ones_upload_comp
             assert "another component is already connected" in output and "Traceback" not in output, output
 
             assert sorted(partial_dir.iterdir()) == partials, "the first one's upload in progress was touched"
-            assert prosody_pid(config) == pid and _pid_alive(pid)
+            assert prosody_pid(config) == pid and pid_alive(pid)
             go_on.set()
             async with await put as answer:
                 assert answer.status == 201, await answer.text()
@@ -206,14 +207,14 @@ async def test_a_killed_prosody_is_restarted_and_repeated_failures_end_up_with_t
         await up.wait_for_line("restarting it in")
         await up.wait_for_line("Prosody restarted")
         second = prosody_pid(config)
-        assert second != first and _pid_alive(second)
+        assert second != first and pid_alive(second)
         await eventually_healthy(config)  # the component is back on the new Prosody
         await clients.connect(jid, password)  # the printed password still works
         await clients.close()
 
         # Killed again, and its client port taken meanwhile: every restart fails; `up` gives up and says why.
         os.kill(second, signal.SIGKILL)
-        while _pid_alive(second):
+        while pid_alive(second):
             await asyncio.sleep(0.01)
         busy = await asyncio.start_server(lambda r, w: w.close(), config.xmpp.client_interfaces[0],
                                           config.xmpp.client_port)

@@ -14,10 +14,7 @@ import pytest
 
 from dotimely_chat.services.uploads.file_store import FileLayout
 
-from . import test_upload_support
-from .test_upload_support import UploadEnv
-
-upload_env = test_upload_support.upload_env  # the fixture
+from ..support.uploads import UploadEnv
 
 MiB = 1024**2
 

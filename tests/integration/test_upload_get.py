@@ -15,10 +15,7 @@ import pytest
 from dotimely_chat.config import origin_of
 from dotimely_chat.services.uploads.slot_tokens import SlotFacts
 
-from . import test_upload_support
-from .test_upload_support import UploadEnv, raw_request, status_of
-
-upload_env = test_upload_support.upload_env  # the fixture
+from ..support.uploads import UploadEnv, raw_request, status_of
 
 BIG_VIDEO = os.urandom(2 * 1024**2 + 123)  # served by FileResponse
 SMALL_VIDEO = BIG_VIDEO[: 300 * 1024]  # read in one go

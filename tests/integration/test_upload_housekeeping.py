@@ -12,10 +12,7 @@ from dotimely_chat.services.uploads.housekeeping import UploadHousekeeping, run_
 from dotimely_chat.services.uploads.slot_tokens import new_file_id
 from dotimely_chat.storage import UploadRepository, utcnow
 
-from . import test_upload_support
-from .test_upload_support import UploadEnv
-
-upload_env = test_upload_support.upload_env  # the fixture
+from ..support.uploads import UploadEnv
 
 
 async def status(env: UploadEnv, url: str) -> int:

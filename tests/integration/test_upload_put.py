@@ -16,11 +16,8 @@ import pytest
 from dotimely_chat.storage import UploadRepository
 from dotimely_chat.storage.repositories.uploads import UploadBatchRepository
 
-from . import test_upload_support
-from .business import Api
-from .test_upload_support import WAIT, UploadEnv, raw_request, status_of
-
-upload_env = test_upload_support.upload_env  # the fixture
+from ..support.business import Api
+from ..support.uploads import WAIT, UploadEnv, raw_request, status_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 PDF = b"%PDF-1.4\n" + os.urandom(5000) + b"\n%%EOF\n"

@@ -11,11 +11,8 @@ from slixmpp.exceptions import IqError
 
 from dotimely_chat.storage import UploadRepository, utcnow
 
-from ..conftest import ClientFactory
-from . import test_upload_support
-from .test_upload_support import WAIT, UploadEnv
-
-upload_env = test_upload_support.upload_env  # the fixture
+from ..support.clients import ClientFactory
+from ..support.uploads import WAIT, UploadEnv
 
 NS = "urn:xmpp:http:upload:0"
 MiB = 1024**2

@@ -9,8 +9,8 @@ import aiohttp
 
 from dotimely_chat.app import ChatService
 
-from .business import Api, make_business
-from .test_rooms import book
+from ..support.business import Api, make_business
+from ..support.rooms import book
 
 
 async def login(api: Api, biz: dict[str, Any], key: str) -> aiohttp.ClientSession:

@@ -20,8 +20,8 @@ from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
 from dotimely_chat.storage.models.uploads import UploadedFile, UploadSlot
 from dotimely_chat.storage.models.web import WebLoginTicket, WebSession
 
-from .tenants import Tenant, add_tenant
-from .test_storage_compliance import _room_with_messages
+from ..support.stored_rooms import room_with_messages
+from ..support.tenants import Tenant, add_tenant
 
 NOW = dt.datetime.now(dt.UTC)
 DAY = 86400
@@ -61,8 +61,8 @@ def _directory(db: Database) -> DirectoryService:
 
 async def test_a_deletion_removes_access_keeps_history_and_says_so(db: Database, tenant: Tenant) -> None:
     other = await add_tenant(db, "b")
-    await _room_with_messages(db, tenant, "gone", [10, 0])
-    await _room_with_messages(db, other, "stays", [1])
+    await room_with_messages(db, tenant, "gone", [10, 0])
+    await room_with_messages(db, other, "stays", [1])
     await _access_and_uploads(db, tenant, "a")
     await _access_and_uploads(db, other, "b")
     directory = _directory(db)
@@ -105,8 +105,8 @@ async def test_a_deletion_removes_access_keeps_history_and_says_so(db: Database,
 
 async def test_retention_expires_a_deleted_business_then_purges_it(db: Database, tenant: Tenant) -> None:
     other = await add_tenant(db, "b")
-    await _room_with_messages(db, tenant, "gone", [10, 0])
-    await _room_with_messages(db, other, "stays", [0])
+    await room_with_messages(db, tenant, "gone", [10, 0])
+    await room_with_messages(db, other, "stays", [0])
     await _access_and_uploads(db, tenant, "a")
     await _directory(db).businesses.delete("ext-a")
     # An export of the deleted business, later, is audited too: the business waits for that entry as well.

@@ -23,7 +23,7 @@ from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.database import sqlite_file
 
-from ..conftest import make_test_config
+from ..support.config import make_test_config
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from dotimely_chat.services.status_backfill import ArchiveBackfill
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
 
-from .tenants import Tenant
-from .test_status_store import T0, two_rooms
+from ..support.stored_rooms import T0, two_rooms
+from ..support.tenants import Tenant
 
 CUSTOMER, STAFF, OWNER = "customer@chat.test", "staff@chat.test", "owner@chat.test"
 

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 
 from dotimely_chat.policies.presence import OFFLINE, PersonPresence
 from dotimely_chat.policies.status_marks import Coverage, plan_coverage
-from dotimely_chat.storage import AppointmentRepository, Database, MembershipRepository, RoomRepository
+from dotimely_chat.storage import Database, MembershipRepository
 from dotimely_chat.storage.models.status import MessageStatus
 from dotimely_chat.storage.status_store import NewMessage, StatusStore
 
-from .tenants import Tenant
-
-T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
-
-
-def at(seconds: int) -> dt.datetime:
-    return T0 + dt.timedelta(seconds=seconds)
-
-
-async def two_rooms(db: Database, tenant: Tenant) -> tuple[int, int]:
-    async with db.session() as session:
-        appointment = await AppointmentRepository(session).upsert(
-            tenant.business_id, "appt-1", customer_id=tenant.customer_id, staff_id=tenant.staff_id,
-            starts_at=T0, duration_minutes=30, service_name="Cut")
-        rooms = RoomRepository(session)
-        first = await rooms.add(tenant.business_id, appointment.id, "everyone", "a1@rooms.test", "A")
-        second = await rooms.add(tenant.business_id, appointment.id, "owner", "a2@rooms.test", "B")
-        await session.commit()
-        return first.id, second.id
+from ..support.stored_rooms import at, two_rooms
+from ..support.tenants import Tenant
 
 
 def message(room: int, n: int, tenant: Tenant, *, origin: str | None = None, msg: str | None = None) -> NewMessage:

@@ -7,35 +7,15 @@ import datetime as dt
 import hashlib
 
 from dotimely_chat.services.retention import prune
-from dotimely_chat.storage import AppointmentRepository, AuditRepository, Database, RoomRepository
+from dotimely_chat.storage import AuditRepository, Database
 from dotimely_chat.storage.compliance_store import ExportLinkRepository, ExportReads
 from dotimely_chat.storage.models.compliance import AuditEntry, ExportLink
 from dotimely_chat.storage.models.status import MemberMark, MessageStatus, RoomMessage
 
-from .tenants import Tenant, add_tenant
+from ..support.stored_rooms import NOW, room_with_messages
+from ..support.tenants import Tenant, add_tenant
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = 86400
-
-
-async def _room_with_messages(db: Database, tenant: Tenant, name: str, ages_days: list[int]) -> tuple[int, str]:
-    async with db.session() as session:
-        appointment = await AppointmentRepository(session).upsert(
-            tenant.business_id, f"apt-{name}", customer_id=tenant.customer_id, staff_id=tenant.staff_id,
-            starts_at=NOW, duration_minutes=30, service_name="Cut")
-        room = await RoomRepository(session).add(tenant.business_id, appointment.id, "everyone",
-                                                 f"{name}@rooms.test", f"Room {name}")
-        await session.flush()
-        for n, age in enumerate(ages_days):
-            message = RoomMessage(room_id=room.id, stanza_id=f"{name}-{n}", sender_jid="c@test",
-                                  sent_at=NOW - dt.timedelta(days=age))
-            session.add(message)
-            await session.flush()
-            session.add(MessageStatus(message_id=message.id, room_id=room.id, person_id=tenant.staff_id,
-                                      delivered_at=message.sent_at, delivered_via="online"))
-        session.add(MemberMark(room_id=room.id, person_id=tenant.staff_id, delivered_upto=1, read_upto=1))
-        await session.commit()
-        return room.id, room.jid
 
 
 async def _count(db: Database, model: type) -> int:
@@ -45,7 +25,7 @@ async def _count(db: Database, model: type) -> int:
 
 
 async def test_retention_deletes_records_older_than_the_retention_only(db: Database, tenant: Tenant) -> None:
-    await _room_with_messages(db, tenant, "r1", [400, 40, 10, 0])
+    await room_with_messages(db, tenant, "r1", [400, 40, 10, 0])
     async with db.session() as session:
         audit = AuditRepository(session)
         for age in (400, 5):
@@ -63,13 +43,13 @@ async def test_retention_deletes_records_older_than_the_retention_only(db: Datab
 
 
 async def test_retention_never_keeps_everything(db: Database, tenant: Tenant) -> None:
-    await _room_with_messages(db, tenant, "r2", [4000, 1])
+    await room_with_messages(db, tenant, "r2", [4000, 1])
     report = await prune(db, None, now=NOW)
     assert report.messages == 0 and await _count(db, RoomMessage) == 2
 
 
 async def test_retention_works_in_batches(db: Database, tenant: Tenant) -> None:
-    await _room_with_messages(db, tenant, "r3", [100] * 2500 + [1])
+    await room_with_messages(db, tenant, "r3", [100] * 2500 + [1])
     report = await prune(db, 30 * DAY, now=NOW)
     assert report.messages == 2500 and await _count(db, RoomMessage) == 1
 
@@ -97,8 +77,8 @@ async def test_an_export_link_works_once_and_not_after_it_expires(db: Database, 
 
 async def test_export_reads_stay_inside_the_business(db: Database, tenant: Tenant) -> None:
     other = await add_tenant(db, "other")
-    room_id, jid = await _room_with_messages(db, tenant, "mine", [1, 0])
-    other_room, _ = await _room_with_messages(db, other, "theirs", [1])
+    room_id, jid = await room_with_messages(db, tenant, "mine", [1, 0])
+    other_room, _ = await room_with_messages(db, other, "theirs", [1])
     async with db.session() as session:
         reads = ExportReads(session, tenant.business_id)
         assert [r.jid for r in await reads.rooms(NOW + dt.timedelta(days=1))] == [jid]

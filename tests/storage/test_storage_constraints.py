@@ -19,7 +19,7 @@ from dotimely_chat.storage import (
     PersonRepository,
 )
 
-from .tenants import Tenant
+from ..support.tenants import Tenant
 
 STARTS_AT = dt.datetime(2025, 6, 2, 14, 0, tzinfo=dt.UTC)
 

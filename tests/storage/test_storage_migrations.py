@@ -25,7 +25,7 @@ from dotimely_chat.storage import (
     upgrade_database,
 )
 
-from .tenants import add_tenant
+from ..support.tenants import add_tenant
 
 MODEL_TABLES = {
     "businesses", "people", "memberships", "appointments", "roster_items", "rooms", "audit_log",

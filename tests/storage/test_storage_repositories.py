@@ -19,7 +19,7 @@ from dotimely_chat.storage import (
     PersonRepository,
 )
 
-from .tenants import Tenant
+from ..support.tenants import Tenant
 
 UTC_PLUS_2 = dt.timezone(dt.timedelta(hours=2))
 STARTS_AT = dt.datetime(2025, 3, 30, 9, 15, 30, 123456, tzinfo=UTC_PLUS_2)

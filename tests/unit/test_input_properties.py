@@ -33,7 +33,7 @@ from dotimely_chat.services.appointments import AppointmentInput
 from dotimely_chat.services.directory.person_input import PersonInput
 from dotimely_chat.services.rooms import StartChat
 
-from ..conftest import config_document
+from ..support.config import config_document
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOMAIN = "dotimely.test"

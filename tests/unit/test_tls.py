@@ -15,6 +15,8 @@ from cryptography import x509
 from dotimely_chat.http_upload.server import server_ssl_context
 from dotimely_chat.servers.tls import LocalCA, ensure_certificate
 
+from ..support.certificates import old_self_signed_certificate
+
 NAMES = ["dotimely.test", "*.dotimely.test", "chat.dotimely.test", "rooms.dotimely.test", "localhost",
          "127.0.0.1", "::1"]
 
@@ -22,16 +24,6 @@ NAMES = ["dotimely.test", "*.dotimely.test", "chat.dotimely.test", "rooms.dotime
 def pair(tmp_path: Path) -> tuple[Path, Path, LocalCA]:
     return tmp_path / "prosody" / "certs" / "server.crt", tmp_path / "prosody" / "certs" / "server.key", \
         LocalCA.in_state(tmp_path)
-
-
-def old_self_signed_certificate(cert: Path, key: Path, domain: str) -> None:
-    """What versions before the demo CA made: one self-signed certificate, with the openssl command."""
-    cert.parent.mkdir(parents=True, exist_ok=True)
-    san = f"DNS:{domain},DNS:*.{domain},DNS:localhost,IP:127.0.0.1"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
-                    "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={domain}", "-addext",
-                    f"subjectAltName={san}", "-addext", "basicConstraints=critical,CA:TRUE"],
-                   check=True, capture_output=True)
 
 
 async def handshake(cert: Path, key: Path, cafile: Path, server_hostname: str) -> dict:

@@ -20,8 +20,7 @@ from dotimely_chat.storage import (
     utcnow,
 )
 
-from ..storage.conftest import empty_db, postgres_server  # noqa: F401 - fixtures
-from ..storage.tenants import add_tenant
+from ..support.tenants import add_tenant
 
 UPLOAD_TABLES = {"upload_slots", "uploaded_files"}
 ID = "ab" * 20
@@ -37,7 +36,7 @@ def _fks(connection: Connection) -> set[tuple[str, str | None]]:
     return {(fk["name"], fk["options"].get("ondelete")) for t in UPLOAD_TABLES for fk in inspector.get_foreign_keys(t)}
 
 
-async def test_migration_builds_the_upload_tables_of_the_models_and_drops_them(empty_db: Database) -> None:  # noqa: F811
+async def test_migration_builds_the_upload_tables_of_the_models_and_drops_them(empty_db: Database) -> None:
     await upgrade_database(empty_db)
     async with empty_db.engine.connect() as connection:
         assert UPLOAD_TABLES <= set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
@@ -51,7 +50,7 @@ async def test_migration_builds_the_upload_tables_of_the_models_and_drops_them(e
         assert not UPLOAD_TABLES & set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
 
 
-async def test_a_slot_is_used_once_and_counts_toward_the_quota(empty_db: Database) -> None:  # noqa: F811
+async def test_a_slot_is_used_once_and_counts_toward_the_quota(empty_db: Database) -> None:
     await upgrade_database(empty_db)
     tenant = await add_tenant(empty_db, "a")
     owner = "owner.a@chat.test"
@@ -88,7 +87,7 @@ async def test_a_slot_is_used_once_and_counts_toward_the_quota(empty_db: Databas
         assert await uploads.known_file_ids([ID, "cd" * 20, "ef" * 20]) == {ID, "cd" * 20}
 
 
-async def test_expired_slots_go_but_those_being_uploaded(empty_db: Database) -> None:  # noqa: F811
+async def test_expired_slots_go_but_those_being_uploaded(empty_db: Database) -> None:
     await upgrade_database(empty_db)
     tenant = await add_tenant(empty_db, "a")
     now = utcnow()
@@ -105,7 +104,7 @@ async def test_expired_slots_go_but_those_being_uploaded(empty_db: Database) -> 
         assert await uploads.get_slot("dd" * 20) is None and await uploads.get_file("dd" * 20) is not None
 
 
-async def test_deleting_a_person_removes_their_slots_but_keeps_their_files(empty_db: Database) -> None:  # noqa: F811
+async def test_deleting_a_person_removes_their_slots_but_keeps_their_files(empty_db: Database) -> None:
     await upgrade_database(empty_db)
     tenant = await add_tenant(empty_db, "a")
     async with empty_db.session() as session:

@@ -18,8 +18,7 @@ from dotimely_chat.services.uploads.writer import UploadWriter
 from dotimely_chat.storage import Database, PersonRepository, UploadRepository, upgrade_database, utcnow
 from dotimely_chat.storage.repositories.uploads import UploadBatchRepository
 
-from ..storage.conftest import empty_db, postgres_server  # noqa: F401 - fixtures
-from ..storage.tenants import Tenant, add_tenant
+from ..support.tenants import Tenant, add_tenant
 
 QUOTA = 1000
 LIMITS = UploadLimits(types={kind: frozenset({"image/jpeg"}) if kind == "picture" else frozenset() for kind in KINDS},
@@ -41,12 +40,12 @@ async def outcomes(writer: UploadWriter, jid: str, sizes: list[int], first: int 
 
 
 @pytest.fixture
-async def tenant(empty_db: Database) -> Tenant:  # noqa: F811
+async def tenant(empty_db: Database) -> Tenant:
     await upgrade_database(empty_db)
     return await add_tenant(empty_db, "a")
 
 
-async def test_concurrent_requests_at_the_quota_edge_never_both_fit(empty_db: Database, tenant: Tenant  # noqa: F811
+async def test_concurrent_requests_at_the_quota_edge_never_both_fit(empty_db: Database, tenant: Tenant
                                                                      ) -> None:
     writer = writer_on(empty_db)
     results = await outcomes(writer, OWNER, [300] * 5)
@@ -62,7 +61,7 @@ async def test_concurrent_requests_at_the_quota_edge_never_both_fit(empty_db: Da
     await writer.stop()
 
 
-async def test_refusals_are_decided_in_the_batch_in_policy_order(empty_db: Database, tenant: Tenant  # noqa: F811
+async def test_refusals_are_decided_in_the_batch_in_policy_order(empty_db: Database, tenant: Tenant
                                                                  ) -> None:
     writer = writer_on(empty_db)
     results = await asyncio.gather(
@@ -77,7 +76,7 @@ async def test_refusals_are_decided_in_the_batch_in_policy_order(empty_db: Datab
     await writer.stop()
 
 
-async def test_a_restart_loads_slots_and_files_from_storage(empty_db: Database, tenant: Tenant  # noqa: F811
+async def test_a_restart_loads_slots_and_files_from_storage(empty_db: Database, tenant: Tenant
                                                             ) -> None:
     first = writer_on(empty_db)
     slots = [r for r in await outcomes(first, OWNER, [200, 200, 200]) if isinstance(r, SlotRecord)]
@@ -99,7 +98,7 @@ async def test_a_restart_loads_slots_and_files_from_storage(empty_db: Database, 
 
 
 async def test_a_failing_batch_fails_each_waiting_request_and_undoes_its_reservations(
-    empty_db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    empty_db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = writer_on(empty_db)
     granted = await ask(writer, OWNER, 100, 99)
@@ -120,7 +119,7 @@ async def test_a_failing_batch_fails_each_waiting_request_and_undoes_its_reserva
     await writer.stop()
 
 
-async def test_one_bad_row_fails_only_its_own_request(empty_db: Database, tenant: Tenant,  # noqa: F811
+async def test_one_bad_row_fails_only_its_own_request(empty_db: Database, tenant: Tenant,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     writer = writer_on(empty_db)
     slots = [r for r in await outcomes(writer, CUSTOMER, [10, 10, 10]) if isinstance(r, SlotRecord)]
@@ -138,7 +137,7 @@ async def test_one_bad_row_fails_only_its_own_request(empty_db: Database, tenant
     await writer.stop()
 
 
-async def test_a_slot_of_a_person_deleted_meanwhile_holds_no_file(empty_db: Database, tenant: Tenant  # noqa: F811
+async def test_a_slot_of_a_person_deleted_meanwhile_holds_no_file(empty_db: Database, tenant: Tenant
                                                                   ) -> None:
     writer = writer_on(empty_db)
     slot = await ask(writer, CUSTOMER, 10, 1)

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).parent
-ARTIFACTS = HERE / "artifacts"
+BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"  # driver.mjs, node_modules/, artifacts/
+ARTIFACTS = BROWSER_DIR / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
@@ -24,7 +24,7 @@ def missing_tools() -> list[str]:
         missing.append("node (Debian package nodejs)")
     if not Path(CHROMIUM).exists():
         missing.append(f"Chromium at {CHROMIUM} (Debian package chromium)")
-    if not (HERE / "node_modules" / "playwright-core").is_dir():
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
         missing.append("playwright-core (npm ci in tests/browser)")
     return missing
 
@@ -45,7 +45,7 @@ class Browser:
         shutil.rmtree(artifacts, ignore_errors=True)
         artifacts.mkdir(parents=True)
         process = await asyncio.create_subprocess_exec(
-            "node", str(HERE / "driver.mjs"), cwd=HERE, stdin=asyncio.subprocess.PIPE,
+            "node", str(BROWSER_DIR / "driver.mjs"), cwd=BROWSER_DIR, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, env={**os.environ, "CHROMIUM": CHROMIUM}, limit=64 * 1024 * 1024)
         assert process.stdout is not None
         ready = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))

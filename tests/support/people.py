@@ -1,7 +1,8 @@
 """People of test businesses on the session Prosody, and clients that record what reaches them.
 
-`make_business` is the ONE place where tests decide who has whom in their roster. The product's roster
-service will do this from the directory; swap this helper for it when it exists. The plan (PRODUCT.md 2.1):
+Businesses are made through the API (`tests.support.business.make_business`); `business_of` gives their
+people as `Person`s by role. The plan the product follows for rosters (PRODUCT.md 2.1), which
+test_one_to_one_rules.py checks every roster against:
 - each owner has every other member of the business: group "Owners", "Staff" or "Customers" by the
   contact's role, display name, subscription both;
 - each staff member and each customer has each owner (group "Owners");
@@ -23,9 +24,7 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from dotimely_chat.app import ChatService
-
-from ..conftest import ClientFactory
+from .clients import ClientFactory
 
 OWNER, STAFF, CUSTOMER = "owner", "staff", "customer"
 ROSTER_GROUP = {OWNER: "Owners", STAFF: "Staff", CUSTOMER: "Customers"}
@@ -56,33 +55,13 @@ class Business:
         return self.owners[0]
 
 
-async def make_business(service: ChatService, xmpp_clients: ClientFactory, owners: int = 1, staff: int = 1,
-                        customers: int = 2) -> Business:
-    """Accounts for a new business, and their rosters set by the component through XEP-0356."""
-    business = Business(slug=f"biz-{secrets.token_hex(3)}")
-    for role, count, people in ((OWNER, owners, business.owners), (STAFF, staff, business.staff),
-                                (CUSTOMER, customers, business.customers)):
-        for number in range(1, count + 1):
-            jid, password = xmpp_clients.account(f"{business.slug}-{role}{number}")
-            people.append(Person(jid, password, role, f"{role.title()} {number} of {business.slug}"))
-
-    component_jid = service.component.boundjid.bare
-    plan: list[tuple[str, str, dict[str, Any]]] = []  # (user, contact, item)
-    for member in business.members:
-        if member.role == OWNER:
-            contacts = [p for p in business.members if p != member]
-        else:
-            contacts = list(business.owners)
-        for contact in contacts:
-            plan.append((member.jid, contact.jid, {"name": contact.name, "subscription": "both",
-                                                   "groups": [ROSTER_GROUP[contact.role]]}))
-        plan.append((member.jid, component_jid, {"name": COMPONENT_NAME, "subscription": "both",
-                                                 "groups": [COMPONENT_NAME]}))
-
-    privilege = service.component.plugin["xep_0356"]
-    for user, contact, item in plan:  # one item per IQ: Prosody answers one result per item
-        result = await privilege.set_roster(user, {contact: item}, timeout=10)
-        assert result["type"] == "result", f"roster set {user} <- {contact}: {result}"
+def business_of(made: dict[str, Any]) -> Business:
+    """The people of a business `make_business` made, by role, in the order they were made."""
+    business = Business(slug=made["id"])
+    by_role = {OWNER: business.owners, STAFF: business.staff, CUSTOMER: business.customers}
+    for person in made["people"].values():
+        by_role[person["role"]].append(Person(person["jid"], person["password"], person["role"],
+                                              person["display_name"]))
     return business
 
 

@@ -36,12 +36,16 @@ async def roster_of(client: ClientXMPP) -> dict[str, tuple[str, list[str], str]]
     return {str(jid): (item["name"], sorted(item["groups"]), item["subscription"]) for jid, item in items.items()}
 
 
-async def make_business(api: Api, customers: int = 2, staff: int = 1) -> dict[str, Any]:
-    """A business made through the API; returns ids, JIDs and generated passwords."""
+async def make_business(api: Api, customers: int = 2, staff: int = 1, owners: int = 1) -> dict[str, Any]:
+    """A business made through the API, the one way tests make one: the product creates the accounts and sets
+    every roster. Returns ids, JIDs and generated passwords; people are keyed "owner" (then "owner1", ...),
+    "staff0", ..., "customer0", ...; `tests.support.people.business_of` gives them as `Person`s."""
     business = unique("biz")
     await api.call("PUT", f"/v1/businesses/{business}", {"name": f"Salon {business}"}, expect=201)
     people: dict[str, dict[str, Any]] = {}
-    plan = [("owner", "owner", "Olga Owner")] + [(f"staff{i}", "staff", f"Stan Staff{i}") for i in range(staff)] \
+    plan = [("owner" if i == 0 else f"owner{i}", "owner", "Olga Owner" if i == 0 else f"Olga Owner{i}")
+            for i in range(owners)] \
+        + [(f"staff{i}", "staff", f"Stan Staff{i}") for i in range(staff)] \
         + [(f"customer{i}", "customer", f"Cathy Customer{i}") for i in range(customers)]
     for key, role, name in plan:
         person = unique(key)
@@ -50,5 +54,3 @@ async def make_business(api: Api, customers: int = 2, staff: int = 1) -> dict[st
         assert body["roster_synced"] is True and body["password"]
         people[key] = {**body, "id": person}
     return {"id": business, "people": people}
-
-

@@ -1,5 +1,6 @@
-"""Fixtures and helpers of the upload tests (no tests here): the upload service of a running ChatService,
-a business with connected clients, slot requests and HTTPS requests trusting the generated certificate.
+"""Helpers of the upload tests (the `upload_env` fixture: tests/integration/conftest.py): the upload service
+on a running ChatService, a business with connected clients, slot requests and HTTPS requests trusting the
+generated certificate.
 """
 
 from __future__ import annotations
@@ -7,20 +8,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ssl
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import pytest
 from slixmpp import JID, ClientXMPP
 
 from dotimely_chat.app import ChatService, tls_files
 from dotimely_chat.servers.tls import LocalCA
 from dotimely_chat.services.uploads.service import UploadService
-
-from ..conftest import ClientFactory
-from .business import Api, make_business
 
 WAIT = 10
 
@@ -114,19 +110,3 @@ async def raw_request(env: UploadEnv, head: bytes, body: bytes = b"", idle: floa
 def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
-
-@pytest.fixture
-async def upload_env(chat_service: ChatService, api: Api, xmpp_clients: ClientFactory
-                     ) -> AsyncIterator[UploadEnv]:
-    uploads = chat_service.uploads
-    original = uploads.settings
-    business = await make_business(api, customers=1, staff=1)
-    members = []
-    for key in ("owner", "staff0", "customer0"):
-        person = business["people"][key]
-        client = await xmpp_clients.connect(person["jid"], person["password"], "xep_0363")
-        members.append(Member(person["jid"], client))
-    context = https_context(chat_service)
-    async with aiohttp.ClientSession() as http:
-        yield UploadEnv(chat_service, uploads, http, business, *members, ssl=context)
-    uploads.settings = original
