@@ -34,20 +34,14 @@ from slixmpp.types import IqTypes
 from slixmpp.xmlstream import StanzaBase
 
 from ..errors import LinkUnavailable
+from ..services.status import StatusRecorder
 from .invitations import Invitations
 from .link import ChatComponent
 from .muc_bookmarks import BookmarkError, PepBookmarks, error_condition
 from .muc_config import missing_essentials, offered_fields, submit_form, wanted_config, wrong_fields
-from .muc_events import (
-    NS_USER,
-    AffiliationCallback,
-    AffiliationChange,
-    ConfigCallback,
-    MucError,
-    RoomEvents,
-    TrafficListener,
-    status_codes,
-)
+from .muc_changes import AffiliationCallback, AffiliationChange, ConfigCallback
+from .muc_events import MucError, RoomEvents
+from .stanzas import NS_USER, status_codes
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +75,7 @@ class MucRooms:
         self._events = RoomEvents(component, self.muc_host, self.observer)
         # The component's JID is a direct subdomain of the users' domain (config.py checks it).
         users_domain = component.boundjid.domain.split(".", 1)[1]
-        self.invitations = Invitations(component, self._events, users_domain, self._send_invitation)
+        self.invitations = Invitations(component, self._events.occupants, users_domain, self._send_invitation)
 
     # ------------------------------------------------------------------------------------------ rooms
     async def open_room(self, room_jid: str, name: str, description: str = "") -> bool:
@@ -165,7 +159,7 @@ class MucRooms:
         item = SubElement(query, f"{{{NS_ADMIN}}}item", {"jid": bare, "affiliation": affiliation})
         if reason:
             SubElement(item, f"{{{NS_ADMIN}}}reason").text = reason
-        with self._events.own_affiliation_change(room, bare, affiliation):
+        with self._events.changes.own_affiliation_change(room, bare, affiliation):
             await self._iq(room, "set", query, f"setting {bare} {affiliation}")
         log.debug("Room %s: %s set to %s", room, bare, affiliation)
 
@@ -214,16 +208,16 @@ class MucRooms:
     def on_affiliation_change(self, callback: AffiliationCallback) -> None:
         """Call `callback` for every affiliation change heard in a room the observer is in, except the ones
         this object made (`set_affiliation`) and any whose actor is the observer. Callbacks run as tasks."""
-        self._events.affiliation_callbacks.append(callback)
+        self._events.changes.affiliation_callbacks.append(callback)
 
     def on_config_change(self, callback: ConfigCallback) -> None:
         """Call `callback(room_jid)` when a room announces a configuration change (status 104, 170-174),
         except the submissions this object made itself."""
-        self._events.config_callbacks.append(callback)
+        self._events.changes.config_callbacks.append(callback)
 
-    def add_traffic_listener(self, listener: TrafficListener) -> None:
-        """Live room messages (with markers and receipts) and occupancy, for the status observer."""
-        self._events.traffic_listeners.append(listener)
+    def record_status(self, recorder: StatusRecorder) -> None:
+        """Hand live room messages, markers, receipts and occupancy to the status recorder."""
+        self._events.status = recorder
 
     # ----------------------------------------------------------------------------------- internals
     def _room(self, room_jid: str) -> str:
@@ -279,7 +273,7 @@ class MucRooms:
         if wrong or always_submit:
             query = Element(f"{{{NS_OWNER}}}query")
             query.append(submit_form(offered, wanted))
-            with self._events.own_configuration(room):  # our own status 104 is not reported
+            with self._events.changes.own_configuration(room):  # our own status 104 is not reported
                 await self._iq(room, "set", query, "submitting the owner form")
         return wrong
 

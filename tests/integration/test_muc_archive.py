@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from dotimely_chat.app import ChatService
-from dotimely_chat.component.muc_archive import ArchiveError, ArchivedMessage, MucArchive, archived_messages
+from dotimely_chat.component.muc_archive import MucArchive, archived_messages
+from dotimely_chat.services.ports import ArchivedMessage, ArchiveError
 
 from ..conftest import ClientFactory
 from .business import Api
