@@ -27,15 +27,6 @@ from .muc_occupants import Occupants
 log = logging.getLogger(__name__)
 
 
-class MucError(RuntimeError):
-    """A MUC request failed; `condition` is the XMPP error condition (e.g. 'forbidden')."""
-
-    def __init__(self, room_jid: str, message: str, condition: str) -> None:
-        super().__init__(message)
-        self.room_jid = room_jid
-        self.condition = condition
-
-
 _groupchat_watchers: weakref.WeakKeyDictionary[ChatComponent, list[RoomEvents]] = weakref.WeakKeyDictionary()
 
 
