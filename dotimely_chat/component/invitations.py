@@ -43,7 +43,8 @@ class Waiting:
 
 
 class Invitations:
-    def __init__(self, component: ChatComponent, occupants: Occupants, domain: str, send: SendInvitation) -> None:
+    def __init__(self, component: ChatComponent, occupants: Occupants, domain: str,
+                 send: SendInvitation) -> None:
         self.component, self.occupants, self.domain, self.send = component, occupants, domain, send
         self.after_bookmark = AFTER_BOOKMARK_SECONDS
         self.after_login = AFTER_LOGIN_SECONDS
@@ -64,7 +65,8 @@ class Invitations:
         self._prune(now)
         key = (room, member)
         self._waiting.pop(key, None)
-        waiting = Waiting(reason, now, joined={c for c in self.occupants.clients_in(room) if JID(c).bare == member})
+        joined = {c for c in self.occupants.clients_in(room) if JID(c).bare == member}
+        waiting = Waiting(reason, now, joined=joined)
         self._waiting[key] = waiting
         self._rooms_of.setdefault(member, set()).add(room)
         for full, since in self._online.get(member, {}).items():

@@ -37,10 +37,10 @@ from .muc_changes import AffiliationCallback, AffiliationChange, ConfigCallback
 from .muc_events import RoomEvents
 from .muc_lifecycle import RoomLifecycle
 from .muc_requests import IQ_TIMEOUT, MucError, MucRequests
+from .stanzas import NS_ADMIN
 
 log = logging.getLogger(__name__)
 
-NS_ADMIN = "http://jabber.org/protocol/muc#admin"
 NS_CONFERENCE = "jabber:x:conference"
 
 AFFILIATIONS = ("owner", "admin", "member", "outcast")

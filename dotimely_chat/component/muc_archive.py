@@ -47,6 +47,7 @@ from slixmpp.xmlstream import StanzaBase
 
 from ..services.ports import ArchivedMessage, ArchiveError
 from . import stanzas
+from .stanzas import NS_DATA
 from .link import ChatComponent
 from .muc_bookmarks import error_condition
 
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 NS_MAM = "urn:xmpp:mam:2"
 NS_RSM = "http://jabber.org/protocol/rsm"
-NS_DATA = "jabber:x:data"
 
 DEFAULT_PAGE_SIZE = 250  # the generated Prosody config allows this many (max_archive_query_results)
 IQ_TIMEOUT = 30.0

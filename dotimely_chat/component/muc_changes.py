@@ -105,7 +105,8 @@ class RoomChanges:
                                            item.findtext(f"{{{NS_USER}}}reason") or "", in_room=True))
 
     def room_announced(self, room: str, x: Element, codes: frozenset[int]) -> None:
-        """A bodyless message from the room itself: a configuration change, or an absent user's affiliation."""
+        """A bodyless message from the room itself: a configuration change, or an absent user's new
+        affiliation."""
         if codes & CONFIG_CODES:
             if room in self._configuring:
                 log.debug("Room %s: our own configuration change (status %s)", room, sorted(codes))
@@ -114,9 +115,9 @@ class RoomChanges:
                 self._emit(self.config_callbacks, room)
         item = x.find(f"{{{NS_USER}}}item")
         if item is not None and item.get("jid") and item.get("affiliation"):
-            self._report(AffiliationChange(room, JID(item.get("jid", "")).bare, item.get("affiliation", "none"),
-                                           None, None, codes, item.findtext(f"{{{NS_USER}}}reason") or "",
-                                           in_room=False))
+            jid = JID(item.get("jid", "")).bare
+            self._report(AffiliationChange(room, jid, item.get("affiliation", "none"), None, None, codes,
+                                           item.findtext(f"{{{NS_USER}}}reason") or "", in_room=False))
 
     def _report(self, change: AffiliationChange) -> None:
         markers = self._own_changes.get((change.room_jid, change.jid, change.affiliation))
@@ -125,8 +126,8 @@ class RoomChanges:
                 markers.pop(0)
             log.debug("Room %s: our own change %s -> %s", change.room_jid, change.jid, change.affiliation)
             return
-        log.info("Room %s: %s became %s (actor %s, status %s)", change.room_jid, change.jid, change.affiliation,
-                 change.actor or "not given", sorted(change.status_codes))
+        log.info("Room %s: %s became %s (actor %s, status %s)", change.room_jid, change.jid,
+                 change.affiliation, change.actor or "not given", sorted(change.status_codes))
         self._emit(self.affiliation_callbacks, change)
 
     def _emit(self, callbacks: list[Callable[[Any], Awaitable[None]]], argument: Any) -> None:

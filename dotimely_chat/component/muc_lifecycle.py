@@ -16,13 +16,10 @@ from .muc_bookmarks import error_condition
 from .muc_config import missing_essentials, offered_fields, submit_form, wanted_config, wrong_fields
 from .muc_events import RoomEvents
 from .muc_requests import MucError, MucRequests
-from .stanzas import status_codes, user_x
+from .stanzas import NS_DATA, NS_MUC, NS_OWNER, status_codes, user_x
 
 log = logging.getLogger(__name__)
 
-NS_MUC = "http://jabber.org/protocol/muc"
-NS_OWNER = f"{NS_MUC}#owner"
-NS_DATA = "jabber:x:data"
 NICK_ATTEMPTS = 3
 
 
@@ -39,7 +36,8 @@ class RoomLifecycle:
             self.component.require_link(f"joining {room}")
             future = self.events.expect_join(room)
             presence = self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}")
-            SubElement(SubElement(presence.xml, f"{{{NS_MUC}}}x"), f"{{{NS_MUC}}}history", {"maxstanzas": "0"})
+            x = SubElement(presence.xml, f"{{{NS_MUC}}}x")
+            SubElement(x, f"{{{NS_MUC}}}history", {"maxstanzas": "0"})
             presence.send()
             reply = await self.requests.answer(future, f"joining {room}")
             if reply["type"] == "error":
@@ -60,7 +58,8 @@ class RoomLifecycle:
     async def configure(self, room: str, name: str, description: str, always_submit: bool) -> list[str]:
         """Compare the room's owner form with what we want and submit it when something differs (or
         `always_submit`). Returns the names of the fields that were wrong."""
-        reply = await self.requests.iq(room, "get", Element(f"{{{NS_OWNER}}}query"), "fetching the owner form")
+        owner_query = Element(f"{{{NS_OWNER}}}query")
+        reply = await self.requests.iq(room, "get", owner_query, "fetching the owner form")
         form = reply.xml.find(f"{{{NS_OWNER}}}query/{{{NS_DATA}}}x")
         if form is None:
             raise MucError(room, f"room {room} sent no configuration form", "undefined-condition")

@@ -15,7 +15,7 @@ ClientListener = Callable[[str, str, bool], None]  # (room, occupant's real full
 class Occupants:
     def __init__(self) -> None:
         self._occupants: dict[str, dict[str, tuple[str, str]]] = {}  # room -> nick -> (bare JID, affiliation)
-        self._clients: dict[str, dict[str, str]] = {}                # room -> nick -> occupant's real full JID
+        self._clients: dict[str, dict[str, str]] = {}  # room -> nick -> the occupant's real full JID
         self.client_listeners: list[ClientListener] = []
 
     def update(self, room: str, nick: str, gone: bool, item: Element) -> tuple[str, str] | None:

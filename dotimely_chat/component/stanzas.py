@@ -10,7 +10,7 @@ stamp on messages. One place for the live observer (`muc_events`), the back-fill
 - XEP-0066 out-of-band data (attachments);
 - XEP-0203 delay: only a stamp `from` the room (history replays) or the server counts, never a client's;
 - muc#user: status codes, and the server's `<item jid>` (the *last* `<x muc#user>` child, see
-  `server_item`).
+  `server_item`); the other XEP-0045 namespaces and data forms' are here too, so each is written once.
 Pure functions of ElementTree elements: no slixmpp, no state.
 """
 
@@ -21,7 +21,11 @@ from xml.etree.ElementTree import Element
 
 from ..services.ports import Mark
 
-NS_USER = "http://jabber.org/protocol/muc#user"
+NS_MUC = "http://jabber.org/protocol/muc"
+NS_USER = f"{NS_MUC}#user"
+NS_ADMIN = f"{NS_MUC}#admin"
+NS_OWNER = f"{NS_MUC}#owner"
+NS_DATA = "jabber:x:data"  # XEP-0004 data forms (room configuration, MAM queries)
 NS_SID = "urn:xmpp:sid:0"
 NS_MARKERS = "urn:xmpp:chat-markers:0"
 NS_RECEIPTS = "urn:xmpp:receipts"
@@ -131,7 +135,8 @@ def server_item(message: Element) -> Element | None:
 
 
 def status_codes(x: Element | None) -> frozenset[int]:
-    """The muc#user status codes of an `<x>` (110 = about ourselves, 201 = room created, 301 = banned, ...)."""
+    """The muc#user status codes of an `<x>` (110 = about ourselves, 201 = room created, 301 = banned…)."""
     if x is None:
         return frozenset()
-    return frozenset(int(code) for status in x.findall(_USER_STATUS) if (code := status.get("code", "")).isdigit())
+    return frozenset(int(code) for status in x.findall(_USER_STATUS)
+                     if (code := status.get("code", "")).isdigit())

@@ -125,7 +125,8 @@ class StatusRecorder:
         return list(self._heard)
 
     def occupant(self, room_jid: str, jid: str, present: bool) -> None:
-        """One of the member's clients entered (present) or left the room: an entry delivers what it missed."""
+        """One of the member's clients entered (present) or left the room: an entry delivers what the
+        client missed."""
         counts = self._occupancy[room_jid]
         counts[jid] = max(0, counts[jid] + (1 if present else -1))
         if present:
@@ -224,8 +225,8 @@ class StatusRecorder:
                 elif kind == "marker":
                     room_jid, sender, mark, at = payload
                     if (member := await self._member(room_jid, sender)) is not None:
-                        covers.append((*member, mark.reference, at, "receipt" if mark.kind == "receipt" else "marker",
-                                       mark.kind == "displayed"))
+                        via = "receipt" if mark.kind == "receipt" else "marker"
+                        covers.append((*member, mark.reference, at, via, mark.kind == "displayed"))
                 elif kind == "join":
                     room_jid, jid, at = payload
                     if (member := await self._member(room_jid, jid)) is not None:
@@ -273,8 +274,8 @@ class StatusRecorder:
         return self._rooms[room_jid]
 
     async def _new_message(self, room_jid: str, sender: str, stanza_id: str, origin_id: str | None,
-                           message_id: str | None, has_attachment: bool, at: dt.datetime, present: frozenset[str]
-                           ) -> NewMessage | None:
+                           message_id: str | None, has_attachment: bool, at: dt.datetime,
+                           present: frozenset[str]) -> NewMessage | None:
         """The message's row and a status row per other member: delivered (`online`) to those `present`."""
         room = await self._room(room_jid)
         if room is None:

@@ -77,7 +77,8 @@ class EventBatches:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("Writing %d status events failed; they are kept for the next try", len(self.queue))
+                log.exception("Writing %d status events failed; they are kept for the next try",
+                              len(self.queue))
 
     async def flush(self) -> None:
         """Write what is queued, and what a flush running meanwhile is writing, before returning. Flushes

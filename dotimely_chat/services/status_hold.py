@@ -36,7 +36,8 @@ class LiveHold:
         self._released.clear()
 
     def place(self, room_jid: str, kind: str, payload: tuple[Any, ...], stanza_id: str | None = None) -> None:
-        """A live event of the room: held while its archive is unread, else queued. `stanza_id` for a message."""
+        """A live event of the room: held while its archive is unread, else queued (`stanza_id`: a
+        message's)."""
         event = (time.monotonic(), kind, payload)
         if self.holding and room_jid not in self._released:
             self._held.setdefault(room_jid, []).append((event, stanza_id))

@@ -74,7 +74,8 @@ async def test_live_events_wait_for_the_archive_and_keep_what_was_seen_live(db: 
     await recorder.flush()
     assert await recorded(db, tenant) == [], "held until the archive is read"
 
-    for message in (archived(room, 1), archived(room, 2, STAFF, (Mark("displayed", "s1"),)), archived(room, 3)):
+    read_s1 = (Mark("displayed", "s1"),)
+    for message in (archived(room, 1), archived(room, 2, STAFF, read_s1), archived(room, 3)):
         recorder.archived(room, message)
     recorder.release(room)
     await recorder.flush()
