@@ -60,11 +60,11 @@ def register_presence(component: ChatComponent, recorder: StatusRecorder, domain
         kind = presence["type"]  # 'available', a show value, 'unavailable', or a subscription/probe/error type
         if kind == "unavailable":
             at = rules.last_seen(_server_stamp(presence, domain), dt.datetime.now(dt.UTC))
-            recorder.presence(sender.bare, sender.resource, None, at)
+            recorder.people.presence(sender.bare, sender.resource, None, at)
         elif kind == "available" or kind in rules.SHOW_VALUES:
             status = str(presence["status"] or "")[:1000] or None
             idle = rules.idle_since(_idle_since(presence), dt.datetime.now(dt.UTC))
-            recorder.presence(sender.bare, sender.resource,
+            recorder.people.presence(sender.bare, sender.resource,
                               rules.ClientPresence(rules.show_value(presence["show"]), status, idle))
 
     component.add_event_handler("presence", on_presence)

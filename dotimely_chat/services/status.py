@@ -12,27 +12,26 @@ The handlers that call these run for every stanza (`component.muc_events`, `comp
 method only queues an event (`status_batch.EventBatches`). The batch is written by `_write` in **one
 transaction** with a fixed number of statements (the messages first, then every marker, receipt and entry
 as ranges of the members' copies, then presence), within about 20 ms. After a (re)connection, live room
-events are held until the room's archive is read (`status_hold`, `status_backfill`).
+events are held until the room's archive is read (`status_hold`, `status_backfill`). A person's presence
+(`status_presence`) is written in the same batches.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..metrics import Metrics
-from ..policies.presence import OFFLINE, ClientPresence, PersonPresence, combine
 from ..policies.status_marks import Coverage, plan_coverage
-from ..storage import Database, PersonRepository
+from ..storage import Database
 from ..storage.status_store import NewMessage, StatusStore
 from .ports import ArchivedMessage, Mark
-from .status_batch import Event, EventBatches, RecorderStats
+from .status_batch import Event, EventBatches, RecorderStats, now
 from .status_hold import LiveHold
+from .status_presence import PresenceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +48,9 @@ MembersLookup = Callable[[str], Awaitable[RoomMembers | None]]
 Cover = tuple[int, int, str | None, dt.datetime, str, bool]
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class StatusRecorder:
-    """Records room traffic (called by `component.muc_events.RoomEvents`) and users' presence
-    (`component.presence`)."""
+    """Records room traffic (called by `component.muc_events.RoomEvents`) and, through `people`, users'
+    presence (`component.presence`)."""
 
     def __init__(self, database: Database, members_of: MembersLookup, metrics: Metrics | None = None) -> None:
         self.database, self.members_of = database, members_of
@@ -63,12 +58,9 @@ class StatusRecorder:
         self.metrics = metrics or Metrics()
         self.batches = EventBatches(self._write, self.stats, self.metrics)
         self._hold = LiveHold(self.batches.enqueue)
+        self.people = PresenceRecorder(database, self.batches)  # users' presence, in the same batches
         self._rooms: dict[str, RoomMembers | None] = {}
-        self._people: dict[str, int | None] = {}
         self._occupancy: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self._resources: defaultdict[str, dict[str, ClientPresence]] = defaultdict(dict)  # bare JID -> resource
-        self._presences_heard = 0  # presences heard so far: the order among a person's clients
-        self._lost_at: dt.datetime | None = None
         self._heard: dict[str, dt.datetime] = {}  # room -> when its last live message reached us
 
     # --------------------------------------------------------------------------------- lifecycle
@@ -165,48 +157,16 @@ class StatusRecorder:
         """Every room's archive was read (or could not be): stop holding."""
         self._hold.release_all()
 
-    # ---------------------------------------------------------------------------------- presence
-    def presence(self, jid: str, resource: str, client: ClientPresence | None, at: dt.datetime | None = None
-                 ) -> None:
-        """One client's presence: `client` for an available one (any show), None for unavailable; `at` is when
-        it went away (default now; see `component.presence` for the server's stamp)."""
-        resources = self._resources[jid]
-        if client is not None:
-            self._presences_heard += 1
-            resources[resource] = ClientPresence(client.show, client.status, client.idle_since,
-                                                 self._presences_heard)
-            changed = True
-        else:  # a client we did not know of going away changes nothing (e.g. a second unavailable)
-            changed = resources.pop(resource, None) is not None
-        state = combine(resources)
-        if not resources:
-            self._resources.pop(jid, None)
-        if changed:  # the person's presence may now be another client's
-            self.batches.push("presence", (jid, state, at if at is not None and not state.online else now()))
-
+    # ------------------------------------------------------------------------------ the link
     def link_lost(self) -> None:
-        """What we know of presence stops now; the server re-sends current presence when we reconnect.
-        Room events are held until the rooms' archives are read again."""
-        self._lost_at = now()
-        self._resources.clear()
+        """What we know of presence stops now (`PresenceRecorder.link_lost`); room events are held until the
+        rooms' archives are read again."""
+        self.people.link_lost()
         self.hold()
 
     async def link_restored(self, settle_seconds: float = 2.0) -> None:
-        """After the server re-sent every current presence: whoever we had online and did not hear from
-        again went away while we were disconnected; their last seen is when we lost the link."""
-        await asyncio.sleep(settle_seconds)
-        await self.flush()
-        lost_at = self._lost_at or now()
-        async with self.database.session() as session:
-            store = StatusStore(session)
-            online = set(await store.online_people())
-            present = {self._people.get(jid) for jid in self._resources}
-            gone = [person for person in online if person not in present]
-            for person in gone:
-                await store.set_presence(person, OFFLINE, lost_at)
-            await session.commit()
-        if gone:
-            log.info("%d people went offline while the component was away", len(gone))
+        """Presence settles after the server re-sent it (`PresenceRecorder.link_restored`)."""
+        await self.people.link_restored(settle_seconds)
 
     # ------------------------------------------------------------------------------------- writing
     async def _write(self, batch: list[Event]) -> None:
@@ -236,7 +196,7 @@ class StatusRecorder:
             added = await store.add_messages(messages)
             named = await self._write_covers(store, covers)
             for payload in presences:
-                await self._write_presence(session, store, *payload)
+                await self.people.write(session, store, *payload)
             await session.commit()
         # Counted once committed: a batch that fails is retried and must not count twice.
         self.stats.messages += added
@@ -285,12 +245,3 @@ class StatusRecorder:
             for jid, person in room.people.items() if jid != sender}
         return NewMessage(room.room_id, stanza_id, origin_id, message_id, room.people.get(sender), sender, at,
                           has_attachment, delivered)
-
-    async def _write_presence(self, session: Any, store: StatusStore, jid: str, state: PersonPresence,
-                              at: dt.datetime) -> None:
-        if jid not in self._people:
-            person = await PersonRepository(session).get_by_jid(jid)
-            self._people[jid] = person.id if person else None
-        person_id = self._people[jid]
-        if person_id is not None:
-            await store.set_presence(person_id, state, at)

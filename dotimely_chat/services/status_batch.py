@@ -6,6 +6,7 @@ burst costs one commit, not one per stanza (bench/status.py)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,11 @@ MAX_BATCH = 2000
 
 Event = tuple[float, str, tuple[Any, ...]]  # (seen at, time.monotonic(); kind; payload)
 WriteBatch = Callable[[list[Event]], Awaitable[None]]
+
+
+def now() -> dt.datetime:
+    """The time an event is recorded at (tests replace it)."""
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
