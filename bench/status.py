@@ -647,7 +647,7 @@ async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, pros
     async def sample() -> None:
         while True:
             samples.append((time.perf_counter(), recorder.stats.messages))
-            queued[0] = max(queued[0], len(recorder._queue))  # a benchmark may look inside
+            queued[0] = max(queued[0], recorder.queued)
             await asyncio.sleep(0.1)
 
     sampler = asyncio.create_task(sample())
@@ -680,13 +680,13 @@ async def settle(recorder: Any) -> None:
     """Let Prosody and the recorder drain before the next step."""
     deadline = time.perf_counter() + 10
     await asyncio.sleep(0.5)
-    while recorder._queue and time.perf_counter() < deadline:
+    while recorder.queued and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
 
 
 async def recorder_capacity(service: Any, trios: list[Trio], count: int, result: LiveResult) -> None:
     """Room traffic fed straight into the recorder (no XMPP): how fast its batches reach the database."""
-    from dotimely_chat.component.muc_events import RoomTraffic
+    from dotimely_chat.services.ports import Mark
 
     if count <= 0:
         return
@@ -698,7 +698,7 @@ async def recorder_capacity(service: Any, trios: list[Trio], count: int, result:
         trio = trios[i % len(trios)]
         sid = f"syn-{i}-{secrets.token_hex(6)}"
         ids.append((trio, sid))
-        recorder.room_message(RoomTraffic(trio.ours, trio.customer["jid"], sid, sid, sid, True, False, ()))
+        recorder.message_said(trio.ours, trio.customer["jid"], sid, sid, sid, has_attachment=False)
     deadline = started + 120
     while recorder.stats.messages - base < count and time.perf_counter() < deadline:
         await asyncio.sleep(0.01)
@@ -708,8 +708,7 @@ async def recorder_capacity(service: Any, trios: list[Trio], count: int, result:
     markers = 0
     for i, (trio, sid) in enumerate(ids):
         reader = trio.staff if i % 2 else trio.owner
-        recorder.room_message(RoomTraffic(trio.ours, reader["jid"], f"mk-{i}", None, None, False, False,
-                                          (("displayed", sid),)))
+        recorder.marked(trio.ours, reader["jid"], Mark("displayed", sid))
         markers += 1
     deadline = started + 120
     while recorder.stats.markers - base < markers and time.perf_counter() < deadline:

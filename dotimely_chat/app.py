@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -21,7 +20,7 @@ from .component.export_command import register_export
 from .component.link import ChatComponent
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
-from .component.muc_archive import ArchivedMessage, archived_messages
+from .component.muc_archive import archive_of
 from .component.new_conversation import register_new_conversation
 from .component.pep_profile import PepProfile
 from .component.presence import register_presence
@@ -107,7 +106,7 @@ class ChatService:
         self.muc.on_config_change(self.rooms.on_config_change)
         self.recorder = StatusRecorder(self.database, self.rooms.status_members, self.metrics)
         self.metrics.watch(link=self.component, recorder=self.recorder)
-        self.muc.add_traffic_listener(self.recorder)
+        self.muc.record_status(self.recorder)
         self.rooms.members_changed.append(self.recorder.invalidate)
         register_presence(self.component, self.recorder, config.xmpp.domain)
         self.status = StatusQueries(self.database, self.rooms, config.muc.host)
@@ -116,7 +115,7 @@ class ChatService:
         self.component.add_resync_step("rosters", self._reconcile_rosters)
         self.component.add_resync_step("rooms", self._reconcile_rooms)
         # Then what was said while we were away (the recorder holds live room events until then).
-        self.backfill = ArchiveBackfill(self.database, self.recorder, self._read_room_archive)
+        self.backfill = ArchiveBackfill(self.database, self.recorder, archive_of(self.component))
         self.component.add_resync_step("backfill", self._backfill)
         # Names last: one PEP read per person, nothing else waits for it.
         self.component.add_resync_step("names", self._reconcile_names)
@@ -126,9 +125,8 @@ class ChatService:
         register_new_conversation(self.component, self.directory.search)
         register_start_chat(self.component, self.appointments, self.rooms)
         register_message_status(self.component, self.status)
-        self.export = ExportService(
-            self.database, lambda room, **bounds: archived_messages(self.component, room, **bounds),
-            observer_jid(config), config.http.api_public_url)
+        self.export = ExportService(self.database, archive_of(self.component), observer_jid(config),
+                                    config.http.api_public_url)
         register_export(self.component, self.export)
         list_commands_per_requester(self.component, self.directory.search.roles_of)
         self.uploads = UploadService(self.database, config, self.metrics)
@@ -159,10 +157,6 @@ class ChatService:
 
     async def _check_late_times(self, since: dt.datetime) -> None:
         await self.backfill.correct_late_times(since, self.recorder.rooms_heard_since(since))
-
-    def _read_room_archive(self, room_jid: str, after: str | None, since: dt.datetime | None
-                           ) -> AsyncIterator[ArchivedMessage]:
-        return archived_messages(self.component, room_jid, after_id=after, start=since)
 
     async def start(self) -> None:
         # Before anything touches the database or the uploads: a second instance must harm nothing.

@@ -46,7 +46,7 @@ class _LinkLike(Protocol):
 
 
 class _RecorderLike(Protocol):
-    stats: Any  # services.status.RecorderStats: messages, markers
+    stats: Any  # services.status_batch.RecorderStats: messages, markers
 
     @property
     def queued(self) -> int: ...

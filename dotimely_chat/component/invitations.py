@@ -25,7 +25,7 @@ from ..policies.invitations import (
     should_invite,
 )
 from .link import ChatComponent
-from .muc_events import RoomEvents
+from .muc_occupants import Occupants
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ class Waiting:
 
 
 class Invitations:
-    def __init__(self, component: ChatComponent, events: RoomEvents, domain: str, send: SendInvitation) -> None:
-        self.component, self.events, self.domain, self.send = component, events, domain, send
+    def __init__(self, component: ChatComponent, occupants: Occupants, domain: str,
+                 send: SendInvitation) -> None:
+        self.component, self.occupants, self.domain, self.send = component, occupants, domain, send
         self.after_bookmark = AFTER_BOOKMARK_SECONDS
         self.after_login = AFTER_LOGIN_SECONDS
         self.pending_seconds = PENDING_SECONDS
@@ -55,7 +56,7 @@ class Invitations:
         component.add_event_handler("presence_available", self._on_available)
         component.add_event_handler("presence_unavailable", self._on_unavailable)
         component.add_event_handler("disconnected", self._on_disconnected)
-        events.client_listeners.append(self._on_occupant)
+        occupants.client_listeners.append(self._on_occupant)
 
     # --------------------------------------------------------------------------------- what MucRooms calls
     def expect(self, room: str, member_jid: str, reason: str) -> None:
@@ -64,7 +65,8 @@ class Invitations:
         self._prune(now)
         key = (room, member)
         self._waiting.pop(key, None)
-        waiting = Waiting(reason, now, joined={c for c in self.events.clients_in(room) if JID(c).bare == member})
+        joined = {c for c in self.occupants.clients_in(room) if JID(c).bare == member}
+        waiting = Waiting(reason, now, joined=joined)
         self._waiting[key] = waiting
         self._rooms_of.setdefault(member, set()).add(room)
         for full, since in self._online.get(member, {}).items():
@@ -137,7 +139,7 @@ class Invitations:
             return
         expired = time.monotonic() - waiting.bookmarked_at > self.pending_seconds
         online = full in self._online.get(member, {})
-        was_in_room = full in waiting.joined or full in self.events.clients_in(room)
+        was_in_room = full in waiting.joined or full in self.occupants.clients_in(room)
         if not should_invite(online, was_in_room, full in waiting.invited, expired):
             log.debug("Room %s: no invitation for %s (online %s, joined %s, invited %s)", room, full, online,
                       was_in_room, full in waiting.invited)

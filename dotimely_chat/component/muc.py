@@ -4,7 +4,9 @@ Thin on purpose: no business rule, no database. The component takes part in room
 (`rooms@<component jid>`, a MUC service admin in the generated Prosody config, hence an implicit owner of
 every room that nobody can demote). While it is an occupant of a non-anonymous room it hears every
 affiliation and configuration change and reports them through `on_affiliation_change` and
-`on_config_change` (muc_events.py); what to do about them is the services' business.
+`on_config_change` (muc_changes.py); what to do about them is the services' business. The parts:
+`muc_events` (what the rooms send the observer, routed), `muc_requests` (IQs and answers), `muc_lifecycle`
+(join, owner form, destroy), `muc_bookmarks`, `invitations`.
 
 Protocol traps (seen on Prosody 0.12):
 - a new room is locked until its owner form is submitted, even when nothing needs changing: `open_room`
@@ -22,44 +24,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
-from slixmpp import JID, Iq
-from slixmpp.exceptions import IqError, IqTimeout
-from slixmpp.types import IqTypes
-from slixmpp.xmlstream import StanzaBase
+from slixmpp import JID
 
-from ..errors import LinkUnavailable
+from ..services.status import StatusRecorder
 from .invitations import Invitations
 from .link import ChatComponent
-from .muc_bookmarks import BookmarkError, PepBookmarks, error_condition
-from .muc_config import missing_essentials, offered_fields, submit_form, wanted_config, wrong_fields
-from .muc_events import (
-    NS_USER,
-    AffiliationCallback,
-    AffiliationChange,
-    ConfigCallback,
-    MucError,
-    RoomEvents,
-    TrafficListener,
-    status_codes,
-)
+from .muc_bookmarks import BookmarkError, PepBookmarks
+from .muc_changes import AffiliationCallback, AffiliationChange, ConfigCallback
+from .muc_events import RoomEvents
+from .muc_lifecycle import RoomLifecycle
+from .muc_requests import IQ_TIMEOUT, MucError, MucRequests
+from .stanzas import NS_ADMIN
 
 log = logging.getLogger(__name__)
 
-NS_MUC = "http://jabber.org/protocol/muc"
-NS_ADMIN = f"{NS_MUC}#admin"
-NS_OWNER = f"{NS_MUC}#owner"
-NS_DATA = "jabber:x:data"
 NS_CONFERENCE = "jabber:x:conference"
 
 AFFILIATIONS = ("owner", "admin", "member", "outcast")
-IQ_TIMEOUT = 10.0
-NICK_ATTEMPTS = 3
 
 __all__ = ["AffiliationChange", "BookmarkError", "MucError", "MucRooms"]
 
@@ -72,16 +56,16 @@ class MucRooms:
         self.muc_host = JID(muc_host).domain
         self.observer = JID(observer_jid).bare
         self.nick = nick
-        self.timeout = IQ_TIMEOUT
         self._bookmarks = PepBookmarks(component, IQ_TIMEOUT)
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         for plugin in ("xep_0004", "xep_0060", "xep_0402"):  # data forms, pubsub and bookmark stanzas
             if plugin not in component.plugin:
                 component.register_plugin(plugin)
         self._events = RoomEvents(component, self.muc_host, self.observer)
+        self._requests = MucRequests(component, self._events, self.observer)
+        self._lifecycle = RoomLifecycle(self._requests, self._events, nick)
         # The component's JID is a direct subdomain of the users' domain (config.py checks it).
         users_domain = component.boundjid.domain.split(".", 1)[1]
-        self.invitations = Invitations(component, self._events, users_domain, self._send_invitation)
+        self.invitations = Invitations(component, self._events.occupants, users_domain, self._send_invitation)
 
     # ------------------------------------------------------------------------------------------ rooms
     async def open_room(self, room_jid: str, name: str, description: str = "") -> bool:
@@ -90,9 +74,9 @@ class MucRooms:
         Returns True when this call created the room (its owner form is submitted at once, which unlocks it).
         """
         room = self._room(room_jid)
-        async with self._exclusive(room):
-            created = await self._join(room)
-            wrong = await self._configure(room, name, description, always_submit=created)
+        async with self._requests.exclusive(room):
+            created = await self._lifecycle.join(room)
+            wrong = await self._lifecycle.configure(room, name, description, always_submit=created)
         if created:
             log.info("Room %s created and configured", room)
         elif wrong:
@@ -105,8 +89,8 @@ class MucRooms:
         Returns the names of the fields that were wrong (empty when everything was right).
         """
         room = self._room(room_jid)
-        async with self._exclusive(room):
-            wrong = await self._configure(room, name, description, always_submit=False)
+        async with self._requests.exclusive(room):
+            wrong = await self._lifecycle.configure(room, name, description, always_submit=False)
         if wrong:
             log.warning("Room %s: configuration corrected (%s)", room, ", ".join(wrong))
         return wrong
@@ -115,25 +99,23 @@ class MucRooms:
         """Rejoin an existing room as the observer (after a reconnection). A missing room is not created:
         MucError 'item-not-found'."""
         room = self._room(room_jid)
-        async with self._exclusive(room):
-            if await self._join(room):
+        async with self._requests.exclusive(room):
+            if await self._lifecycle.join(room):
                 log.warning("Room %s did not exist: removing the room our join created", room)
-                await self._destroy(room, "created by mistake")
+                await self._lifecycle.destroy(room, "created by mistake")
                 raise MucError(room, f"room {room} does not exist", "item-not-found")
         log.debug("Joined room %s", room)
 
     async def leave(self, room_jid: str) -> None:
         room = self._room(room_jid)
-        nick = self._events.joined.get(room, self.nick)
-        self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}", ptype="unavailable").send()
-        self._events.forget(room)
+        self._lifecycle.leave(room)
         log.debug("Left room %s", room)
 
     async def destroy(self, room_jid: str) -> None:
         """Destroy a room (tests and cleanup only)."""
         room = self._room(room_jid)
-        async with self._exclusive(room):
-            await self._destroy(room, "")
+        async with self._requests.exclusive(room):
+            await self._lifecycle.destroy(room, "")
         log.info("Room %s destroyed", room)
 
     def joined_rooms(self) -> list[str]:
@@ -148,7 +130,7 @@ class MucRooms:
         async def one(affiliation: str) -> list[tuple[str, str]]:
             query = Element(f"{{{NS_ADMIN}}}query")
             SubElement(query, f"{{{NS_ADMIN}}}item", {"affiliation": affiliation})
-            reply = await self._iq(room, "get", query, f"reading the {affiliation} list")
+            reply = await self._requests.iq(room, "get", query, f"reading the {affiliation} list")
             return [(JID(item.get("jid", "")).bare, affiliation)
                     for item in reply.xml.iter(f"{{{NS_ADMIN}}}item") if item.get("jid")]
 
@@ -165,8 +147,8 @@ class MucRooms:
         item = SubElement(query, f"{{{NS_ADMIN}}}item", {"jid": bare, "affiliation": affiliation})
         if reason:
             SubElement(item, f"{{{NS_ADMIN}}}reason").text = reason
-        with self._events.own_affiliation_change(room, bare, affiliation):
-            await self._iq(room, "set", query, f"setting {bare} {affiliation}")
+        with self._events.changes.own_affiliation_change(room, bare, affiliation):
+            await self._requests.iq(room, "set", query, f"setting {bare} {affiliation}")
         log.debug("Room %s: %s set to %s", room, bare, affiliation)
 
     # ----------------------------------------------------------------------------------- messages
@@ -175,13 +157,13 @@ class MucRooms:
         If the room no longer counts us as an occupant, rejoin once and resend."""
         room = self._room(room_jid)
         try:
-            await self._send_notice(room, text)
+            await self._requests.notice(room, text)
         except MucError as exc:
             if exc.condition != "not-acceptable":
                 raise
             log.warning("Room %s refused our notice (not an occupant): rejoining", room)
             await self.join(room)
-            await self._send_notice(room, text)
+            await self._requests.notice(room, text)
 
     async def invite(self, room_jid: str, user_jid: str, reason: str) -> None:
         """Invite the member's clients that do not join from the bookmark just published (XEP-0249, each
@@ -214,16 +196,16 @@ class MucRooms:
     def on_affiliation_change(self, callback: AffiliationCallback) -> None:
         """Call `callback` for every affiliation change heard in a room the observer is in, except the ones
         this object made (`set_affiliation`) and any whose actor is the observer. Callbacks run as tasks."""
-        self._events.affiliation_callbacks.append(callback)
+        self._events.changes.affiliation_callbacks.append(callback)
 
     def on_config_change(self, callback: ConfigCallback) -> None:
         """Call `callback(room_jid)` when a room announces a configuration change (status 104, 170-174),
         except the submissions this object made itself."""
-        self._events.config_callbacks.append(callback)
+        self._events.changes.config_callbacks.append(callback)
 
-    def add_traffic_listener(self, listener: TrafficListener) -> None:
-        """Live room messages (with markers and receipts) and occupancy, for the status observer."""
-        self._events.traffic_listeners.append(listener)
+    def record_status(self, recorder: StatusRecorder) -> None:
+        """Hand live room messages, markers, receipts and occupancy to the status recorder."""
+        self._events.status = recorder
 
     # ----------------------------------------------------------------------------------- internals
     def _room(self, room_jid: str) -> str:
@@ -231,97 +213,3 @@ class MucRooms:
         if not room.user or room.domain != self.muc_host or room.resource:
             raise ValueError(f"{room_jid!r} is not a room of {self.muc_host}")
         return room.bare
-
-    @asynccontextmanager
-    async def _exclusive(self, room: str) -> AsyncIterator[None]:
-        """One join/configure/destroy at a time per room (concurrent open_room calls are safe)."""
-        lock, users = self._locks.setdefault(room, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                self._locks.pop(room, None)
-
-    async def _join(self, room: str) -> bool:
-        """Send a join presence (no history) and wait for our own presence; True when it created the room.
-        If someone holds our nickname, try 'DoTimely (2)', 'DoTimely (3)'."""
-        nicks = [self.nick, *(f"{self.nick} ({n})" for n in range(2, NICK_ATTEMPTS + 1))]
-        for nick in dict.fromkeys([self._events.joined.get(room, self.nick), *nicks]):
-            self.component.require_link(f"joining {room}")
-            future = self._events.expect_join(room)
-            presence = self.component.make_presence(pfrom=self.observer, pto=f"{room}/{nick}")
-            SubElement(SubElement(presence.xml, f"{{{NS_MUC}}}x"), f"{{{NS_MUC}}}history", {"maxstanzas": "0"})
-            presence.send()
-            reply = await self._answer(room, future, f"joining {room}")
-            if reply["type"] == "error":
-                condition = error_condition(reply.xml)
-                if condition == "conflict":
-                    log.warning("Room %s: nickname %r is taken", room, nick)
-                    continue
-                raise MucError(room, f"joining {room} failed: {condition}", condition)
-            self._events.joined[room] = reply["from"].resource
-            return 201 in status_codes(reply.xml.find(f"{{{NS_USER}}}x"))
-        raise MucError(room, f"joining {room} failed: every nickname tried is taken", "conflict")
-
-    async def _configure(self, room: str, name: str, description: str, always_submit: bool) -> list[str]:
-        reply = await self._iq(room, "get", Element(f"{{{NS_OWNER}}}query"), "fetching the owner form")
-        form = reply.xml.find(f"{{{NS_OWNER}}}query/{{{NS_DATA}}}x")
-        if form is None:
-            raise MucError(room, f"room {room} sent no configuration form", "undefined-condition")
-        offered = offered_fields(form)
-        if missing := missing_essentials(offered):
-            log.warning("Room %s: the server offers no %s field", room, ", ".join(missing))
-        wanted = wanted_config(name, description)
-        wrong = wrong_fields(offered, wanted)
-        if wrong or always_submit:
-            query = Element(f"{{{NS_OWNER}}}query")
-            query.append(submit_form(offered, wanted))
-            with self._events.own_configuration(room):  # our own status 104 is not reported
-                await self._iq(room, "set", query, "submitting the owner form")
-        return wrong
-
-    async def _destroy(self, room: str, reason: str) -> None:
-        query = Element(f"{{{NS_OWNER}}}query")
-        destroy = SubElement(query, f"{{{NS_OWNER}}}destroy")
-        if reason:
-            SubElement(destroy, f"{{{NS_OWNER}}}reason").text = reason
-        await self._iq(room, "set", query, "destroying the room")
-        self._events.forget(room)
-
-    async def _answer(self, room: str, future: asyncio.Future[StanzaBase], what: str) -> StanzaBase:
-        """The room's answer to what we sent (the caller reads error replies); LinkUnavailable when the link
-        is lost meanwhile or nothing comes within the timeout (our own server not answering)."""
-        try:
-            return await self.component.on_link(asyncio.wait_for(future, self.timeout), what)
-        except TimeoutError:
-            raise LinkUnavailable(f"{what}: no answer from the server within {self.timeout:.0f} s") from None
-
-    async def _send_notice(self, room: str, text: str) -> None:
-        self.component.require_link(f"a notice to {room}")
-        message = self.component.make_message(mto=room, mfrom=self.observer, mtype="groupchat", mbody=text)
-        message["id"] = f"dotimely-{uuid.uuid4().hex}"
-        future = self._events.expect_echo(message["id"])
-        message.send()
-        reply = await self._answer(room, future, f"the echo of a notice to {room}")
-        if reply["type"] == "error":
-            condition = error_condition(reply.xml)
-            raise MucError(room, f"notice to {room} refused: {condition}", condition)
-        log.debug("Room %s: notice posted", room)
-
-    async def _iq(self, room: str, itype: IqTypes, payload: Element, what: str) -> Iq:
-        self.component.require_link(f"room {room}: {what}")
-        iq = self.component.make_iq(ifrom=self.observer, ito=room, itype=itype)
-        iq.append(payload)
-        try:
-            return await self.component.on_link(iq.send(timeout=self.timeout), f"room {room}: {what}")
-        except IqError as exc:
-            # slixmpp 1.17 on a component reads no condition from Prosody's <error> (in the stream's
-            # namespace, not jabber:client) and reports 'feature-not-implemented': read it from the XML.
-            condition = error_condition(exc.iq.xml)
-            raise MucError(room, f"room {room}: {what} failed: {condition}", condition) from None
-        except IqTimeout:
-            raise LinkUnavailable(f"room {room}: {what}: no answer from the server within "
-                                  f"{self.timeout:.0f} s") from None

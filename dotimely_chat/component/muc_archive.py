@@ -45,6 +45,9 @@ from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import StanzaBase
 
+from ..services.ports import ArchivedMessage, ArchiveError
+from . import stanzas
+from .stanzas import NS_DATA
 from .link import ChatComponent
 from .muc_bookmarks import error_condition
 
@@ -52,54 +55,9 @@ log = logging.getLogger(__name__)
 
 NS_MAM = "urn:xmpp:mam:2"
 NS_RSM = "http://jabber.org/protocol/rsm"
-NS_FORWARD = "urn:xmpp:forward:0"
-NS_DELAY = "urn:xmpp:delay"
-NS_DATA = "jabber:x:data"
-NS_USER = "http://jabber.org/protocol/muc#user"
-NS_SID = "urn:xmpp:sid:0"
-NS_MARKERS = "urn:xmpp:chat-markers:0"
-NS_RECEIPTS = "urn:xmpp:receipts"
-NS_OOB = "jabber:x:oob"
-CLIENT_NAMESPACES = ("jabber:client", "jabber:component:accept")
 
 DEFAULT_PAGE_SIZE = 250  # the generated Prosody config allows this many (max_archive_query_results)
 IQ_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class ArchivedMessage:
-    """One archived groupchat message of a room.
-
-    `stanza_id` is the MAM result id (= the room's XEP-0359 stanza-id); `sent_at` the server's time stamp
-    (UTC, with whatever fraction of a second the server gives: none on Prosody 0.12, microseconds on ejabberd); `sender_jid` the sender's bare real JID as the server stamped it, or None when the
-    archive does not say; `markers` the XEP-0333 markers and XEP-0184 receipts it carries as (kind,
-    referenced id), kind 'received', 'displayed' or 'receipt'; `attachment_urls` the jabber:x:oob URLs."""
-
-    room_jid: str
-    stanza_id: str
-    sent_at: dt.datetime
-    sender_jid: str | None
-    nick: str
-    body: str | None
-    origin_id: str | None
-    message_id: str | None
-    attachment_urls: tuple[str, ...]
-    markers: tuple[tuple[str, str], ...]
-
-    @property
-    def body_is_attachment(self) -> bool:
-        """The body is just the attachment's URL (what Conversations and Gajim send with an OOB element)."""
-        return self.body is not None and self.body.strip() in self.attachment_urls
-
-
-class ArchiveError(RuntimeError):
-    """The room refused or failed a query. `condition` is the XMPP error condition: 'item-not-found' (no such
-    room, or an unknown `after_id`), 'forbidden' (no affiliation / banned), 'remote-server-timeout', …"""
-
-    def __init__(self, room_jid: str, condition: str, message: str) -> None:
-        super().__init__(message)
-        self.room_jid = room_jid
-        self.condition = condition
 
 
 @dataclass
@@ -219,41 +177,26 @@ def _stamp(moment: dt.datetime) -> str:
 
 def parse_result(room: str, result: Element) -> ArchivedMessage | None:
     """An ArchivedMessage from a MAM `<result>` element; None when it holds no message."""
-    forwarded = result.find(f"{{{NS_FORWARD}}}forwarded")
+    forwarded = result.find(f"{{{stanzas.NS_FORWARD}}}forwarded")
     if forwarded is None:
         return None
-    inner = next((child for child in forwarded if child.tag in
-                  {f"{{{ns}}}message" for ns in CLIENT_NAMESPACES}), None)
-    delay = forwarded.find(f"{{{NS_DELAY}}}delay")
+    inner = stanzas.forwarded_message(forwarded)
+    delay = stanzas.any_delay(forwarded)
     if inner is None or delay is None or not result.get("id"):
         return None
     ns = inner.tag[1:].split("}")[0]
-    try:
-        sent_at = dt.datetime.fromisoformat(delay.get("stamp", "").replace("Z", "+00:00"))
-    except ValueError:
+    sent_at = stanzas.parse_time(delay.get("stamp"))
+    if sent_at is None:
         log.warning("Room %s: archived message %s has a bad time stamp %r", room, result.get("id"),
                     delay.get("stamp"))
         return None
-    if sent_at.tzinfo is None:
-        sent_at = sent_at.replace(tzinfo=dt.UTC)
-    # The server's <x muc#user> is appended after anything the client sent: the last one is the server's.
-    stamped = [x for x in inner.findall(f"{{{NS_USER}}}x")]
-    item = stamped[-1].find(f"{{{NS_USER}}}item") if stamped else None
+    item = stanzas.server_item(inner)
     sender = JID(item.get("jid", "")).bare if item is not None and item.get("jid") else None
-    origin = inner.find(f"{{{NS_SID}}}origin-id")
-    markers = tuple((child.tag.split("}")[1], child.get("id", "")) for child in inner
-                    if child.tag in (f"{{{NS_MARKERS}}}received", f"{{{NS_MARKERS}}}displayed")
-                    and child.get("id"))
-    receipt = inner.find(f"{{{NS_RECEIPTS}}}received")
-    if receipt is not None and receipt.get("id"):
-        markers += (("receipt", receipt.get("id", "")),)
-    urls = tuple(dict.fromkeys(url.text.strip() for url in inner.iterfind(f"{{{NS_OOB}}}x/{{{NS_OOB}}}url")
-                               if url.text and url.text.strip()))
     return ArchivedMessage(
         room_jid=room, stanza_id=result.get("id", ""), sent_at=sent_at, sender_jid=sender,
         nick=JID(inner.get("from", "")).resource, body=inner.findtext(f"{{{ns}}}body"),
-        origin_id=origin.get("id") if origin is not None else None, message_id=inner.get("id") or None,
-        attachment_urls=urls, markers=markers)
+        origin_id=stanzas.origin_id(inner), message_id=inner.get("id") or None,
+        attachment_urls=stanzas.oob_urls(inner), markers=stanzas.marks(inner))
 
 
 _archives: weakref.WeakKeyDictionary[ChatComponent, MucArchive] = weakref.WeakKeyDictionary()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, SubElement
 
-NS_DATA = "jabber:x:data"
+from .stanzas import NS_DATA
+
 ROOMCONFIG_FORM_TYPE = "http://jabber.org/protocol/muc#roomconfig"
 PROSODY_MEMBER_INVITES = "{http://prosody.im/protocol/muc}roomconfig_allowmemberinvites"
 

@@ -1,12 +1,8 @@
-"""What the MUC service tells the observer: our own presence in rooms, echoes of our notices, and every
-affiliation or configuration change, reported to callbacks. Used by `muc.MucRooms`.
+"""What the MUC service tells the observer, routed: our own presence in rooms (joins) and echoes of our
+notices, occupants' presence (`muc_occupants`), affiliation and configuration changes (`muc_changes`), and
+the live traffic of the rooms for the status (`_traffic`: messages, XEP-0333 markers, XEP-0184 receipts,
+parsed with `stanzas` and handed to `services.status.StatusRecorder`). Used by `muc.MucRooms`.
 
-Seen on Prosody 0.12 (non-anonymous rooms, the observer an occupant):
-- a user in the room: their presence with the new affiliation and `<actor jid nick>` (status 301 for a ban,
-  321 for a removal, both `unavailable`);
-- a user not in the room: a bodyless message from the room's bare JID with `<item jid affiliation>`, no actor
-  (status 301 for a ban; `<reason>Invited by …</reason>` when a mediated invitation granted membership);
-- a configuration change: a groupchat message from the room's bare JID with status 104.
 Only stanzas from a room of our MUC service addressed to the observer are read (PRODUCT.md §8).
 """
 
@@ -15,11 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol
-from xml.etree.ElementTree import Element
 
 from slixmpp import JID
 from slixmpp.xmlstream import StanzaBase
@@ -27,79 +18,13 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from ..errors import LinkUnavailable
+from ..services.status import StatusRecorder
+from . import stanzas
 from .link import ChatComponent
+from .muc_changes import RoomChanges
+from .muc_occupants import Occupants
 
 log = logging.getLogger(__name__)
-
-NS_USER = "http://jabber.org/protocol/muc#user"
-REMOVAL_CODES = frozenset({301, 321})                     # banned; removed from a members-only room
-CONFIG_CODES = frozenset({104, 170, 171, 172, 173, 174})  # configuration, logging, anonymity changed
-
-
-@dataclass(frozen=True)
-class AffiliationChange:
-    """An affiliation change heard in a room.
-
-    `in_room` is True when the user was an occupant (heard as their presence; `role` is their new role and
-    `actor` the bare JID of who made the change, when the server names one), False when they were not (a
-    bodyless message from the room: no role, no actor). `affiliation` is 'none' for a removal.
-    """
-
-    room_jid: str
-    jid: str
-    affiliation: str
-    actor: str | None
-    role: str | None
-    status_codes: frozenset[int]
-    reason: str
-    in_room: bool
-
-
-class MucError(RuntimeError):
-    """A MUC request failed; `condition` is the XMPP error condition (e.g. 'forbidden')."""
-
-    def __init__(self, room_jid: str, message: str, condition: str) -> None:
-        super().__init__(message)
-        self.room_jid = room_jid
-        self.condition = condition
-
-
-AffiliationCallback = Callable[[AffiliationChange], Awaitable[None]]
-ConfigCallback = Callable[[str], Awaitable[None]]
-
-NS_SID = "urn:xmpp:sid:0"
-NS_MARKERS = "urn:xmpp:chat-markers:0"
-NS_RECEIPTS = "urn:xmpp:receipts"
-NS_DELAY = "urn:xmpp:delay"
-NS_OOB = "jabber:x:oob"
-
-
-@dataclass(frozen=True)
-class RoomTraffic:
-    """A groupchat message of an occupant, as the room broadcast it live (history replays are left out).
-
-    `stanza_id` is the room's XEP-0359 id (only on archived messages); `markers` are the XEP-0333 markers
-    and XEP-0184 receipts it carries, as (kind, referenced id) with kind 'received', 'displayed' or
-    'receipt'. `sender` is the occupant's real bare JID (the rooms are non-anonymous)."""
-
-    room_jid: str
-    sender: str
-    stanza_id: str | None
-    origin_id: str | None
-    message_id: str | None
-    has_body: bool
-    has_attachment: bool
-    markers: tuple[tuple[str, str], ...]
-
-
-class TrafficListener(Protocol):
-    """Called synchronously for every live message and occupancy change: keep it cheap."""
-
-    def room_message(self, traffic: RoomTraffic) -> None: ...
-
-    def occupant(self, room_jid: str, jid: str, present: bool) -> None: ...
-
-    def left_all_rooms(self) -> None: ...
 
 
 _groupchat_watchers: weakref.WeakKeyDictionary[ChatComponent, list[RoomEvents]] = weakref.WeakKeyDictionary()
@@ -120,19 +45,12 @@ class RoomEvents:
     def __init__(self, component: ChatComponent, muc_host: str, observer: str) -> None:
         self.muc_host = muc_host
         self.observer = observer
-        self._ns = component.default_ns
-        self.joined: dict[str, str] = {}                             # room -> our nick there
-        self._occupants: dict[str, dict[str, tuple[str, str]]] = {}  # room -> nick -> (bare JID, affiliation)
-        self._clients: dict[str, dict[str, str]] = {}                # room -> nick -> occupant's real full JID
-        self.client_listeners: list[Callable[[str, str, bool], None]] = []  # (room, full JID, present)
+        self.joined: dict[str, str] = {}  # room -> our nick there
+        self.occupants = Occupants()
+        self.changes = RoomChanges(observer)
+        self.status: StatusRecorder | None = None  # the live traffic's recorder (`MucRooms.record_status`)
         self._joins: dict[str, asyncio.Future[StanzaBase]] = {}
         self._echoes: dict[str, asyncio.Future[StanzaBase]] = {}
-        self._own_changes: dict[tuple[str, str, str], list[object]] = {}
-        self._configuring: dict[str, int] = {}
-        self.traffic_listeners: list[TrafficListener] = []
-        self.affiliation_callbacks: list[AffiliationCallback] = []
-        self.config_callbacks: list[ConfigCallback] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         ns, name = component.default_ns, f"dotimely muc {id(self):x}"
         component.register_handler(Callback(f"{name} presence", MatchXPath(f"{{{ns}}}presence"), self._on_presence))
         component.register_handler(Callback(f"{name} message", MatchXPath(f"{{{ns}}}message"), self._on_message))
@@ -140,6 +58,7 @@ class RoomEvents:
         # otherwise match each message against every registered handler (a third of the component's CPU
         # at 500 messages a second, bench/status.py).
         self._message_tag = f"{{{ns}}}message"
+        self._body_tag = f"{{{ns}}}body"
         self._room_suffix = "@" + muc_host
         watchers = _groupchat_watchers.get(component)
         if watchers is None:
@@ -154,7 +73,7 @@ class RoomEvents:
         future: asyncio.Future[StanzaBase] = asyncio.get_running_loop().create_future()
         self._joins[room] = future
         future.add_done_callback(lambda _: self._joins.pop(room, None) if self._joins.get(room) is future else None)
-        self._occupants.setdefault(room, {})
+        self.occupants.expect(room)
         return future
 
     def expect_echo(self, message_id: str) -> asyncio.Future[StanzaBase]:
@@ -164,39 +83,9 @@ class RoomEvents:
         future.add_done_callback(lambda _: self._echoes.pop(message_id, None))
         return future
 
-    @contextmanager
-    def own_affiliation_change(self, room: str, jid: str, affiliation: str) -> Iterator[None]:
-        """While our IQ is in flight, the change it causes is ours and is not reported (Prosody broadcasts it
-        before answering the IQ, on the same stream)."""
-        key, marker = (room, jid, affiliation), object()
-        self._own_changes.setdefault(key, []).append(marker)
-        try:
-            yield
-        finally:
-            markers = self._own_changes.get(key, [])
-            if marker in markers:
-                markers.remove(marker)
-            if not markers:
-                self._own_changes.pop(key, None)
-
-    @contextmanager
-    def own_configuration(self, room: str) -> Iterator[None]:
-        self._configuring[room] = self._configuring.get(room, 0) + 1
-        try:
-            yield
-        finally:
-            self._configuring[room] -= 1
-            if not self._configuring[room]:
-                del self._configuring[room]
-
     def forget(self, room: str) -> None:
         self.joined.pop(room, None)
-        self._occupants.pop(room, None)
-        self._clients.pop(room, None)
-
-    def clients_in(self, room: str) -> set[str]:
-        """The real full JIDs of the room's occupants, as far as the observer knows."""
-        return set(self._clients.get(room, {}).values())
+        self.occupants.forget(room)
 
     # ------------------------------------------------------------------------------ stanza handlers
     def take_groupchat(self, stanza: StanzaBase) -> bool:
@@ -228,10 +117,10 @@ class RoomEvents:
             if pending is not None and not pending.done():
                 pending.set_result(presence)
             return
-        x = presence.xml.find(f"{{{NS_USER}}}x")
+        x = stanzas.user_x(presence.xml)
         if x is None:
             return
-        codes = status_codes(x)
+        codes = stanzas.status_codes(x)
         if 110 in codes:  # about ourselves
             if presence["type"] == "unavailable":
                 if room in self.joined:
@@ -240,37 +129,15 @@ class RoomEvents:
             elif pending is not None and not pending.done():
                 pending.set_result(presence)
             return
-        item = x.find(f"{{{NS_USER}}}item")
-        if item is not None and (room in self.joined or pending is not None):
-            self._track_occupant(room, presence["from"].resource, presence["type"] == "unavailable", item, codes)
-
-    def _track_occupant(self, room: str, nick: str, gone: bool, item: Element, codes: frozenset[int]) -> None:
-        """Keep (jid, affiliation) per occupant; report a change of it, a ban or a removal."""
+        item = x.find(f"{{{stanzas.NS_USER}}}item")
+        if item is None or (room not in self.joined and pending is None):
+            return
+        gone = presence["type"] == "unavailable"
+        previous = self.occupants.update(room, presence["from"].resource, gone, item)
         bare = JID(item.get("jid", "")).bare if item.get("jid") else ""
-        affiliation = item.get("affiliation", "none")
-        occupants = self._occupants.setdefault(room, {})
-        previous = occupants.pop(nick, None) if gone else occupants.get(nick)
-        if not gone:
-            occupants[nick] = (bare, affiliation)
-        full = item.get("jid", "")
-        clients = self._clients.setdefault(room, {})
-        if JID(full).resource:
-            was = clients.pop(nick, None) if gone else clients.get(nick)
-            if not gone:
-                clients[nick] = full
-            if (was is not None) if gone else (was != full):  # an entry or an exit, not a status change
-                for client_listener in self.client_listeners:
-                    client_listener(room, full, not gone)
-        if bare and (gone or previous is None):
-            for listener in self.traffic_listeners:
-                listener.occupant(room, bare, not gone)
-        actor = item.find(f"{{{NS_USER}}}actor")
-        changed = bool(codes & REMOVAL_CODES) if gone else (
-            (previous is not None and previous[1] != affiliation) or (previous is None and actor is not None))
-        if bare and changed:
-            actor_jid = JID(actor.get("jid", "")).bare if actor is not None and actor.get("jid") else None
-            self._report(AffiliationChange(room, bare, affiliation, actor_jid, item.get("role"), codes,
-                                           item.findtext(f"{{{NS_USER}}}reason") or "", in_room=True))
+        if bare and (gone or previous is None) and self.status is not None:
+            self.status.occupant(room, bare, not gone)
+        self.changes.occupant_changed(room, bare, item, codes, gone, previous[1] if previous else None)
 
     def _on_message(self, message: StanzaBase) -> None:
         room = self._from_room(message)
@@ -283,90 +150,41 @@ class RoomEvents:
         if message["type"] == "error":
             return
         if message["from"].resource:
-            if message["type"] == "groupchat" and self.traffic_listeners:
-                self._traffic(room, message)
+            if message["type"] == "groupchat" and self.status is not None:
+                self._traffic(room, message, self.status)
             return
-        x = message.xml.find(f"{{{NS_USER}}}x")
-        if x is None or x.find(f"{{{NS_USER}}}invite") is not None or x.find(f"{{{NS_USER}}}decline") is not None:
+        x = stanzas.user_x(message.xml)
+        if x is None or x.find(f"{{{stanzas.NS_USER}}}invite") is not None \
+                or x.find(f"{{{stanzas.NS_USER}}}decline") is not None:
             return
-        codes = status_codes(x)
-        if codes & CONFIG_CODES:
-            if room in self._configuring:
-                log.debug("Room %s: our own configuration change (status %s)", room, sorted(codes))
-            else:
-                log.info("Room %s: configuration changed (status %s)", room, sorted(codes))
-                self._emit(self.config_callbacks, room)
-        item = x.find(f"{{{NS_USER}}}item")
-        if item is not None and item.get("jid") and item.get("affiliation"):
-            self._report(AffiliationChange(room, JID(item.get("jid", "")).bare, item.get("affiliation", "none"),
-                                           None, None, codes, item.findtext(f"{{{NS_USER}}}reason") or "",
-                                           in_room=False))
+        self.changes.room_announced(room, x, stanzas.status_codes(x))
 
-    def _traffic(self, room: str, message: StanzaBase) -> None:
+    def _traffic(self, room: str, message: StanzaBase, status: StatusRecorder) -> None:
+        """A live groupchat message of an occupant (not ours, not history): its body is a message of the
+        sender (`StatusRecorder.message_said`), each XEP-0333 marker and XEP-0184 receipt it carries a mark of
+        theirs (`StatusRecorder.marked`). `sender` is the occupant's real bare JID (the rooms are
+        non-anonymous)."""
         xml = message.xml
-        delay = xml.find(f"{{{NS_DELAY}}}delay")
-        if delay is not None and delay.get("from") == room:
-            # History replayed on (re)join: recorded when it was live. Only the room's own stamp counts: Prosody
-            # 0.12 strips a client's <delay> claiming to be from the room (muc.lib.lua), tests/integration/
-            # test_status.py checks it.
-            return
+        if stanzas.is_room_history(xml, room):
+            return  # replayed on (re)join: recorded when it was live
         nick = message["from"].resource
         if nick == self.joined.get(room):
             return  # our own notices
-        occupant = self._occupants.get(room, {}).get(nick)
-        if occupant is None or not occupant[0]:
+        sender = self.occupants.jid_of(room, nick)
+        if not sender:
             return
-        stanza_id = next((e.get("id") for e in xml.findall(f"{{{NS_SID}}}stanza-id") if e.get("by") == room), None)
-        origin = xml.find(f"{{{NS_SID}}}origin-id")
-        markers = tuple((child.tag.split("}")[1], child.get("id", "")) for child in xml
-                        if child.tag.startswith(f"{{{NS_MARKERS}}}") and child.get("id")
-                        and child.tag.split("}")[1] in ("received", "displayed"))
-        receipt = xml.find(f"{{{NS_RECEIPTS}}}received")
-        if receipt is not None and receipt.get("id"):
-            markers += (("receipt", receipt.get("id", "")),)
-        body = xml.find(f"{{{self._ns}}}body")
-        traffic = RoomTraffic(room, occupant[0], stanza_id, origin.get("id") if origin is not None else None,
-                              message["id"] or None, body is not None and bool(body.text),
-                              xml.find(f"{{{NS_OOB}}}x") is not None, markers)
-        for listener in self.traffic_listeners:
-            listener.room_message(traffic)
-
-    def _report(self, change: AffiliationChange) -> None:
-        markers = self._own_changes.get((change.room_jid, change.jid, change.affiliation))
-        if markers or change.actor == self.observer:
-            if markers:
-                markers.pop(0)
-            log.debug("Room %s: our own change %s -> %s", change.room_jid, change.jid, change.affiliation)
-            return
-        log.info("Room %s: %s became %s (actor %s, status %s)", change.room_jid, change.jid, change.affiliation,
-                 change.actor or "not given", sorted(change.status_codes))
-        self._emit(self.affiliation_callbacks, change)
-
-    def _emit(self, callbacks: list[Callable[[Any], Awaitable[None]]], argument: Any) -> None:
-        for callback in callbacks:
-            coroutine: Coroutine[Any, Any, None] = callback(argument)  # type: ignore[assignment]
-            task = asyncio.ensure_future(coroutine)
-            self._tasks.add(task)
-            task.add_done_callback(self._callback_done)
-
-    def _callback_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("A MUC event callback failed", exc_info=task.exception())
+        body = xml.find(self._body_tag)
+        if body is not None and body.text:
+            status.message_said(room, sender, stanzas.room_stanza_id(xml, room), stanzas.origin_id(xml),
+                                xml.get("id") or None, stanzas.carries_oob(xml))
+        for mark in stanzas.marks(xml):
+            status.marked(room, sender, mark)
 
     def _on_disconnected(self, _event: object) -> None:
         """Fail what waits for the server; keep `joined` so that the services know what to rejoin."""
         for future in [*self._joins.values(), *self._echoes.values()]:
             if not future.done():
                 future.set_exception(LinkUnavailable("the link to the XMPP server was lost; try again shortly"))
-        self._occupants.clear()
-        self._clients.clear()
-        for listener in self.traffic_listeners:
-            listener.left_all_rooms()
-
-
-def status_codes(x: Element | None) -> frozenset[int]:
-    if x is None:
-        return frozenset()
-    return frozenset(int(code) for status in x.findall(f"{{{NS_USER}}}status")
-                     if (code := status.get("code", "")).isdigit())
+        self.occupants.clear()
+        if self.status is not None:
+            self.status.left_all_rooms()

@@ -23,22 +23,18 @@ from slixmpp import Presence
 from ..policies import presence as rules
 from ..policies.text import within_calendar
 from ..services.status import StatusRecorder
+from . import stanzas
 from .link import ChatComponent
 
 log = logging.getLogger(__name__)
 NS_IDLE = "urn:xmpp:idle:1"
-NS_DELAY = "urn:xmpp:delay"
 
 
 def _time(value: str | None) -> dt.datetime | None:
     """An XEP-0082 date-time, or None when absent or malformed."""
-    if not value:
+    parsed = stanzas.parse_time(value)
+    if parsed is None:
         return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     # A client's clock or a hostile client: year 1 in +05:00 cannot even be turned into UTC, and a time
     # the recorder cannot store would be retried with every flush.
     return parsed.astimezone(dt.UTC) if within_calendar(parsed) else None
@@ -52,10 +48,8 @@ def _idle_since(presence: Presence) -> dt.datetime | None:
 def _server_stamp(presence: Presence, domain: str) -> dt.datetime | None:
     """The `<delay>` the server put on the presence. Trusted because mod_dotimely_presence removes any a client
     sends in its own presence (the generated Prosody config always loads it)."""
-    for delay in presence.xml.findall(f"{{{NS_DELAY}}}delay"):
-        if delay.get("from") == domain:
-            return _time(delay.get("stamp"))
-    return None
+    delay = stanzas.delay_from(presence.xml, domain)
+    return _time(delay.get("stamp")) if delay is not None else None
 
 
 def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str) -> None:
@@ -66,11 +60,11 @@ def register_presence(component: ChatComponent, recorder: StatusRecorder, domain
         kind = presence["type"]  # 'available', a show value, 'unavailable', or a subscription/probe/error type
         if kind == "unavailable":
             at = rules.last_seen(_server_stamp(presence, domain), dt.datetime.now(dt.UTC))
-            recorder.presence(sender.bare, sender.resource, None, at)
+            recorder.people.presence(sender.bare, sender.resource, None, at)
         elif kind == "available" or kind in rules.SHOW_VALUES:
             status = str(presence["status"] or "")[:1000] or None
             idle = rules.idle_since(_idle_since(presence), dt.datetime.now(dt.UTC))
-            recorder.presence(sender.bare, sender.resource,
+            recorder.people.presence(sender.bare, sender.resource,
                               rules.ClientPresence(rules.show_value(presence["show"]), status, idle))
 
     component.add_event_handler("presence", on_presence)

@@ -1,5 +1,5 @@
 """Exports of a business (PRODUCT.md §5): every room of the business in a time range, each message from the
-server's MUC archive (read by the component, `component/muc_archive.py`) joined by stanza-id with the
+server's MUC archive (a `ports.RoomArchive`, read by the component) joined by stanza-id with the
 per-member delivery and read times we recorded, then the audit entries. Yields plain records (dicts); the
 formats are in `export_formats.py`. Also the single-use, expiring download links of the `export` command.
 
@@ -14,11 +14,10 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..component.muc_archive import ArchivedMessage, ArchiveError
 from ..errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, DomainError, ErrorKind
 from ..policies.exports import (
     LINK_LIFETIME,
@@ -33,13 +32,13 @@ from ..policies.exports import (
 from ..storage import AuditRepository, BusinessRepository, Database, MembershipRepository, PersonRepository, utcnow
 from ..storage.compliance_store import ExportLinkRepository, ExportPerson, ExportReads, ExportRoom, RecordedStatus
 from ..storage.models.directory import Business
+from .ports import ArchivedMessage, ArchiveError, RoomArchive
 from .status_queries import overall
 
 log = logging.getLogger(__name__)
 
 LINK_GONE = ErrorKind("link_gone", 410, "gone")
 STATUS_BATCH = 250
-ArchiveReader = Callable[..., AsyncIterator[ArchivedMessage]]  # (room_jid, start=, end=) -> messages
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,9 @@ def request_error(exc: ExportRequestError) -> DomainError:
 
 
 class ExportService:
-    def __init__(self, database: Database, read_archive: ArchiveReader, observer_jid: str, public_url: str,
+    def __init__(self, database: Database, archive: RoomArchive, observer_jid: str, public_url: str,
                  link_lifetime: dt.timedelta = LINK_LIFETIME) -> None:
-        self.database, self.read_archive, self.observer = database, read_archive, observer_jid
+        self.database, self.archive, self.observer = database, archive, observer_jid
         self.public_url, self.link_lifetime = public_url.rstrip("/"), link_lifetime
 
     # ---------------------------------------------------------------------------------------- requests
@@ -218,7 +217,7 @@ class ExportService:
         status, read from our records), in batches for the status lookups."""
         batch: list[ArchivedMessage] = []
         # MAM bounds are whole seconds and inclusive: ask wide, cut exactly here.
-        async for message in self.read_archive(room.jid, start=start.replace(microsecond=0), end=end):
+        async for message in self.archive.messages(room.jid, start=start.replace(microsecond=0), end=end):
             if not (start <= message.sent_at < end) or (not message.body and not message.attachment_urls):
                 continue
             batch.append(message)

@@ -27,13 +27,12 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..metrics import Metrics
 from ..storage import Database
 from ..storage.status_store import StatusStore
+from .ports import ArchiveError, RoomArchive
 from .status import StatusRecorder
 
 log = logging.getLogger(__name__)
@@ -41,10 +40,6 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 8
 # A live message recorded this much after the archive's (whole-second) time for it reached us late.
 LATE_BY = dt.timedelta(seconds=2)
-
-# (room JID, after this stanza-id, from this time) -> the room's archived messages, oldest first. Raises an
-# error with a `condition` attribute ('item-not-found' when the stanza-id is no longer in the archive).
-ReadArchive = Callable[[str, str | None, dt.datetime | None], AsyncIterator[Any]]
 
 
 @dataclass
@@ -56,9 +51,9 @@ class BackfillReport:
 
 
 class ArchiveBackfill:
-    def __init__(self, database: Database, recorder: StatusRecorder, read_archive: ReadArchive,
+    def __init__(self, database: Database, recorder: StatusRecorder, archive: RoomArchive,
                  concurrency: int = CONCURRENCY, metrics: Metrics | None = None) -> None:
-        self.database, self.recorder, self.read_archive = database, recorder, read_archive
+        self.database, self.recorder, self.archive = database, recorder, archive
         self.concurrency = concurrency
         self.metrics = metrics or recorder.metrics
         self.last_report: BackfillReport | None = None
@@ -115,7 +110,7 @@ class ArchiveBackfill:
             async with semaphore:
                 try:
                     archived = [(m.stanza_id, m.sent_at) async for m in
-                                self.read_archive(room_jid, None, since - dt.timedelta(seconds=1))
+                                self.archive.messages(room_jid, start=since - dt.timedelta(seconds=1))
                                 if m.body is not None]
                     async with self.database.session() as session:
                         fixed = await StatusStore(session).correct_late_times(room_jid, archived, LATE_BY)
@@ -135,7 +130,7 @@ class ArchiveBackfill:
         try:
             return await self._read(room_jid, after, None, generation, floor=since)
         except Exception as exc:
-            if after is None or getattr(exc, "condition", None) != "item-not-found":
+            if after is None or not isinstance(exc, ArchiveError) or exc.condition != "item-not-found":
                 raise
         # Our last message left the archive (retention): read from its time; what we have is skipped.
         log.info("Room %s: %s is no longer in the archive; reading from %s", room_jid, after, since)
@@ -145,7 +140,7 @@ class ArchiveBackfill:
                     floor: dt.datetime | None) -> int:
         """Hand the archive to the recorder; `floor` is the time of the last message recorded in the room."""
         count = 0
-        async for message in self.read_archive(room_jid, after, since):
+        async for message in self.archive.messages(room_jid, after_id=after, start=since):
             if self.recorder.holding_generation != generation:
                 break
             if floor is not None and message.sent_at < floor:  # whole seconds (see the module's docstring)

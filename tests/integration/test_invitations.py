@@ -124,7 +124,8 @@ async def test_clients_that_join_from_the_bookmark_at_login_get_no_invitation_th
 
     customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"])
     _staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
-    assert customer.boundjid.full in service.muc._events.clients_in(room)  # joined from the bookmark
+    # joined from the bookmark
+    assert customer.boundjid.full in service.muc._events.occupants.clients_in(room)
 
     await staff_invites.wait_for(room, AFTER_LOGIN + 10)
     await asyncio.sleep(QUIET)
@@ -150,7 +151,8 @@ async def test_a_client_online_that_joins_on_the_bookmark_notification_gets_no_i
 
     room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
     await staff_invites.wait_for(room, AFTER_BOOKMARK + 10)
-    assert customer.boundjid.full in service.muc._events.clients_in(room)  # joined on the notification
+    # joined on the notification
+    assert customer.boundjid.full in service.muc._events.occupants.clients_in(room)
     await asyncio.sleep(QUIET)
     assert staff_invites.rooms == [room]
     assert customer_invites.rooms == []

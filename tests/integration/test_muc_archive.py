@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from dotimely_chat.app import ChatService
-from dotimely_chat.component.muc_archive import ArchivedMessage, ArchiveError, MucArchive, archived_messages
+from dotimely_chat.component.muc_archive import MucArchive, archived_messages
+from dotimely_chat.services.ports import ArchivedMessage, ArchiveError
 
 from ..support.business import Api
 from ..support.clients import ClientFactory

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from dotimely_chat.component.muc_archive import ArchivedMessage
-from dotimely_chat.component.muc_events import RoomTraffic
-from dotimely_chat.services.status import MAX_BATCH, RoomMembers, StatusRecorder
+from dotimely_chat.services.ports import ArchivedMessage, Mark
+from dotimely_chat.services.status import RoomMembers, StatusRecorder
 from dotimely_chat.services.status_backfill import ArchiveBackfill
+from dotimely_chat.services.status_batch import MAX_BATCH
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
 
@@ -26,13 +26,28 @@ from ..support.tenants import Tenant
 CUSTOMER, STAFF, OWNER = "customer@chat.test", "staff@chat.test", "owner@chat.test"
 
 
-def archived(room: str, n: int, sender: str = CUSTOMER, markers: tuple[tuple[str, str], ...] = ()) -> ArchivedMessage:
+def archived(room: str, n: int, sender: str = CUSTOMER, markers: tuple[Mark, ...] = ()) -> ArchivedMessage:
     return ArchivedMessage(room, f"s{n}", T0 + dt.timedelta(seconds=n), sender, "nick",
                            None if markers else f"message {n}", None, None, (), markers)
 
 
-def live(room: str, n: int) -> RoomTraffic:
-    return RoomTraffic(room, CUSTOMER, f"s{n}", None, None, True, False, ())
+def said_live(recorder: StatusRecorder, room: str, n: int) -> None:
+    """The customer's message s<n>, as the observer hears it live."""
+    recorder.message_said(room, CUSTOMER, f"s{n}", None, None, has_attachment=False)
+
+
+ReadArchive = Callable[[str, str | None, dt.datetime | None], AsyncIterator[ArchivedMessage]]
+
+
+@dataclasses.dataclass
+class FakeArchive:
+    """A `services.ports.RoomArchive` over a function (room, after this stanza-id, from this time)."""
+
+    read: ReadArchive
+
+    def messages(self, room_jid: str, *, after_id: str | None = None, start: dt.datetime | None = None,
+                 end: dt.datetime | None = None) -> AsyncIterator[ArchivedMessage]:
+        return self.read(room_jid, after_id, start)
 
 
 async def recorded(db: Database, tenant: Tenant) -> list[tuple[str, str | None, str | None, bool]]:
@@ -55,11 +70,12 @@ async def test_live_events_wait_for_the_archive_and_keep_what_was_seen_live(db: 
 
     recorder = StatusRecorder(db, members_of)  # holds from the start, until the first back-fill
     recorder.occupant(room, STAFF, True)          # the staff member is in the room when we come back
-    recorder.room_message(live(room, 3))          # said live after our return, before the archive is read
+    said_live(recorder, room, 3)          # said live after our return, before the archive is read
     await recorder.flush()
     assert await recorded(db, tenant) == [], "held until the archive is read"
 
-    for message in (archived(room, 1), archived(room, 2, STAFF, (("displayed", "s1"),)), archived(room, 3)):
+    read_s1 = (Mark("displayed", "s1"),)
+    for message in (archived(room, 1), archived(room, 2, STAFF, read_s1), archived(room, 3)):
         recorder.archived(room, message)
     recorder.release(room)
     await recorder.flush()
@@ -69,12 +85,12 @@ async def test_live_events_wait_for_the_archive_and_keep_what_was_seen_live(db: 
     ], "said in this order; what was seen live keeps it"
     # The staff member's entry (held, then released after the archive) delivered nothing more: s3 was online.
 
-    recorder.room_message(live(room, 4))  # released: straight through
+    said_live(recorder, room, 4)  # released: straight through
     await recorder.flush()
     assert [row[0] for row in await recorded(db, tenant)] == ["s1", "s3", "s4"]
 
     recorder.hold()                        # the link went away again
-    recorder.room_message(live(room, 5))
+    said_live(recorder, room, 5)
     await recorder.flush()
     assert len(await recorded(db, tenant)) == 3
     recorder.release_all()
@@ -95,12 +111,12 @@ async def test_a_back_fill_that_fails_does_not_leave_the_rooms_held(tmp_path: Pa
     recorder = StatusRecorder(unmigrated, members_of)
     try:
         with pytest.raises(DBAPIError):
-            await ArchiveBackfill(unmigrated, recorder, nothing).run()
+            await ArchiveBackfill(unmigrated, recorder, FakeArchive(nothing)).run()
         runs = [recorder.metrics.registry.get_sample_value("dotimely_backfill_runs_total", {"outcome": outcome})
                 for outcome in ("failed", "done")]
         assert runs == [1, 0], "/metrics tells the failed run"
-        recorder.room_message(live("r@rooms.test", 1))
-        assert [kind for _, kind, _ in recorder._queue] == ["message"], "recorded, not held"
+        said_live(recorder, "r@rooms.test", 1)
+        assert [kind for _, kind, _ in recorder.batches.queue] == ["message"], "recorded, not held"
     finally:
         await unmigrated.dispose()
 
@@ -121,7 +137,7 @@ async def test_back_filled_times_never_go_back_behind_a_live_message_and_keep_mi
     monkeypatch.setattr("dotimely_chat.services.status.now", lambda: live_at)
     recorder = StatusRecorder(db, members_of)
     recorder.release_all()
-    recorder.room_message(live(room, 1))  # recorded live at 09:00:00.700000
+    said_live(recorder, room, 1)  # recorded live at 09:00:00.700000
     await recorder.flush()
 
     asked: list[tuple[str | None, dt.datetime | None]] = []
@@ -134,7 +150,7 @@ async def test_back_filled_times_never_go_back_behind_a_live_message_and_keep_mi
             yield dataclasses.replace(archived(room, n), sent_at=T0 + dt.timedelta(seconds=second))
 
     recorder.hold()  # the link was lost; the back-fill reads what was said meanwhile
-    report = await ArchiveBackfill(db, recorder, archive).run()
+    report = await ArchiveBackfill(db, recorder, FakeArchive(archive)).run()
     await recorder.flush()
     assert report.failed == 0 and asked == [("s1", None)]
     async with db.session() as session:
@@ -161,7 +177,7 @@ async def test_flushes_at_the_same_time_record_in_the_order_seen(db: Database, t
     recorder.release_all()
     count = MAX_BATCH + 5  # two batches: the second, small one would be written faster
     for n in range(1, count + 1):
-        recorder.room_message(live(room, n))
+        said_live(recorder, room, n)
     await asyncio.gather(recorder.flush(), recorder.flush(), recorder.flush())
     async with db.session() as session:
         ids = (await session.scalars(select(RoomMessage.stanza_id).where(RoomMessage.room_id == room_id)
@@ -185,7 +201,7 @@ async def test_late_live_messages_take_the_archive_time_and_stay_in_order(db: Da
     arrivals = {1: 10.4, 2: 13.9, 3: 13.95, 4: 14.2}  # s2 and s3 were said at 10.x and 11.x, stuck in a stall
     for n, second in arrivals.items():
         monkeypatch.setattr("dotimely_chat.services.status.now", lambda s=second: T0 + dt.timedelta(seconds=s))
-        recorder.room_message(live(room, n))
+        said_live(recorder, room, n)
     await recorder.flush()
     stamps = [("s1", 10), ("s2", 10), ("s3", 11), ("s4", 14)]  # the archive: whole seconds
 
@@ -193,7 +209,7 @@ async def test_late_live_messages_take_the_archive_time_and_stay_in_order(db: Da
         for stanza, second in stamps:
             yield dataclasses.replace(archived(jid, int(stanza[1:])), sent_at=T0 + dt.timedelta(seconds=second))
 
-    backfill = ArchiveBackfill(db, recorder, archive)
+    backfill = ArchiveBackfill(db, recorder, FakeArchive(archive))
     assert await backfill.correct_late_times(T0, recorder.rooms_heard_since(T0)) == 2
     async with db.session() as session:
         rows = (await session.execute(select(RoomMessage.stanza_id, RoomMessage.sent_at)

@@ -24,12 +24,6 @@ ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 # The package's root module (`dotimely_chat/__init__.py`: the version) is a base module under this name.
 ROOT_UNIT = "__init__"
 
-# Today's imports that break the table, as "importer -> imported" (module names without `dotimely_chat.`).
-# Issue 18 removes them: to be emptied as issue 18 lands. The set can only shrink: an entry that no longer
-# occurs fails `test_known_violations_still_occur`, so delete it from here in the commit that removes it.
-KNOWN_VIOLATIONS: frozenset[str] = frozenset({
-    "services.export -> component.muc_archive",
-})
 
 
 # --- ARCHITECTURE.md -------------------------------------------------------------------------------------
@@ -173,7 +167,7 @@ def unit_of(module: str) -> str:
 
 @dataclass(frozen=True)
 class Finding:
-    key: str  # "importer -> imported", as in KNOWN_VIOLATIONS
+    key: str  # "importer -> imported" (module names without `dotimely_chat.`)
     message: str
 
 
@@ -230,14 +224,7 @@ def findings(layering: Layering) -> list[Finding]:
 
 
 def test_every_import_between_our_packages_is_allowed_by_architecture_md(findings: list[Finding]) -> None:
-    new = [finding.message for finding in findings if finding.key not in KNOWN_VIOLATIONS]
-    assert not new, "imports ARCHITECTURE.md does not allow:\n" + "\n".join(new)
-
-
-def test_known_violations_still_occur(findings: list[Finding]) -> None:
-    """KNOWN_VIOLATIONS can only shrink: an entry fixed must leave the list."""
-    gone = sorted(KNOWN_VIOLATIONS - {finding.key for finding in findings})
-    assert not gone, "no longer violated, remove from KNOWN_VIOLATIONS: " + ", ".join(gone)
+    assert not findings, "imports ARCHITECTURE.md does not allow:\n" + "\n".join(f.message for f in findings)
 
 
 def test_policies_import_nothing_but_the_stdlib(layering: Layering) -> None:
