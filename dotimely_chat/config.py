@@ -51,6 +51,19 @@ class XmppConfig:
 
 
 @dataclass(frozen=True)
+class EjabberdConfig:
+    """What an ejabberd run for us needs beside the XMPP ports (read only with xmpp.server = "ejabberd")."""
+
+    node: str               # Erlang node name, NAME@IP; the IP is the distribution interface
+    distribution_port: int  # ERL_DIST_PORT: the node listens here and no epmd is started or asked
+    admin_api_port: int     # mod_http_api, on 127.0.0.1 only
+
+    @property
+    def distribution_interface(self) -> str:
+        return self.node.split("@", 1)[1]
+
+
+@dataclass(frozen=True)
 class ComponentConfig:
     jid: str
     secret: str
@@ -136,6 +149,7 @@ class Config:
     api: ApiConfig
     demo: DemoConfig
     web: WebConfig
+    ejabberd: EjabberdConfig
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -235,6 +249,20 @@ def _host(key: str, value: Any) -> str:
         if value == "localhost" or _DOMAIN_RE.match(value):
             return value
     raise _fail(key, value, "an IP address or a host name")
+
+
+_NODE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _erlang_node(key: str, value: Any) -> str:
+    allowed = "an Erlang node name NAME@IP such as 'ejabberd@127.0.0.1' (the IP is where the node listens)"
+    if not isinstance(value, str) or value.count("@") != 1 or not _NODE_NAME_RE.match(value.split("@")[0]):
+        raise _fail(key, value, allowed)
+    try:
+        _ip(key, value.split("@")[1])
+    except ConfigError:
+        raise _fail(key, value, allowed) from None
+    return value
 
 
 def _listen(key: str, value: Any) -> Listen:
@@ -451,6 +479,11 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "login_link_lifetime": (_seconds(10, 3600), 60),
         "session_lifetime": (_seconds(300, 30 * 86400), 43200),
     },
+    "ejabberd": {
+        "node": (_erlang_node, "ejabberd@127.0.0.1"),
+        "distribution_port": (_port, 5210),
+        "admin_api_port": (_port, 5285),
+    },
 }
 
 
@@ -516,6 +549,9 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
                     f"a direct subdomain of xmpp.domain such as 'chat.{domain}' (so clients discover it)")
     ports = {"xmpp.client_port": s["xmpp"]["client_port"], "xmpp.http_port": s["xmpp"]["http_port"],
              "component.port": s["component"]["port"]}
+    if s["xmpp"]["server"] == "ejabberd":
+        ports.update({"ejabberd.distribution_port": s["ejabberd"]["distribution_port"],
+                      "ejabberd.admin_api_port": s["ejabberd"]["admin_api_port"]})
     seen: dict[int, str] = {}
     for key, port in ports.items():
         if port in seen:
@@ -535,6 +571,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
         api=ApiConfig(**s["api"]),
         demo=DemoConfig(**s["demo"]),
         web=WebConfig(**s["web"]),
+        ejabberd=EjabberdConfig(**s["ejabberd"]),
         source=source,
     )
 
