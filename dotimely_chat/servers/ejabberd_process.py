@@ -259,8 +259,9 @@ class EjabberdProcess:
         pending = list(self.ports)
         while pending:
             if self.process.returncode is not None:
-                raise EjabberdError(f"ejabberd exited with code {self.process.returncode} while starting "
-                                    f"(config {self.paths.config_file}):\n{self.log_tail()}")
+                reason = self.failure_reason() or f"exit code {self.process.returncode}"
+                raise EjabberdError(f"ejabberd failed to start ({reason}); config {self.paths.config_file}:\n"
+                                    f"{self.log_tail()}")
             if time.monotonic() > deadline:
                 raise EjabberdError(f"ejabberd did not listen on {pending} within {timeout:.0f} s:\n"
                                     f"{self.log_tail()}")
@@ -297,15 +298,23 @@ class EjabberdProcess:
             _terminate(pid)
 
     def log_tail(self, lines: int = 60) -> str:
-        parts = []
-        for path in (self.paths.console_log_file, self.paths.log_file):
+        """The end of the node's log (its console output when the log itself is empty: a boot failure)."""
+        for path in (self.paths.log_file, self.paths.console_log_file):
             try:
                 text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
             except OSError:
                 continue
             if text.strip():
-                parts.append(f"--- {path}\n{text}")
-        return "\n".join(parts) or "(no log)"
+                return f"--- {path}\n{text}"
+        return "(no log)"
+
+    def failure_reason(self) -> str:
+        """The last critical or error line of the log, without its time stamp ('' if none)."""
+        found = ""
+        for line in self.log_tail(200).splitlines():
+            if "[critical]" in line or "[error]" in line:
+                found = re.sub(r"^\S+ \S+ \[\w+\] (<[^>]*>@\S+ )?", "", line).strip()
+        return found
 
     def ctl(self, *arguments: str, timeout: float = 60.0) -> str:
         """Run `ejabberdctl ARGUMENTS` against this node (as its user, with our cookie). Returns stdout."""
