@@ -125,7 +125,9 @@ async def _component(config: Config) -> int:
     config = resolve_secrets(config, generate=False)
     refuse_example_secrets(config)
     if config.xmpp.server != "prosody":
-        raise ServiceError(f"xmpp.server = {config.xmpp.server!r} is not supported yet; use 'prosody'")
+        raise ServiceError(f"xmpp.server = {config.xmpp.server!r}: the component cannot serve on ejabberd yet "
+                           "(its rosters, rooms and presence adapter is missing); use 'prosody' "
+                           "(`server-config ejabberd` prints the ejabberd config)")
     stop = _stop_event()
     service = ChatService(config)
     try:
@@ -150,7 +152,9 @@ async def _up(config: Config) -> int:
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
     if config.xmpp.server != "prosody":
-        raise ServiceError("`up` runs a local Prosody; set xmpp.server = 'prosody' or use `component`")
+        raise ServiceError(f"xmpp.server = {config.xmpp.server!r}: `up` cannot run the demo on ejabberd yet (the "
+                           "component's rosters, rooms and presence adapter is missing); set xmpp.server = "
+                           "'prosody' (`server-config ejabberd` prints the ejabberd config)")
     stop = _stop_event()
     prosody = ProsodyProcess(config)
     await prosody.start()
