@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import ipaddress
 import logging
 import os
-import ipaddress
 import pwd
 import re
 import secrets
@@ -114,10 +114,10 @@ def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs |
     ensure_cookie(paths)
     os.chmod(paths.root, 0o700)
     if run_as is not None:
-        for folder, _dirs, files in os.walk(paths.root):
-            os.chown(folder, run_as.uid, run_as.gid)
+        for directory, _dirs, files in os.walk(paths.root):
+            os.chown(directory, run_as.uid, run_as.gid)
             for name in files:
-                os.chown(os.path.join(folder, name), run_as.uid, run_as.gid)
+                os.chown(os.path.join(directory, name), run_as.uid, run_as.gid)
         _check_reachable(paths, run_as)
 
 
@@ -133,7 +133,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 def _check_reachable(paths: EjabberdPaths, run_as: RunAs) -> None:
     result = subprocess.run(["test", "-w", str(paths.spool_dir)], user=run_as.uid, group=run_as.gid,
-                            extra_groups=[], capture_output=True)
+                            extra_groups=[], capture_output=True, check=False)
     if result.returncode != 0:
         blocked = next((p for p in reversed(paths.root.parents) if not p.stat().st_mode & 0o001), paths.root)
         raise EjabberdError(f"ejabberd runs as the user {run_as.name!r}, which cannot reach {paths.root} "
@@ -232,11 +232,7 @@ class EjabberdProcess:
                                 "change xmpp.client_port, xmpp.http_port, component.port, "
                                 "ejabberd.admin_api_port or ejabberd.distribution_port")
         prepare_ejabberd_files(self.config, self.paths, self.run_as)
-        for stale in (self.paths.log_file, self.paths.error_log_file, self.paths.console_log_file):
-            stale.unlink(missing_ok=True)  # the tail shown on failure is this start's
-        console = open(self.paths.console_log_file, "ab")  # noqa: SIM115 - handed to the child
-        if self.run_as is not None:
-            os.chown(self.paths.console_log_file, self.run_as.uid, self.run_as.gid)
+        console = self._fresh_console_log()
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *self._erl_command(), cwd=self.paths.spool_dir, env=self._environment(),
@@ -244,7 +240,7 @@ class EjabberdProcess:
                 preexec_fn=lambda: _child_setup(self.run_as),
             )
         finally:
-            console.close()
+            os.close(console)
         try:
             await self._wait_ready(timeout)
         except BaseException:
@@ -252,6 +248,15 @@ class EjabberdProcess:
             raise
         log.info("ejabberd node %s (pid %d) listens on %s", self.config.ejabberd.node, self.process.pid,
                  ", ".join(f"{h}:{p}" for h, p in self.ports))
+
+    def _fresh_console_log(self) -> int:
+        """The node's stdout/stderr, a new file per start (the tail shown on failure is this start's)."""
+        for stale in (self.paths.log_file, self.paths.error_log_file, self.paths.console_log_file):
+            stale.unlink(missing_ok=True)
+        fd = os.open(self.paths.console_log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        if self.run_as is not None:
+            os.fchown(fd, self.run_as.uid, self.run_as.gid)
+        return fd
 
     async def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
@@ -326,7 +331,7 @@ class EjabberdProcess:
         run_as = self.run_as
         try:
             result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                                    cwd=p.spool_dir,
+                                    cwd=p.spool_dir, check=False,
                                     user=run_as.uid if run_as else None, group=run_as.gid if run_as else None,
                                     extra_groups=[] if run_as else None)
         except subprocess.TimeoutExpired:

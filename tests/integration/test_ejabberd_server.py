@@ -257,11 +257,12 @@ async def test_the_node_dies_with_its_parent(reachable_dir: Path) -> None:
             await asyncio.sleep(120)
         asyncio.run(main())
     """)
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=ROOT,
+                                                  stdout=subprocess.PIPE)
     try:
         assert parent.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(parent.stdout.readline), 60)
-        assert line.strip() == "ready"
+        line = await asyncio.wait_for(parent.stdout.readline(), 60)
+        assert line.strip() == b"ready"
         spool = config.state_directory / "ejabberd" / "spool"
         assert len(_node_pids(spool)) == 1
         parent.send_signal(signal.SIGKILL)
@@ -271,8 +272,9 @@ async def test_the_node_dies_with_its_parent(reachable_dir: Path) -> None:
             await asyncio.sleep(0.1)
         assert _node_pids(spool) == []
     finally:
-        parent.kill()
-        parent.wait()
+        if parent.returncode is None:
+            parent.kill()
+        await parent.wait()
         for pid in _node_pids(config.state_directory / "ejabberd" / "spool"):
             os.kill(pid, signal.SIGKILL)
 
