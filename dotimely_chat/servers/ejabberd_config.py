@@ -193,6 +193,7 @@ def ejabberd_config_document(config: Config, paths: EjabberdPaths) -> dict[str, 
         "acme": {"auto": False},
         "auth_method": "internal",
         "auth_password_format": "scram",
+        "disable_sasl_mechanisms": ["digest-md5", "X-OAUTH2"],
         "default_db": "mnesia",
         "s2s_access": "all" if x.server_to_server else "none",
         "s2s_use_starttls": "required",
@@ -246,7 +247,8 @@ def _header(config: Config) -> str:
 #   Storage is mnesia (Debian's ejabberd has no SQL driver packaged beside it).
 # - mod_push without body or sender in the payload (privacy, compliance); mod_stream_mgmt keeps a lost
 #   session {config.xmpp.session_hibernation} s (xmpp.session_hibernation).
-# - Websocket at /xmpp-websocket and BOSH at /http-bind on xmpp.http_port for the web page.
+# - Websocket at /xmpp-websocket and BOSH at /http-bind on xmpp.http_port for the web page; like Prosody's
+#   consider_websocket_secure, they offer login without TLS of their own (TLS belongs to the proxy in front).
 # - Upload discovery: the component's domain is listed in the host's disco items (mod_disco extra_domains).
 """
 

@@ -33,7 +33,7 @@ from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAd
 from dotimely_chat.servers.ejabberd_process import EjabberdError, EjabberdProcess, _node_pids
 from dotimely_chat.servers.tls import LocalCA
 
-from ..conftest import DOMAIN, free_port, make_test_config
+from ..conftest import DOMAIN, _running_servers, free_port, make_test_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -61,7 +61,9 @@ async def node() -> AsyncIterator[EjabberdProcess]:
     os.chmod(folder, 0o711)
     server = EjabberdProcess(_ejabberd_config(folder / "state"))
     await server.start()
+    _running_servers.append(server)  # type: ignore[arg-type]  # a failing test shows its log (same interface)
     yield server
+    _running_servers.remove(server)  # type: ignore[arg-type]
     await server.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -121,6 +123,21 @@ async def test_no_login_is_offered_before_starttls(node: EjabberdProcess) -> Non
     assert b"<required/></starttls>" in features
     assert b"mechanisms" not in features
     assert b"urn:xmpp:features:rosterver" in features or b"starttls" in features
+
+
+async def test_the_web_page_reaches_the_websocket_and_bosh(node: EjabberdProcess) -> None:
+    port = node.config.xmpp.http_port
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{port}/xmpp-websocket", protocols=("xmpp",)) as ws:
+            await ws.send_str(f'<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="{DOMAIN}" version="1.0"/>')
+            assert "<open" in await asyncio.wait_for(ws.receive_str(), 5)
+            features = await asyncio.wait_for(ws.receive_str(), 5)
+        body = (f"<body rid='1' to='{DOMAIN}' xmlns='http://jabber.org/protocol/httpbind' wait='60' hold='1' "
+                "ver='1.6' xmpp:version='1.0' xmlns:xmpp='urn:xmpp:xbosh'/>")
+        async with http.post(f"http://127.0.0.1:{port}/http-bind", data=body) as reply:
+            assert reply.status == 200 and "<mechanism>SCRAM-SHA-1</mechanism>" in await reply.text()
+    assert "<mechanism>SCRAM-SHA-1</mechanism>" in features
+    assert "X-OAUTH2" not in features
 
 
 async def test_the_component_connects_and_is_discovered_for_uploads(
