@@ -326,12 +326,21 @@ async def test_a_bad_config_fails_fast_with_the_reason(reachable_dir: Path, monk
     assert _node_pids(server.paths.spool_dir) == []
 
 
-async def test_stop_leaves_no_node_behind(reachable_dir: Path) -> None:
+async def test_stop_leaves_no_node_behind_and_a_restart_keeps_the_accounts(reachable_dir: Path) -> None:
     server = EjabberdProcess(_ejabberd_config(reachable_dir / "state"))
     await server.start()
-    await server.stop()
+    api = EjabberdAdminApi(server.api_url)
+    try:
+        assert await EjabberdAccounts(api).create_account(f"kept@{DOMAIN}", "kept-password")
+        await server.stop()
+        assert _node_pids(server.paths.spool_dir) == []
+        assert not await ejabberd_process._port_open("127.0.0.1", server.config.xmpp.client_port)
+        await server.start()  # the same state directory: mnesia in the spool, same node name
+        assert await EjabberdAccounts(api).create_account(f"kept@{DOMAIN}", "other-password") is False
+    finally:
+        await api.close()
+        await server.stop()
     assert _node_pids(server.paths.spool_dir) == []
-    assert not await ejabberd_process._port_open("127.0.0.1", server.config.xmpp.client_port)
 
 
 async def test_the_node_dies_with_its_parent(reachable_dir: Path) -> None:
