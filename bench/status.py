@@ -882,17 +882,9 @@ def build_dataset(messages: int, seed: int = 7) -> Dataset:
 async def fill(db: Any, data: Dataset, batch: int = 10_000) -> float:
     from sqlalchemy import insert, text
 
-    from dotimely_chat.storage.models import (
-        Appointment,
-        Business,
-        MemberMark,
-        Membership,
-        MessageStatus,
-        Person,
-        PresenceState,
-        Room,
-        RoomMessage,
-    )
+    from dotimely_chat.storage.models.appointments import Appointment, Room
+    from dotimely_chat.storage.models.directory import Business, Membership, Person
+    from dotimely_chat.storage.models.status import MemberMark, MessageStatus, PresenceState, RoomMessage
 
     started = time.perf_counter()
 

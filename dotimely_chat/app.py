@@ -40,8 +40,10 @@ from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
 from .servers.tls import LocalCA, ensure_certificate
 from .services.appointments import AppointmentService
+from .services.audit import AuditLog
 from .services.directory import DirectoryService
 from .services.export import ExportService
+from .services.health import HealthChecks
 from .services.names import NameService
 from .services.retention import RetentionHousekeeping
 from .services.rooms import RoomService
@@ -94,13 +96,13 @@ class ChatService:
                                      config.component.jid)
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
         self.names = NameService(self.database, PepProfile(self.component))
-        self.directory.names = self.names
+        self.directory.effects.names = self.names
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
                                  untouchable={config.component.jid, observer_jid(config)},
                                  room_key=room_key(config))
         self.appointments = AppointmentService(self.database, self.rooms)
-        self.directory.listeners.append(self.rooms)
+        self.directory.effects.listeners.append(self.rooms)
         self.muc.on_affiliation_change(self.rooms.on_affiliation_change)
         self.muc.on_config_change(self.rooms.on_config_change)
         self.recorder = StatusRecorder(self.database, self.rooms.status_members, self.metrics)
@@ -120,28 +122,28 @@ class ChatService:
         self.component.add_resync_step("names", self._reconcile_names)
         self.component.on_late_answer(self._check_late_times)
         bind_command_sessions_to_requester(self.component)
-        register_search(self.component, self.directory)
-        register_new_conversation(self.component, self.directory)
+        register_search(self.component, self.directory.search)
+        register_new_conversation(self.component, self.directory.search)
         register_start_chat(self.component, self.appointments, self.rooms)
         register_message_status(self.component, self.status)
         self.export = ExportService(
             self.database, lambda room, **bounds: archived_messages(self.component, room, **bounds),
             observer_jid(config), config.http.api_public_url)
         register_export(self.component, self.export)
-        list_commands_per_requester(self.component, self.directory.roles_of)
+        list_commands_per_requester(self.component, self.directory.search.roles_of)
         self.uploads = UploadService(self.database, config, self.metrics)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
         self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
-        self.directory.vault = CredentialVault.in_state(config.state_directory)
-        self.directory.retention_seconds = retention_seconds(config.archive.retention)
-        self.web_logins = WebLoginService(self.database, self.directory.vault, config)
+        self.directory.effects.vault = CredentialVault.in_state(config.state_directory)
+        self.directory.businesses.retention_seconds = retention_seconds(config.archive.retention)
+        self.web_logins = WebLoginService(self.database, self.directory.effects.vault, config)
         self.web_conversations = WebConversations(self.database, self.rooms, self.appointments, self.status)
         self._runners: list[web.AppRunner] = []
         self.locks = ServiceLocks(self.database, config.upload_directory)
 
     async def _is_member(self, jid: str) -> bool:
-        return bool(await self.directory.roles_of(jid))
+        return bool(await self.directory.search.roles_of(jid))
 
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
@@ -169,8 +171,9 @@ class ChatService:
         await upgrade_database(self.database)
         self.recorder.start()
         self.component.start()
-        api = build_api_app(ApiContext(self.config, self.database, self.component, self.directory,
-                                       self.appointments, self.rooms, self.status,
+        api = build_api_app(ApiContext(self.config, HealthChecks(self.database), self.component,
+                                       self.directory, AuditLog(self.database), self.appointments,
+                                       self.rooms, self.status,
                                        export=self.export, web_logins=self.web_logins, metrics=self.metrics))
         upload = build_upload_app(self.config.upload_directory, self.uploads)
         certificate, key = tls_files(self.config)

@@ -4,6 +4,7 @@ ports in a temp dir, accounts, and connected slixmpp clients. A failing test sho
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import socket
@@ -13,12 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from slixmpp import ClientXMPP
 
 from dotimely_chat.config import Config, parse_config
 from dotimely_chat.servers.prosody_config import ProsodyPaths
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 from dotimely_chat.servers.tls import LocalCA
+
+# Under CI the property tests draw the same examples every run: a failure there is a regression of the
+# code, not a new draw (run them without CI to explore).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 DOMAIN = "dotimely.test"
 _running_servers: list[ProsodyProcess] = []

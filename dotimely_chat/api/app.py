@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..http_common.middleware import json_errors, request_limits
 from . import (
     appointments,
     audit,
@@ -18,7 +19,7 @@ from . import (
 )
 from .context import CONTEXT, ApiContext
 from .metrics import serve_metrics
-from .middleware import bearer_auth, json_errors, request_limits
+from .middleware import bearer_auth
 
 MAX_BODY_BYTES = 1024 * 1024
 

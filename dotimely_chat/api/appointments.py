@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..http_common.requests import read_json
 from ..services.appointments import AppointmentInput
 from .context import CONTEXT
-from .requests import read_json
 
 
 async def put_appointment(request: web.Request) -> web.Response:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..http_common.requests import int_param, read_json
 from ..services.rooms import MAX_ROOMS_LISTED, StartChat
 from .context import CONTEXT
-from .requests import int_param, read_json
 
 
 async def start_conversation(request: web.Request) -> web.Response:

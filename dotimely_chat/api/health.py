@@ -16,9 +16,10 @@ DATABASE_CHECK_SECONDS = 0.5
 
 async def healthz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    database_state = await ctx.database.health(DATABASE_CHECK_SECONDS)
+    health = await ctx.health.database_health(DATABASE_CHECK_SECONDS)
+    database_state = health.state
     database_ok = database_state == "ok"
-    link = ctx.component.state if ctx.component else None
+    link = ctx.link.state if ctx.link else None
     xmpp: dict[str, Any] = {"connected": bool(link and link.connected)}
     if link:
         xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0,
@@ -27,7 +28,7 @@ async def healthz(request: web.Request) -> web.Response:
             xmpp["ping_rtt_ms"] = round(link.last_ping_rtt * 1000, 1)
         if link.last_error:
             xmpp["error"] = link.last_error
-    database: dict[str, Any] = {"ok": database_ok, "state": database_state, "kind": ctx.database.dialect_name}
+    database: dict[str, Any] = {"ok": database_ok, "state": database_state, "kind": health.kind}
     if database_state == "busy":
         database["error"] = "database busy: another writer holds its lock"
     elif not database_ok:

@@ -14,7 +14,7 @@ from slixmpp import Iq
 from slixmpp.exceptions import XMPPError
 
 from ..errors import DomainError
-from ..storage.faults import database_fault
+from ..services.passing_faults import passing_fault
 from .link import ChatComponent
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def bind_command_sessions_to_requester(component: ChatComponent) -> None:
         except DomainError as exc:
             raise as_stanza_error(exc) from None
         except Exception as exc:
-            fault = database_fault(exc)
+            fault = passing_fault(exc)
             if fault is None:
                 raise
             log.warning("Command %s of %s answered %s: %s", iq["command"]["node"], iq["from"],

@@ -10,7 +10,7 @@ from slixmpp import Iq
 from slixmpp.exceptions import XMPPError
 from slixmpp.plugins.xep_0004 import Form
 
-from ..services.directory import DirectoryService
+from ..services.directory.search import DirectorySearch
 from .adhoc_guard import COMMAND_TIMEOUT_SECONDS
 from .link import ChatComponent
 
@@ -36,7 +36,7 @@ def parse_pick_form(payload: object, offered: set[str]) -> str:
     return value
 
 
-def register_new_conversation(component: ChatComponent, directory: DirectoryService) -> None:
+def register_new_conversation(component: ChatComponent, directory: DirectorySearch) -> None:
     async def require_owner(session: Session) -> str:
         requester = session["from"].bare
         if not await directory.is_owner_anywhere(requester):

@@ -11,7 +11,8 @@ import logging
 from slixmpp import Iq
 from slixmpp.plugins.xep_0004 import Form
 
-from ..services.directory import DirectoryService, SearchHit
+from ..services.directory.search import DirectorySearch
+from ..services.directory.views import SearchHit
 from .link import ChatComponent
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def fill_results(form: Form, hits: list[SearchHit]) -> None:
                        "business": hit.business_name})
 
 
-def register_search(component: ChatComponent, directory: DirectoryService) -> None:
+def register_search(component: ChatComponent, directory: DirectorySearch) -> None:
     plugin = component.plugin["xep_0055"]
 
     async def get_form(_jid: object, _node: object, _ifrom: object, iq: Iq) -> Iq:

@@ -2,8 +2,8 @@
 
 Prosody 0.12 answers a not-well-formed stanza on the component stream by closing the stream: the link goes
 down for every user (issue 16.1). The front doors refuse such text with 400 naming the field
-(api/requests.py); this check makes sure no field forgotten there, and no stored value from before, can
-take the link down: the one stanza is refused (its sender gets an error at once) and the link stays up.
+(http_common/requests.py); this check makes sure no field forgotten there, and no stored value from before,
+can take the link down: the one stanza is refused (its sender gets an error at once) and the link stays up.
 """
 
 from __future__ import annotations

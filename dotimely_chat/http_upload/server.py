@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..api.middleware import json_errors
+from ..http_common.middleware import json_errors
 from ..services.uploads import UploadService
 from .views import UPLOADS, dispatch
 

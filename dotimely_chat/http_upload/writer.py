@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from ..policies.uploads import UploadLimits, may_upload
 from ..storage import Database, utcnow
-from ..storage.repositories import UploadBatchRepository
+from ..storage.repositories.uploads import UploadBatchRepository
 from .batch_connection import BatchConnection
 from .errors import UploadError
 from .quota_ledger import QuotaLedger, UsageRow

@@ -1,4 +1,4 @@
-"""Creating XMPP accounts on the server: one adapter per server kind.
+"""Creating XMPP accounts on the server: the `services.ports.AccountAdapter` of each server kind.
 
 Prosody: XEP-0133 admin commands (mod_admin_adhoc) run by the component over the link it already has, so
 it works against a server on another machine too. It needs the component's JID in the VirtualHost's
@@ -8,7 +8,7 @@ it works against a server on another machine too. It needs the component's JID i
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout
@@ -16,6 +16,7 @@ from slixmpp.plugins.xep_0004 import Form
 
 from ..component.link import ChatComponent
 from ..errors import UNAVAILABLE, DomainError, LinkUnavailable
+from ..services.ports import AccountAdapter
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +26,12 @@ CHANGE_PASSWORD = f"{ADMIN_NS}#change-user-password"
 DELETE_USER = f"{ADMIN_NS}#delete-user"
 
 
-class AccountAdapter(Protocol):
-    async def create_account(self, jid: str, password: str) -> bool:
-        """Create the account. False (and nothing changed) when it exists already."""
-        ...
-
-    async def set_password(self, jid: str, password: str) -> None: ...
-
-    async def delete_account(self, jid: str) -> None: ...
-
-    async def ensure_account(self, jid: str, password: str) -> bool:
-        """Create the account, or set its password if it exists. True when it was created."""
-        ...
-
-
 class AccountCommandError(DomainError):
     def __init__(self, message: str) -> None:
         super().__init__(UNAVAILABLE, message)
 
 
-class ProsodyAccounts:
+class ProsodyAccounts(AccountAdapter):
     """XEP-0133 on Prosody 0.12 (mod_admin_adhoc)."""
 
     def __init__(self, xmpp: ChatComponent, timeout: float = 10.0) -> None:

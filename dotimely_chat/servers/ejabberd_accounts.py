@@ -15,6 +15,7 @@ import aiohttp
 from slixmpp import JID
 
 from ..errors import LinkUnavailable
+from ..services.ports import AccountAdapter
 from .accounts import AccountCommandError
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def _describe(body: Any) -> str:
     return str(body)[:300]
 
 
-class EjabberdAccounts:
+class EjabberdAccounts(AccountAdapter):
     """Accounts through mod_http_api's register / change_password / unregister (ejabberd 23.01)."""
 
     def __init__(self, api: EjabberdAdminApi) -> None:

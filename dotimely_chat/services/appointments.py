@@ -20,8 +20,8 @@ from ..storage import (
     MembershipRepository,
     PersonRepository,
 )
-from ..storage.models import Appointment
-from .directory import check_external_id, invalid, refuse_unknown_fields
+from ..storage.models.appointments import Appointment
+from .input_checks import check_external_id, invalid, refuse_unknown_fields
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..policies.roles import Role
 from ..storage import AppointmentRepository, BusinessRepository, Database, PersonRepository
-from .directory import DirectoryService, PersonInput
+from .directory import DirectoryService
+from .directory.person_input import PersonInput
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ async def ensure_demo_business(directory: DirectoryService, database: Database, 
         passwords.setdefault(f"{person.localpart}@{domain}", secrets.token_urlsafe(9))
     _save_passwords(password_file, passwords)
 
-    await directory.put_business(DEMO_BUSINESS_ID, {"name": DEMO_BUSINESS_NAME})
+    await directory.businesses.put(DEMO_BUSINESS_ID, {"name": DEMO_BUSINESS_NAME})
     for person in DEMO_PEOPLE:
         jid = f"{person.localpart}@{domain}"
         password: str | None = passwords[jid]
@@ -102,7 +103,7 @@ async def ensure_demo_business(directory: DirectoryService, database: Database, 
             password = None
         elif jid not in kept:
             log.info("Demo account %s gets a new password (none kept in %s)", jid, password_file)
-        await directory.put_person(DEMO_BUSINESS_ID, person.external_id, PersonInput(
+        await directory.people.put(DEMO_BUSINESS_ID, person.external_id, PersonInput(
             role=person.role, display_name=person.display_name, jid=jid, password=password))
 
     async with database.session() as session:

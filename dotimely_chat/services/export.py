@@ -32,7 +32,7 @@ from ..policies.exports import (
 )
 from ..storage import AuditRepository, BusinessRepository, Database, MembershipRepository, PersonRepository, utcnow
 from ..storage.compliance_store import ExportLinkRepository, ExportPerson, ExportReads, ExportRoom, RecordedStatus
-from ..storage.models import Business
+from ..storage.models.directory import Business
 from .status_queries import overall
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 status, and the audit log, are deleted once older than the retention, like the server's archives
 (`archive_expires_after`, `muc_log_expires_after`) and the uploaded files (http_upload/housekeeping.py).
 Used or expired export links go a day after they expire. A deleted business (a tombstone, see
-services/directory.py) is purged once it was deleted longer ago than the retention and no record of it is
+services/directory/) is purged once it was deleted longer ago than the retention and no record of it is
 left. A periodic task started and stopped by app.py.
 
 Kept on purpose: `member_marks` (one row per member and room, how far they have read: no content, and it

@@ -20,7 +20,8 @@ from ..storage import (
     MembershipRepository,
     RoomRepository,
 )
-from ..storage.models import Appointment, Person
+from ..storage.models.appointments import Appointment
+from ..storage.models.directory import Person
 from .appointments import AppointmentChange
 from .status import RoomMembers
 

@@ -36,8 +36,9 @@ from ..storage import (
     PersonRepository,
     RoomRepository,
 )
-from ..storage.models import Appointment, Business, Room
-from .directory import invalid, refuse_unknown_fields
+from ..storage.models.appointments import Appointment, Room
+from ..storage.models.directory import Business
+from .input_checks import invalid, refuse_unknown_fields
 from .room_members import RoomGateway, RoomMembership, RoomPlan
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from ..policies.contacts import (
     roster_entry,
 )
 from ..storage import Database, DirectoryQueries, RosterItemRepository
-from ..storage.models import Person
+from ..storage.models.directory import Person
 
 log = logging.getLogger(__name__)
 

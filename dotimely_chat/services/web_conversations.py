@@ -11,7 +11,7 @@ from ..policies.rooms import parse_audience
 from ..policies.web_login import Peer, audiences_offered, one_to_one_peers, search_hits, start_new_mode
 from ..storage import Database, DirectoryQueries, MembershipRepository, PersonRepository
 from .appointments import AppointmentService
-from .directory import refuse_unknown_fields
+from .input_checks import refuse_unknown_fields
 from .rooms import RoomService, StartChat
 from .status_queries import StatusQueries
 from .web_login import WebUser

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..storage.models import XmppCredential
+from ..storage.models.web import XmppCredential
 from ..storage.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from ..errors import NOT_FOUND, DomainError, ErrorKind
 from ..policies.roles import Role
 from ..policies.web_login import TOKEN_BYTES, LinkState, link_state, session_valid
 from ..storage import BusinessRepository, Database, MembershipRepository, PersonRepository
-from ..storage.models import Business, Membership, Person, WebLoginTicket, WebSession
+from ..storage.models.directory import Business, Membership, Person
+from ..storage.models.web import WebLoginTicket, WebSession
 from ..storage.types import utcnow
 from .web_credentials import CredentialVault
 

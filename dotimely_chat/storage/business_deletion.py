@@ -10,19 +10,12 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dotimely_chat.storage.models import (
-    Appointment,
-    AuditEntry,
-    Business,
-    ExportLink,
-    Membership,
-    Room,
-    RoomMessage,
-    UploadedFile,
-    UploadSlot,
-    WebLoginTicket,
-    WebSession,
-)
+from dotimely_chat.storage.models.appointments import Appointment, Room
+from dotimely_chat.storage.models.compliance import AuditEntry, ExportLink
+from dotimely_chat.storage.models.directory import Business, Membership
+from dotimely_chat.storage.models.status import RoomMessage
+from dotimely_chat.storage.models.uploads import UploadedFile, UploadSlot
+from dotimely_chat.storage.models.web import WebLoginTicket, WebSession
 
 # What a deletion removes at once: who may act for the business, and what opens something of it.
 ACCESS_TABLES: tuple[tuple[str, Any], ...] = (

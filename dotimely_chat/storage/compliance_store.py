@@ -10,16 +10,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dotimely_chat.storage.models import (
-    Appointment,
-    AuditEntry,
-    ExportLink,
-    Membership,
-    MessageStatus,
-    Person,
-    Room,
-    RoomMessage,
-)
+from dotimely_chat.storage.models.appointments import Appointment, Room
+from dotimely_chat.storage.models.compliance import AuditEntry, ExportLink
+from dotimely_chat.storage.models.directory import Membership, Person
+from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
 
 PRUNE_BATCH = 1000
 

@@ -15,17 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dotimely_chat.policies.presence import PersonPresence
 from dotimely_chat.policies.status_marks import CoveragePlan, pick_reference
-from dotimely_chat.storage.models import (
-    Appointment,
-    Business,
-    MemberMark,
-    Membership,
-    MessageStatus,
-    Person,
-    PresenceState,
-    Room,
-    RoomMessage,
-)
+from dotimely_chat.storage.models.appointments import Appointment, Room
+from dotimely_chat.storage.models.directory import Business, Membership, Person
+from dotimely_chat.storage.models.status import MemberMark, MessageStatus, PresenceState, RoomMessage
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..api.middleware import json_errors, request_limits
 from ..config import Config
+from ..http_common.middleware import json_errors, request_limits
 from ..services.web_conversations import WebConversations
 from ..services.web_login import WebLoginService
 from . import views

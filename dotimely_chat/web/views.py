@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..api.requests import read_json
 from ..config import Config
 from ..errors import FORBIDDEN, UNAUTHORIZED, DomainError
+from ..http_common.requests import read_json
 from ..policies.web_login import (
     COOKIE_NAME,
     LINK_PAGES,

@@ -12,7 +12,9 @@ from dotimely_chat.api.app import build_api_app
 from dotimely_chat.api.context import ApiContext
 from dotimely_chat.component.link import ChatComponent
 from dotimely_chat.servers.accounts import ProsodyAccounts
+from dotimely_chat.services.audit import AuditLog
 from dotimely_chat.services.directory import DirectoryService
+from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import BusinessRepository, Database, upgrade_database
 
 from ..conftest import make_test_config
@@ -28,7 +30,8 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, str]]:
         await session.commit()
     # The XMPP link is never connected here: these tests stop at the front door.
     directory = DirectoryService(database, ProsodyAccounts(ChatComponent(config)), None, config.xmpp.domain)
-    client = TestClient(TestServer(build_api_app(ApiContext(config, database, None, directory))))
+    context = ApiContext(config, HealthChecks(database), None, directory, AuditLog(database))
+    client = TestClient(TestServer(build_api_app(context)))
     await client.start_server()
     yield client, config.api.token
     await client.close()
@@ -92,7 +95,7 @@ def test_every_route_is_in_the_openapi_document(tmp_path: Path) -> None:
     config = make_test_config(tmp_path / "state")
     database = Database(f"sqlite:///{tmp_path / 'api.db'}")
     directory = DirectoryService(database, ProsodyAccounts(ChatComponent(config)), None, config.xmpp.domain)
-    app = build_api_app(ApiContext(config, database, None, directory))
+    app = build_api_app(ApiContext(config, HealthChecks(database), None, directory, AuditLog(database)))
     paths = openapi_document("http://x")["paths"]
     for route in app.router.routes():
         if route.method == "HEAD":

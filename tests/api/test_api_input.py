@@ -12,6 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from dotimely_chat.api.app import build_api_app
 from dotimely_chat.api.context import ApiContext
 from dotimely_chat.app import ChatService
+from dotimely_chat.services.audit import AuditLog
+from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import BusinessRepository, upgrade_database
 
 from ..conftest import make_test_config
@@ -28,8 +30,9 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]
     async with service.database.session() as session:
         await BusinessRepository(session).add("salon-1", "Salon One")
         await session.commit()
-    context = ApiContext(service.config, service.database, None, service.directory, service.appointments,
-                         service.rooms, service.status, export=service.export, web_logins=service.web_logins)
+    context = ApiContext(service.config, HealthChecks(service.database), None, service.directory,
+                         AuditLog(service.database), service.appointments, service.rooms, service.status,
+                         export=service.export, web_logins=service.web_logins)
     client = TestClient(TestServer(build_api_app(context)))
     await client.start_server()
     yield client, {"Authorization": f"Bearer {service.config.api.token}"}

@@ -15,7 +15,9 @@ from dotimely_chat.api.context import ApiContext
 from dotimely_chat.component.link import ChatComponent
 from dotimely_chat.metrics import Metrics
 from dotimely_chat.servers.accounts import ProsodyAccounts
+from dotimely_chat.services.audit import AuditLog
 from dotimely_chat.services.directory import DirectoryService
+from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import BusinessRepository, Database, upgrade_database
 
 from ..conftest import make_test_config
@@ -39,7 +41,8 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, str, Metrics]]:
     component = ChatComponent(config)  # never connected here
     metrics.watch(link=component)
     directory = DirectoryService(database, ProsodyAccounts(component), None, config.xmpp.domain)
-    app = build_api_app(ApiContext(config, database, component, directory, metrics=metrics))
+    app = build_api_app(ApiContext(config, HealthChecks(database), component, directory, AuditLog(database),
+                                   metrics=metrics))
     metrics.instrument(app, "api")
     client = TestClient(TestServer(app))
     await client.start_server()

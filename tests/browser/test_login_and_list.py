@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from dotimely_chat.app import ChatService
-from dotimely_chat.storage.models import WebLoginTicket
+from dotimely_chat.storage.models.web import WebLoginTicket
 from dotimely_chat.storage.types import utcnow
 from tests.integration.business import Api, make_business
 from tests.integration.test_rooms import book, start

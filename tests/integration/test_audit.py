@@ -90,7 +90,7 @@ async def test_deleting_a_business_ends_access_and_keeps_its_history_and_audit(
 async def _recorded(service: ChatService, stanza_id: str) -> bool:
     from sqlalchemy import select
 
-    from dotimely_chat.storage.models import RoomMessage
+    from dotimely_chat.storage.models.status import RoomMessage
 
     async with service.database.session() as session:
         return await session.scalar(select(RoomMessage.id).where(RoomMessage.stanza_id == stanza_id)) is not None

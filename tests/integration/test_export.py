@@ -14,7 +14,7 @@ from slixmpp.exceptions import IqError
 from sqlalchemy import update
 
 from dotimely_chat.app import ChatService
-from dotimely_chat.storage.models import ExportLink
+from dotimely_chat.storage.models.compliance import ExportLink
 
 from ..conftest import ClientFactory
 from .business import Api, make_business

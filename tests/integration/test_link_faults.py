@@ -28,7 +28,8 @@ from dotimely_chat.component.muc_archive import archived_messages
 from dotimely_chat.config import load_config
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 from dotimely_chat.storage import Database, sqlite_url_for
-from dotimely_chat.storage.models import Room, RoomMessage
+from dotimely_chat.storage.models.appointments import Room
+from dotimely_chat.storage.models.status import RoomMessage
 
 from ..conftest import ClientFactory, make_test_config
 from ..storage.conftest import PostgresServer, postgres_server  # noqa: F401 - the fixture, for `store`

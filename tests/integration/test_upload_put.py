@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dotimely_chat.storage import UploadRepository
-from dotimely_chat.storage.repositories import UploadBatchRepository
+from dotimely_chat.storage.repositories.uploads import UploadBatchRepository
 
 from . import test_upload_support
 from .business import Api

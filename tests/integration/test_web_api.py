@@ -81,7 +81,7 @@ async def test_a_link_for_an_account_whose_password_was_never_known_is_refused_c
     async with chat_service.database.session() as session:
         from sqlalchemy import delete
 
-        from dotimely_chat.storage.models import XmppCredential
+        from dotimely_chat.storage.models.web import XmppCredential
         await session.execute(delete(XmppCredential))
         await session.commit()
     body = await api.call("POST", f"/v1/businesses/{biz['id']}/people/{person['id']}/web-login", expect=409)

@@ -13,19 +13,12 @@ from dotimely_chat.errors import DomainError
 from dotimely_chat.services.directory import DirectoryService
 from dotimely_chat.services.retention import prune
 from dotimely_chat.storage import AuditRepository, BusinessRepository, Database
-from dotimely_chat.storage.models import (
-    AuditEntry,
-    Business,
-    ExportLink,
-    Membership,
-    MessageStatus,
-    Room,
-    RoomMessage,
-    UploadedFile,
-    UploadSlot,
-    WebLoginTicket,
-    WebSession,
-)
+from dotimely_chat.storage.models.appointments import Room
+from dotimely_chat.storage.models.compliance import AuditEntry, ExportLink
+from dotimely_chat.storage.models.directory import Business, Membership
+from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
+from dotimely_chat.storage.models.uploads import UploadedFile, UploadSlot
+from dotimely_chat.storage.models.web import WebLoginTicket, WebSession
 
 from .tenants import Tenant, add_tenant
 from .test_storage_compliance import _room_with_messages
@@ -62,7 +55,7 @@ async def _access_and_uploads(db: Database, tenant: Tenant, tag: str) -> None:
 
 def _directory(db: Database) -> DirectoryService:
     directory = DirectoryService(db, accounts=None, rosters=None, domain="chat.test")  # type: ignore[arg-type]
-    directory.retention_seconds = RETENTION
+    directory.businesses.retention_seconds = RETENTION
     return directory
 
 
@@ -74,7 +67,7 @@ async def test_a_deletion_removes_access_keeps_history_and_says_so(db: Database,
     await _access_and_uploads(db, other, "b")
     directory = _directory(db)
 
-    answer = await directory.delete_business("ext-a")
+    answer = await directory.businesses.delete("ext-a")
 
     assert answer["removed"] == {"memberships": 3, "upload_slots": 1, "web_login_tickets": 1, "web_sessions": 1,
                                  "export_links": 1}
@@ -99,14 +92,14 @@ async def test_a_deletion_removes_access_keeps_history_and_says_so(db: Database,
         assert [b.external_id for b in await repository.list()] == ["ext-b"]
 
     with pytest.raises(DomainError) as gone:
-        await directory.get_business("ext-a")
+        await directory.businesses.get("ext-a")
     assert gone.value.kind.http_status == 404 and "was deleted on" in gone.value.message
     with pytest.raises(DomainError) as reused:
-        await directory.put_business("ext-a", {"name": "A again"})
+        await directory.businesses.put("ext-a", {"name": "A again"})
     assert reused.value.kind.errcode == "business_deleted"
     assert reused.value.details["kept_until"] == answer["kept"]["until"]
     with pytest.raises(DomainError) as twice:
-        await directory.delete_business("ext-a")
+        await directory.businesses.delete("ext-a")
     assert twice.value.kind.http_status == 404
 
 
@@ -115,7 +108,7 @@ async def test_retention_expires_a_deleted_business_then_purges_it(db: Database,
     await _room_with_messages(db, tenant, "gone", [10, 0])
     await _room_with_messages(db, other, "stays", [0])
     await _access_and_uploads(db, tenant, "a")
-    await _directory(db).delete_business("ext-a")
+    await _directory(db).businesses.delete("ext-a")
     # An export of the deleted business, later, is audited too: the business waits for that entry as well.
     async with db.session() as session:
         entry = AuditRepository(session).add(tenant.business_id, "api", "export")
@@ -142,8 +135,8 @@ async def test_retention_expires_a_deleted_business_then_purges_it(db: Database,
 
 async def test_retention_never_keeps_a_deleted_business(db: Database, tenant: Tenant) -> None:
     directory = _directory(db)
-    directory.retention_seconds = None
-    answer = await directory.delete_business("ext-a")
+    directory.businesses.retention_seconds = None
+    answer = await directory.businesses.delete("ext-a")
     assert answer["kept"]["until"] is None
     assert (await prune(db, None, now=NOW + dt.timedelta(days=10_000))).businesses == 0
     assert await _count(db, Business) == 1

@@ -17,7 +17,9 @@ from dotimely_chat.api.app import build_api_app
 from dotimely_chat.api.context import ApiContext
 from dotimely_chat.component.link import ChatComponent
 from dotimely_chat.servers.accounts import ProsodyAccounts
+from dotimely_chat.services.audit import AuditLog
 from dotimely_chat.services.directory import DirectoryService
+from dotimely_chat.services.health import HealthChecks
 from dotimely_chat.storage import Database
 from dotimely_chat.storage.database import sqlite_file
 
@@ -29,7 +31,8 @@ async def api_on(db: Database, tmp_path: Path) -> AsyncIterator[tuple[TestClient
     config = make_test_config(tmp_path / "state")
     # No XMPP link: businesses are directory writes only.
     directory = DirectoryService(db, ProsodyAccounts(ChatComponent(config)), None, config.xmpp.domain)
-    client = TestClient(TestServer(build_api_app(ApiContext(config, db, None, directory))))
+    context = ApiContext(config, HealthChecks(db), None, directory, AuditLog(db))
+    client = TestClient(TestServer(build_api_app(context)))
     await client.start_server()
     yield client, {"Authorization": f"Bearer {config.api.token}"}
     await client.close()

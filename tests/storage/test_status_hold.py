@@ -18,7 +18,7 @@ from dotimely_chat.component.muc_events import RoomTraffic
 from dotimely_chat.services.status import MAX_BATCH, RoomMembers, StatusRecorder
 from dotimely_chat.services.status_backfill import ArchiveBackfill
 from dotimely_chat.storage import Database
-from dotimely_chat.storage.models import MessageStatus, RoomMessage
+from dotimely_chat.storage.models.status import MessageStatus, RoomMessage
 
 from .tenants import Tenant
 from .test_status_store import T0, two_rooms

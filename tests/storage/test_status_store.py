@@ -9,7 +9,7 @@ from sqlalchemy import select
 from dotimely_chat.policies.presence import OFFLINE, PersonPresence
 from dotimely_chat.policies.status_marks import Coverage, plan_coverage
 from dotimely_chat.storage import AppointmentRepository, Database, MembershipRepository, RoomRepository
-from dotimely_chat.storage.models import MessageStatus
+from dotimely_chat.storage.models.status import MessageStatus
 from dotimely_chat.storage.status_store import NewMessage, StatusStore
 
 from .tenants import Tenant

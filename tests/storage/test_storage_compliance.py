@@ -9,7 +9,8 @@ import hashlib
 from dotimely_chat.services.retention import prune
 from dotimely_chat.storage import AppointmentRepository, AuditRepository, Database, RoomRepository
 from dotimely_chat.storage.compliance_store import ExportLinkRepository, ExportReads
-from dotimely_chat.storage.models import AuditEntry, ExportLink, MemberMark, MessageStatus, RoomMessage
+from dotimely_chat.storage.models.compliance import AuditEntry, ExportLink
+from dotimely_chat.storage.models.status import MemberMark, MessageStatus, RoomMessage
 
 from .tenants import Tenant, add_tenant
 

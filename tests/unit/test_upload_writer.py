@@ -16,7 +16,7 @@ from dotimely_chat.http_upload.records import SlotRecord
 from dotimely_chat.http_upload.writer import UploadWriter
 from dotimely_chat.policies.uploads import KINDS, UploadLimits
 from dotimely_chat.storage import Database, PersonRepository, UploadRepository, upgrade_database, utcnow
-from dotimely_chat.storage.repositories import UploadBatchRepository
+from dotimely_chat.storage.repositories.uploads import UploadBatchRepository
 
 from ..storage.conftest import empty_db, postgres_server  # noqa: F401 - fixtures
 from ..storage.tenants import Tenant, add_tenant

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from dotimely_chat.storage.models import Base
+from dotimely_chat.storage.models.base import Base
 
 config = context.config
 target_metadata = Base.metadata
