@@ -7,6 +7,7 @@ reach (pytest's own temp dirs are 0700 root); the fault tests start short-lived 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -25,7 +26,7 @@ import pytest
 from aiohttp import web
 from slixmpp import ClientXMPP, ComponentXMPP
 
-from dotimely_chat.config import Config
+from dotimely_chat.config import Config, parse_config
 from dotimely_chat.errors import LinkUnavailable
 from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.accounts import AccountCommandError
@@ -33,7 +34,7 @@ from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAd
 from dotimely_chat.servers.ejabberd_process import EjabberdError, EjabberdProcess, _node_pids
 from dotimely_chat.servers.tls import LocalCA
 
-from ..conftest import DOMAIN, _running_servers, free_port, make_test_config
+from ..conftest import DOMAIN, _running_servers, config_document, free_port, make_test_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -345,22 +346,23 @@ async def test_stop_leaves_no_node_behind_and_a_restart_keeps_the_accounts(reach
 
 async def test_the_node_dies_with_its_parent(reachable_dir: Path) -> None:
     """`up` killed with SIGKILL leaves no node: the VM is our child with a parent-death signal."""
-    config = _ejabberd_config(reachable_dir / "state")
-    script = textwrap.dedent(f"""
-        import asyncio, sys
-        from tests.conftest import make_test_config
+    state = reachable_dir / "state"
+    document = config_document(state, xmpp={"server": "ejabberd"},
+                               ejabberd={"distribution_port": free_port(), "admin_api_port": free_port()})
+    config = parse_config(document, state)
+    script = textwrap.dedent("""
+        import asyncio, json, sys
+        from pathlib import Path
+        from dotimely_chat.config import parse_config
         from dotimely_chat.servers.ejabberd_process import EjabberdProcess
         async def main():
-            config = make_test_config({str(config.state_directory)!r}, xmpp={{"server": "ejabberd"}},
-                                      ejabberd={{"distribution_port": {config.ejabberd.distribution_port},
-                                                 "admin_api_port": {config.ejabberd.admin_api_port}}})
-            await EjabberdProcess(config).start()
+            await EjabberdProcess(parse_config(json.loads(sys.argv[1]), Path(sys.argv[2]))).start()
             print("ready", flush=True)
             await asyncio.sleep(120)
         asyncio.run(main())
     """)
-    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=ROOT,
-                                                  stdout=subprocess.PIPE)
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", script, json.dumps(document), str(state),
+                                                  cwd=ROOT, stdout=subprocess.PIPE)
     try:
         assert parent.stdout is not None
         line = await asyncio.wait_for(parent.stdout.readline(), 60)
