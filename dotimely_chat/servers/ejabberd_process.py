@@ -1,8 +1,9 @@
 """Run a local ejabberd node as a child process: write its files, start it, wait until it serves, stop it.
 
 Used by `dotimely-chat up` (xmpp.server = "ejabberd") and by the test fixtures, from the same renderer the
-operator runs. The node runs as Debian's `ejabberd` user when we are root (as `ejabberdctl` would), with its
-own config dir, spool and logs under <state>/ejabberd and an Erlang cookie of ours in its own HOME.
+operator runs. The node runs as Debian's `ejabberd` user when we are root (as `ejabberdctl` would) and that
+user can reach the state directory, with its own config dir, spool and logs under <state>/ejabberd and an
+Erlang cookie of ours in its own HOME.
 
 Traps (ejabberd 23.01 on Debian 12):
 - `ejabberdctl foreground` keeps a shell between us and the Erlang VM, so a parent-death signal would reach
@@ -11,7 +12,9 @@ Traps (ejabberd 23.01 on Debian 12):
 - With ERL_DIST_PORT (`-erl_epmd_port`, `-start_epmd false`) no epmd is started or asked: another program's
   epmd (RabbitMQ's here) is never touched.
 - Root's `ejabberdctl` switches to the ejabberd user with `su`, which resets HOME and so the cookie; our ctl
-  calls run as that user with our HOME instead.
+  calls (`EjabberdProcess.ctl`) run ejabberd_ctl the same way as the node's user, with our HOME.
+- The ejabberd user cannot enter a state directory under /root (0700): the node then runs as root, as
+  Prosody does under `up`.
 """
 
 from __future__ import annotations
@@ -100,8 +103,13 @@ def ensure_cookie(paths: EjabberdPaths) -> None:
         handle.write(secrets.token_hex(32).upper())
 
 
-def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs | None) -> None:
-    """Write the config, the cookie and the certificate file; hand the tree to the node's user."""
+def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs | None) -> RunAs | None:
+    """Write the config, the cookie and the certificate file; hand the tree to the node's user.
+
+    Returns the user the node runs as: None (ourselves) when the ejabberd user cannot reach the state
+    directory, e.g. a checkout under /root (0700), as `./run.sh up` on a fresh Debian is run. Prosody runs
+    as root under `up` too.
+    """
     for folder in (paths.config_dir, paths.spool_dir, paths.logs_dir, paths.home_dir, paths.certificate.parent):
         folder.mkdir(parents=True, exist_ok=True)
     shared = ProsodyPaths.in_state(config.state_directory)  # the one server certificate (the upload host's too)
@@ -118,7 +126,13 @@ def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs |
             os.chown(directory, run_as.uid, run_as.gid)
             for name in files:
                 os.chown(os.path.join(directory, name), run_as.uid, run_as.gid)
-        _check_reachable(paths, run_as)
+        blocked = _unreachable_by(paths, run_as)
+        if blocked is not None:
+            log.warning("The ejabberd user %r cannot reach %s (%s is not searchable by others): the node runs "
+                        "as root, like Prosody under `up` (chmod o+x %s to run it as %r)", run_as.name,
+                        paths.root, blocked, blocked, run_as.name)
+            return None
+    return run_as
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
@@ -131,13 +145,13 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def _check_reachable(paths: EjabberdPaths, run_as: RunAs) -> None:
+def _unreachable_by(paths: EjabberdPaths, run_as: RunAs) -> Path | None:
+    """The first folder on the way to the spool that `run_as` cannot pass (None: it can write there)."""
     result = subprocess.run(["test", "-w", str(paths.spool_dir)], user=run_as.uid, group=run_as.gid,
                             extra_groups=[], capture_output=True, check=False)
-    if result.returncode != 0:
-        blocked = next((p for p in reversed(paths.root.parents) if not p.stat().st_mode & 0o001), paths.root)
-        raise EjabberdError(f"ejabberd runs as the user {run_as.name!r}, which cannot reach {paths.root} "
-                            f"({blocked} is not searchable by others): move state_directory or chmod o+x {blocked}")
+    if result.returncode == 0:
+        return None
+    return next((p for p in reversed(paths.root.parents) if not p.stat().st_mode & 0o001), paths.root)
 
 
 def _node_pids(spool_dir: Path) -> list[int]:
@@ -209,16 +223,20 @@ class EjabberdProcess:
         })
         return env
 
-    def _erl_command(self) -> list[str]:
-        """What `ejabberdctl foreground` runs (ejabberd 23.01's script), with our ejabberdctl.cfg values."""
+    def _distribution_options(self) -> list[str]:
+        """Erlang distribution on one interface and port, no epmd (what ejabberdctl makes of its cfg)."""
         e = self.config.ejabberd
         address = ipaddress.ip_address(e.distribution_interface)
         groups = address.exploded.split(".") if address.version == 4 else \
             [str(int(group, 16)) for group in address.exploded.split(":")]
-        interface = "{" + ",".join(str(int(g)) for g in groups) + "}"  # an Erlang tuple, as ejabberdctl makes
-        return [ERL, "-name", e.node, "+K", "true", "+P", "250000", "-env", "ERL_CRASH_DUMP_BYTES", "0",
-                "-kernel", "inet_dist_use_interface", interface,
-                "-erl_epmd_port", str(e.distribution_port), "-start_epmd", "false",
+        interface = "{" + ",".join(str(int(g)) for g in groups) + "}"  # an Erlang tuple
+        return ["+K", "true", "-kernel", "inet_dist_use_interface", interface,
+                "-erl_epmd_port", str(e.distribution_port), "-start_epmd", "false"]
+
+    def _erl_command(self) -> list[str]:
+        """What `ejabberdctl foreground` runs (ejabberd 23.01's script), with our ejabberdctl.cfg values."""
+        return [ERL, "-name", self.config.ejabberd.node, *self._distribution_options(), "+P", "250000",
+                "-env", "ERL_CRASH_DUMP_BYTES", "0",
                 "-mnesia", "dir", f'"{self.paths.spool_dir}"', "-s", "ejabberd", "-noinput"]
 
     async def start(self, timeout: float = 60.0) -> None:
@@ -231,7 +249,7 @@ class EjabberdProcess:
             raise EjabberdError(f"port(s) {', '.join(busy)} already in use: another server runs there; stop it or "
                                 "change xmpp.client_port, xmpp.http_port, component.port, "
                                 "ejabberd.admin_api_port or ejabberd.distribution_port")
-        prepare_ejabberd_files(self.config, self.paths, self.run_as)
+        self.run_as = prepare_ejabberd_files(self.config, self.paths, RunAs.for_node())
         console = self._fresh_console_log()
         try:
             self.process = await asyncio.create_subprocess_exec(
@@ -322,23 +340,26 @@ class EjabberdProcess:
         return found
 
     def ctl(self, *arguments: str, timeout: float = 60.0) -> str:
-        """Run `ejabberdctl ARGUMENTS` against this node (as its user, with our cookie). Returns stdout."""
-        p = self.paths
-        command = [EJABBERDCTL, "--config-dir", str(p.config_dir), "--spool", str(p.spool_dir),
-                   "--logs", str(p.logs_dir), *arguments]
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("ERL_", "EJABBERD_"))}
-        env["HOME"] = str(p.home_dir)
+        """Run the ejabberdctl command ARGUMENTS against this node. Returns its output.
+
+        Like ejabberdctl (a hidden Erlang node running ejabberd_ctl), but as the node's own user with our
+        HOME, hence our cookie: root's ejabberdctl would `su` to the ejabberd user and take that user's.
+        """
+        node = self.config.ejabberd.node
+        command = [ERL, "-name", f"ctl-{secrets.token_hex(3)}-{node}", *self._distribution_options(),
+                   "-dist_listen", "false", "-hidden", "-noinput", "-s", "ejabberd_ctl", "-extra", node,
+                   *arguments]
         run_as = self.run_as
+        p = self.paths
         try:
-            result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                                    cwd=p.spool_dir, check=False,
+            result = subprocess.run(command, env=self._environment(), capture_output=True, text=True,
+                                    timeout=timeout, cwd=p.spool_dir, check=False,
                                     user=run_as.uid if run_as else None, group=run_as.gid if run_as else None,
                                     extra_groups=[] if run_as else None)
         except subprocess.TimeoutExpired:
             raise EjabberdError(f"ejabberdctl {' '.join(arguments)} gave no answer within {timeout:.0f} s") from None
         output = result.stdout + result.stderr
         if "nodedown" in output or "Failed RPC connection" in output:
-            node = self.config.ejabberd.node
             if self.process is not None and self.process.returncode is None:
                 raise EjabberdError(f"ejabberdctl could not reach the running node {node} over Erlang "
                                     f"distribution (port {self.config.ejabberd.distribution_port}): the node "
