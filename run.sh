@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The two commands of the README, on a fresh Debian 12 as root:
 #   ./run.sh up      install what is missing, then run Prosody + the component + a demo business
-#   ./run.sh test    install what is missing, then ruff, mypy and the whole test suite
+#                    (Debian's ejabberd too when config.toml says xmpp.server = "ejabberd")
+#   ./run.sh test    install what is missing (ejabberd included), then ruff, mypy and the whole test suite
 # Other arguments are passed to the dotimely-chat command: ./run.sh component, ./run.sh db upgrade, ...
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -46,6 +47,35 @@ install_debian_packages() {
     say "stopping the system-wide Prosody service (dotimely-chat runs its own)"
     as_root systemctl stop prosody || true
   fi
+}
+
+# Debian's ejabberd: always for the tests, for the other commands when the config names it.
+install_ejabberd() {
+  if ! dpkg-query -W -f='${Status}' ejabberd 2>/dev/null | grep -q "install ok installed"; then
+    say "installing Debian's ejabberd"
+    apt_install ejabberd
+  fi
+  # Like Prosody: Debian may start a system-wide ejabberd on install; ours runs from its own config and ports.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet ejabberd 2>/dev/null; then
+    say "stopping the system-wide ejabberd service (dotimely-chat runs its own)"
+    as_root systemctl stop ejabberd || true
+  fi
+}
+
+# xmpp.server of the config the command will read (--config PATH, $DOTIMELY_CONFIG or ./config.toml).
+config_server_kind() {
+  local config="${DOTIMELY_CONFIG:-config.toml}" previous=""
+  for argument in "$@"; do
+    if [ "$previous" = "--config" ]; then config="$argument"; fi
+    case "$argument" in --config=*) config="${argument#--config=}" ;; esac
+    previous="$argument"
+  done
+  [ -f "$config" ] || { echo prosody; return; }
+  "$VENV/bin/python" - "$config" <<'PY' 2>/dev/null || echo prosody
+import sys, tomllib
+with open(sys.argv[1], "rb") as handle:
+    print(tomllib.load(handle).get("xmpp", {}).get("server", "prosody"))
+PY
 }
 
 install_python_packages() {
@@ -131,12 +161,14 @@ install_python_packages
 case "$command" in
   test)
     shift || true
+    install_ejabberd
     check_lint_and_types
     ensure_test_postgresql
     install_browser_test_tools
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)
+    if [ "$(config_server_kind "$@")" = "ejabberd" ]; then install_ejabberd; fi
     exec "$VENV/bin/dotimely-chat" "$@"
     ;;
 esac

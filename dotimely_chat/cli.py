@@ -16,6 +16,8 @@ from .errors import ConfigError, DomainError
 from .instance_lock import InstanceLocked, lock_state_directory
 from .logging_setup import configure_logging
 from .secret_store import refuse_example_secrets, resolve_secrets
+from .servers.ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
+from .servers.ejabberd_process import EjabberdError
 from .servers.prosody_config import ProsodyPaths, render_prosody_config
 from .servers.prosody_process import ProsodyError, ProsodyProcess
 from .servers.prosody_supervisor import ProsodySupervisor
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dotimely-chat: config error in {args.config}: {exc}", file=sys.stderr)
         return 2
-    except (ProsodyError, ServiceError, DomainError, InstanceLocked) as exc:
+    except (ProsodyError, EjabberdError, ServiceError, DomainError, InstanceLocked) as exc:
         print(f"dotimely-chat: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -66,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _server_config(config: Config, kind: str) -> int:
-    if kind == "ejabberd":
-        print("dotimely-chat: the ejabberd config is not available yet; use prosody", file=sys.stderr)
-        return 1
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
+    if kind == "ejabberd":
+        paths = EjabberdPaths.in_state(config.state_directory)
+        # The ejabberdctl.cfg values follow as YAML comments, so the output stays one valid ejabberd.yml.
+        ctl = "".join(line + "\n" if line.startswith("#") else f"#   {line}\n"
+                      for line in render_ejabberdctl_config(config, paths).splitlines())
+        sys.stdout.write(render_ejabberd_config(config, paths) + "\n# ejabberdctl.cfg beside it:\n" + ctl)
+        return 0
     sys.stdout.write(render_prosody_config(config, ProsodyPaths.in_state(config.state_directory)))
     return 0
 
@@ -119,7 +125,9 @@ async def _component(config: Config) -> int:
     config = resolve_secrets(config, generate=False)
     refuse_example_secrets(config)
     if config.xmpp.server != "prosody":
-        raise ServiceError(f"xmpp.server = {config.xmpp.server!r} is not supported yet; use 'prosody'")
+        raise ServiceError(f"xmpp.server = {config.xmpp.server!r}: the component cannot serve on ejabberd yet "
+                           "(its rosters, rooms and presence adapter is missing); use 'prosody' "
+                           "(`server-config ejabberd` prints the ejabberd config)")
     stop = _stop_event()
     service = ChatService(config)
     try:
@@ -144,7 +152,9 @@ async def _up(config: Config) -> int:
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
     if config.xmpp.server != "prosody":
-        raise ServiceError("`up` runs a local Prosody; set xmpp.server = 'prosody' or use `component`")
+        raise ServiceError(f"xmpp.server = {config.xmpp.server!r}: `up` cannot run the demo on ejabberd yet (the "
+                           "component's rosters, rooms and presence adapter is missing); set xmpp.server = "
+                           "'prosody' (`server-config ejabberd` prints the ejabberd config)")
     stop = _stop_event()
     prosody = ProsodyProcess(config)
     await prosody.start()

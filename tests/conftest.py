@@ -18,6 +18,7 @@ from dotimely_chat.servers.prosody_process import ProsodyProcess
 
 from .support.clients import ClientFactory
 from .support.config import make_test_config
+from .support.server_logs import RUNNING_SERVERS
 
 if TYPE_CHECKING:  # imported where used: collecting the unit tests does not load the whole service
     from dotimely_chat.app import ChatService
@@ -32,9 +33,6 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-_running_servers: list[ProsodyProcess] = []
-
-
 @pytest.fixture(scope="session")
 async def prosody_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProsodyProcess]:
     """One real Prosody for the session, started from the generated config."""
@@ -43,9 +41,9 @@ async def prosody_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     config = make_test_config(tmp_path_factory.mktemp("prosody") / "state")
     server = ProsodyProcess(config)
     await server.start()
-    _running_servers.append(server)
+    RUNNING_SERVERS.append(server)
     yield server
-    _running_servers.remove(server)
+    RUNNING_SERVERS.remove(server)
     await server.stop()
 
 
@@ -58,12 +56,12 @@ async def prosody_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitab
         server = ProsodyProcess(make_test_config(tmp_path / f"state{len(started)}", **sections))
         await server.start()
         started.append(server)
-        _running_servers.append(server)
+        RUNNING_SERVERS.append(server)
         return server
 
     yield start
     for server in started:
-        _running_servers.remove(server)
+        RUNNING_SERVERS.remove(server)
         await server.stop()
 
 
@@ -72,8 +70,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for server in _running_servers:
-            report.sections.append((f"Prosody log ({server.paths.log_file})", server.log_tail(80)))
+        for server in RUNNING_SERVERS:
+            report.sections.append((f"{type(server).__name__} log ({server.paths.log_file})", server.log_tail(80)))
 
 
 @pytest.fixture

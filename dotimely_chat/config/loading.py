@@ -22,6 +22,7 @@ from .schema import (
     Config,
     DatabaseConfig,
     DemoConfig,
+    EjabberdConfig,
     HttpConfig,
     MucConfig,
     UploadConfig,
@@ -71,6 +72,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
         api=ApiConfig(**s["api"]),
         demo=DemoConfig(**s["demo"]),
         web=WebConfig(**s["web"]),
+        ejabberd=EjabberdConfig(**s["ejabberd"]),
         source=source,
     )
 
@@ -125,6 +127,9 @@ def _check_relations(s: Mapping[str, Mapping[str, Any]]) -> None:
                           "(so clients discover it)")
     ports = {"xmpp.client_port": s["xmpp"]["client_port"], "xmpp.http_port": s["xmpp"]["http_port"],
              "component.port": s["component"]["port"]}
+    if s["xmpp"]["server"] == "ejabberd":
+        ports.update({"ejabberd.distribution_port": s["ejabberd"]["distribution_port"],
+                      "ejabberd.admin_api_port": s["ejabberd"]["admin_api_port"]})
     seen: dict[int, str] = {}
     for key, port in ports.items():
         if port in seen:

@@ -34,6 +34,19 @@ class XmppConfig:
 
 
 @dataclass(frozen=True)
+class EjabberdConfig:
+    """What an ejabberd run for us needs beside the XMPP ports (read only with xmpp.server = "ejabberd")."""
+
+    node: str               # Erlang node name, NAME@IP; the IP is the distribution interface
+    distribution_port: int  # ERL_DIST_PORT: the node listens here and no epmd is started or asked
+    admin_api_port: int     # mod_http_api, on 127.0.0.1 only
+
+    @property
+    def distribution_interface(self) -> str:
+        return self.node.split("@", 1)[1]
+
+
+@dataclass(frozen=True)
 class ComponentConfig:
     jid: str
     secret: str
@@ -119,6 +132,7 @@ class Config:
     api: ApiConfig
     demo: DemoConfig
     web: WebConfig
+    ejabberd: EjabberdConfig
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -210,6 +224,11 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "websocket_url": (v.url_or_empty("ws", "wss"), ""),
         "login_link_lifetime": (v.seconds(10, 3600), 60),
         "session_lifetime": (v.seconds(300, 30 * 86400), 43200),
+    },
+    "ejabberd": {
+        "node": (v.erlang_node, "ejabberd@127.0.0.1"),
+        "distribution_port": (v.port, 5210),
+        "admin_api_port": (v.port, 5285),
     },
 }
 

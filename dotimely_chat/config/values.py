@@ -96,6 +96,20 @@ def ip_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(ip(f"{key}[{i}]", item) for i, item in enumerate(value))
 
 
+_NODE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def erlang_node(key: str, value: Any) -> str:
+    allowed = "an Erlang node name NAME@IP such as 'ejabberd@127.0.0.1' (the IP is where the node listens)"
+    if not isinstance(value, str) or value.count("@") != 1 or not _NODE_NAME_RE.match(value.split("@")[0]):
+        raise _fail(key, value, allowed)
+    try:
+        ip(key, value.split("@")[1])
+    except ConfigError:
+        raise _fail(key, value, allowed) from None
+    return value
+
+
 def host(key: str, value: Any) -> str:
     if isinstance(value, str):
         try:

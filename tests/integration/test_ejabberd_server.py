@@ -1,0 +1,418 @@
+"""A real ejabberd 23.01 node from the generated config: clients, the component, accounts, stopping, faults.
+
+One node for the module (about 2.5 s to start) on free loopback ports in a temp dir the ejabberd user can
+reach (pytest's own temp dirs are 0700 root); the fault tests start short-lived nodes of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from slixmpp import ClientXMPP, ComponentXMPP
+
+from dotimely_chat.config import Config, parse_config
+from dotimely_chat.errors import LinkUnavailable
+from dotimely_chat.servers import ejabberd_process
+from dotimely_chat.servers.accounts import AccountCommandError
+from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
+from dotimely_chat.servers.ejabberd_process import EjabberdError, EjabberdProcess, _node_pids
+from dotimely_chat.servers.tls import LocalCA
+
+from ..support.config import DOMAIN, config_document, free_port, make_test_config
+from ..support.server_logs import RUNNING_SERVERS
+
+ROOT = Path(__file__).parents[2]
+
+
+def _ejabberd_config(state: Path, **sections: dict[str, Any]) -> Config:
+    return make_test_config(state, xmpp={"server": "ejabberd", **sections.pop("xmpp", {})},
+                            ejabberd={"distribution_port": free_port(), "admin_api_port": free_port(),
+                                      **sections.pop("ejabberd", {})}, **sections)
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A temp dir the ejabberd user can traverse."""
+    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-"))
+    os.chmod(folder, 0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def node() -> AsyncIterator[EjabberdProcess]:
+    if not Path(ejabberd_process.EJABBERDCTL).exists():
+        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
+    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-"))
+    os.chmod(folder, 0o711)
+    server = EjabberdProcess(_ejabberd_config(folder / "state"))
+    await server.start()
+    RUNNING_SERVERS.append(server)  # a failing test shows its log
+    yield server
+    RUNNING_SERVERS.remove(server)
+    await server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+async def accounts(node: EjabberdProcess) -> AsyncIterator[EjabberdAccounts]:
+    api = EjabberdAdminApi(node.api_url)
+    yield EjabberdAccounts(api)
+    await api.close()
+
+
+async def _login(node: EjabberdProcess, jid: str, password: str) -> ClientXMPP | None:
+    """A client logged in over STARTTLS that trusts only the demo CA (None when the password is refused)."""
+    client = ClientXMPP(jid, password)
+    client.ssl_context = ssl.create_default_context(
+        cafile=str(LocalCA.in_state(node.config.state_directory).certificate))
+    outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    client.add_event_handler("session_start", lambda _: outcome.done() or outcome.set_result(True))
+    client.add_event_handler("failed_auth", lambda _: outcome.done() or outcome.set_result(False))
+    client.connect("127.0.0.1", node.config.xmpp.client_port)
+    logged_in = await asyncio.wait_for(outcome, 10)
+    if not logged_in:
+        client.disconnect()
+        return None
+    return client
+
+
+async def test_the_generated_config_starts_a_node_the_admin_api_and_ctl_answer(node: EjabberdProcess) -> None:
+    await node.check_admin_api()
+    status = await asyncio.to_thread(node.ctl, "status")
+    assert "is started with status: started" in status and "ejabberd 23.01" in status
+    assert _node_pids(node.paths.spool_dir) == [node.process.pid if node.process else -1]
+    if os.geteuid() == 0:
+        assert node.run_as is not None and node.run_as.name == "ejabberd"
+        assert Path(f"/proc/{node.process.pid if node.process else -1}").stat().st_uid == node.run_as.uid
+
+
+async def test_client_logs_in_with_starttls_and_a_verified_certificate(
+        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    jid = f"tls-user@{DOMAIN}"
+    assert await accounts.create_account(jid, "first-password")
+    client = await _login(node, jid, "first-password")
+    assert client is not None
+    try:
+        assert client.transport is not None and client.transport.get_extra_info("peercert") is not None
+    finally:
+        client.disconnect()
+
+
+async def test_no_login_is_offered_before_starttls(node: EjabberdProcess) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.config.xmpp.client_port)
+    try:
+        writer.write(f"<?xml version='1.0'?><stream:stream to='{DOMAIN}' xmlns='jabber:client' "
+                     "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".encode())
+        features = b""
+        while b"</stream:features>" not in features:
+            features += await asyncio.wait_for(reader.read(4096), 10)
+    finally:
+        writer.close()
+    assert b"<required/></starttls>" in features
+    assert b"mechanisms" not in features
+    assert b"urn:xmpp:features:rosterver" in features or b"starttls" in features
+
+
+async def test_the_web_page_reaches_the_websocket_and_bosh(node: EjabberdProcess) -> None:
+    port = node.config.xmpp.http_port
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"ws://127.0.0.1:{port}/xmpp-websocket", protocols=("xmpp",)) as ws:
+            await ws.send_str(f'<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="{DOMAIN}" version="1.0"/>')
+            assert "<open" in await asyncio.wait_for(ws.receive_str(), 5)
+            features = await asyncio.wait_for(ws.receive_str(), 5)
+        body = (f"<body rid='1' to='{DOMAIN}' xmlns='http://jabber.org/protocol/httpbind' wait='60' hold='1' "
+                "ver='1.6' xmpp:version='1.0' xmlns:xmpp='urn:xmpp:xbosh'/>")
+        async with http.post(f"http://127.0.0.1:{port}/http-bind", data=body) as reply:
+            assert reply.status == 200 and "<mechanism>SCRAM-SHA-1</mechanism>" in await reply.text()
+    assert "<mechanism>SCRAM-SHA-1</mechanism>" in features
+    assert "X-OAUTH2" not in features
+
+
+async def test_the_component_connects_and_is_discovered_for_uploads(
+        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    c = node.config.component
+    component = ComponentXMPP(c.jid, c.secret, "127.0.0.1", c.port)
+    connected: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    component.add_event_handler("session_start", lambda _: connected.done() or connected.set_result(True))
+    component.connect()
+    await accounts.ensure_account(f"disco-user@{DOMAIN}", "disco-password")
+    client = await _login(node, f"disco-user@{DOMAIN}", "disco-password")
+    assert client is not None
+    try:
+        assert await asyncio.wait_for(connected, 10)
+        client.register_plugin("xep_0030")
+        items = await client.plugin["xep_0030"].get_items(jid=DOMAIN, timeout=10)
+        assert c.jid in {item[0] for item in items["disco_items"]["items"]}
+    finally:
+        client.disconnect()
+        component.disconnect()
+
+
+async def _component(node: EjabberdProcess) -> ComponentXMPP:
+    c = node.config.component
+    component = ComponentXMPP(c.jid, c.secret, "127.0.0.1", c.port)
+    connected: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    component.add_event_handler("session_start", lambda _: connected.done() or connected.set_result(True))
+    component.connect()
+    await asyncio.wait_for(connected, 10)
+    return component
+
+
+def _first(xmpp: Any, event: str, match: Any) -> asyncio.Future[Any]:
+    """The first stanza of `event` for which match(stanza) is true."""
+    found: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    xmpp.add_event_handler(event, lambda stanza: match(stanza) and not found.done() and found.set_result(stanza))
+    return found
+
+
+async def test_only_the_component_creates_rooms_and_owns_them(
+        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    muc = node.config.muc.host
+    component = await _component(node)
+    await accounts.ensure_account(f"room-user@{DOMAIN}", "room-password")
+    client = await _login(node, f"room-user@{DOMAIN}", "room-password")
+    assert client is not None
+    try:
+        created = _first(component, "presence", lambda p: p["from"] == f"appt-1@{muc}/DoTimely")
+        presence = component.make_presence(pto=f"appt-1@{muc}/DoTimely", pfrom=f"rooms@{node.config.component.jid}")
+        presence.append(ET.Element("{http://jabber.org/protocol/muc}x"))
+        presence.send()
+        answer = await asyncio.wait_for(created, 10)
+        x = answer.xml.find("{http://jabber.org/protocol/muc#user}x")
+        assert x is not None, answer
+        codes = {status.get("code") for status in x.findall("{http://jabber.org/protocol/muc#user}status")}
+        assert {"110", "201"} <= codes
+        item = x.find("{http://jabber.org/protocol/muc#user}item")
+        assert item is not None and item.get("affiliation") == "owner"
+
+        refused = _first(client, "presence", lambda p: p["from"] == f"appt-2@{muc}/Carl")
+        attempt = client.make_presence(pto=f"appt-2@{muc}/Carl")
+        attempt.append(ET.Element("{http://jabber.org/protocol/muc}x"))
+        attempt.send()
+        answer = await asyncio.wait_for(refused, 10)
+        assert answer["type"] == "error" and answer["error"]["condition"] == "forbidden"  # "denied by service policy"
+    finally:
+        client.disconnect()
+        component.disconnect()
+
+
+async def test_people_cannot_message_each_other_directly_but_the_component_can(
+        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    """mod_block_strangers with allow_local_users false; the component passes through `access`."""
+    for name in ("staff-a", "cust-a"):
+        await accounts.ensure_account(f"{name}@{DOMAIN}", f"{name}-password")
+    staff = await _login(node, f"staff-a@{DOMAIN}", "staff-a-password")
+    customer = await _login(node, f"cust-a@{DOMAIN}", "cust-a-password")
+    component = await _component(node)
+    assert staff is not None and customer is not None
+    try:
+        customer.send_presence()
+        await asyncio.sleep(0.2)
+        bounced = _first(staff, "message", lambda m: m["type"] == "error")
+        heard = _first(customer, "message", lambda m: m["body"] == "hello from the component")
+        staff.send_message(mto=f"cust-a@{DOMAIN}", mbody="psst, outside the appointment room", mtype="chat")
+        error = await asyncio.wait_for(bounced, 10)
+        # slixmpp 1.17's error plugin does not know policy-violation (its condition reads as '')
+        assert error.xml.find("{jabber:client}error/{urn:ietf:params:xml:ns:xmpp-stanzas}policy-violation") \
+            is not None, error
+        component.send_message(mto=f"cust-a@{DOMAIN}", mbody="hello from the component", mtype="chat",
+                               mfrom=node.config.component.jid)
+        await asyncio.wait_for(heard, 10)
+    finally:
+        for xmpp in (staff, customer, component):
+            xmpp.disconnect()
+
+
+async def test_a_wrong_component_secret_is_refused(node: EjabberdProcess) -> None:
+    c = node.config.component
+    component = ComponentXMPP(c.jid, "not-the-secret-at-all", "127.0.0.1", c.port)
+    outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    component.add_event_handler("session_start", lambda _: outcome.done() or outcome.set_result("connected"))
+    component.add_event_handler("disconnected", lambda _: outcome.done() or outcome.set_result("refused"))
+    component.connect()
+    try:
+        assert await asyncio.wait_for(outcome, 10) == "refused"
+    finally:
+        component.disconnect()
+
+
+async def test_accounts_are_created_changed_and_deleted(node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    jid = f"carl@{DOMAIN}"
+    assert await accounts.create_account(jid, "old-password") is True
+    assert await accounts.create_account(jid, "other-password") is False  # exists: nothing changed
+    assert await accounts.ensure_account(jid, "new-password") is False     # exists: password set
+    assert await _login(node, jid, "old-password") is None
+    client = await _login(node, jid, "new-password")
+    assert client is not None
+    client.disconnect()
+    await accounts.delete_account(jid)
+    assert await _login(node, jid, "new-password") is None
+    assert await accounts.ensure_account(jid, "again-password") is True
+
+
+async def test_account_errors_are_named(node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    with pytest.raises(AccountCommandError, match="new password of nobody@.*404"):
+        await accounts.set_password(f"nobody@{DOMAIN}", "some-password")
+    with pytest.raises(AccountCommandError, match="refused account someone@other.test.*Unknown virtual host"):
+        await accounts.create_account("someone@other.test", "some-password")
+
+
+async def test_an_admin_api_that_is_not_there_is_named() -> None:
+    api = EjabberdAdminApi(f"http://127.0.0.1:{free_port()}/api", timeout=2)
+    try:
+        with pytest.raises(LinkUnavailable, match="admin API at .* did not answer register"):
+            await EjabberdAccounts(api).create_account(f"x@{DOMAIN}", "password")
+    finally:
+        await api.close()
+
+
+async def test_an_admin_api_refusing_us_is_named(reachable_dir: Path) -> None:
+    """What ejabberd answers when api_permissions do not match (Debian's AND-ed example, trap 2)."""
+    async def refuse(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "error", "code": 32, "message": "AccessRules: Account does not have "
+                                  "the right to perform the operation."}, status=403)
+
+    app = web.Application()
+    app.router.add_post("/api/{command}", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    server = EjabberdProcess(_ejabberd_config(reachable_dir / "state", ejabberd={"admin_api_port": port}))
+    api = EjabberdAdminApi(server.api_url)
+    try:
+        with pytest.raises(EjabberdError, match="refused `status` \\(403.*AccessRules.*api_permissions"):
+            await server.check_admin_api()
+        with pytest.raises(AccountCommandError, match="403 AccessRules.*code 32"):
+            await EjabberdAccounts(api).create_account(f"x@{DOMAIN}", "password")
+    finally:
+        await api.close()
+        await runner.cleanup()
+
+
+async def test_a_wrong_erlang_cookie_is_named(node: EjabberdProcess) -> None:
+    cookie = node.paths.cookie_file
+    kept = cookie.read_bytes()
+    os.chmod(cookie, 0o600)
+    cookie.write_bytes(b"NOTTHECOOKIEOFTHISNODE")
+    try:
+        with pytest.raises(EjabberdError, match="refused our Erlang cookie"):
+            await asyncio.to_thread(node.ctl, "status")
+    finally:
+        cookie.write_bytes(kept)
+        os.chmod(cookie, 0o400)
+    assert "started" in await asyncio.to_thread(node.ctl, "status")
+
+
+async def test_a_bad_config_fails_fast_with_the_reason(reachable_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    render = ejabberd_process.render_ejabberd_config
+    monkeypatch.setattr(ejabberd_process, "render_ejabberd_config",
+                        lambda config, paths: render(config, paths) + "assume_mam_usagez: true\n")
+    server = EjabberdProcess(_ejabberd_config(reachable_dir / "state"))
+    with pytest.raises(EjabberdError, match=r"failed to start \(.*Unknown option: assume_mam_usagez"):
+        await asyncio.wait_for(server.start(), 30)
+    assert _node_pids(server.paths.spool_dir) == []
+
+
+async def test_stop_leaves_no_node_behind_and_a_restart_keeps_the_accounts(reachable_dir: Path) -> None:
+    server = EjabberdProcess(_ejabberd_config(reachable_dir / "state"))
+    await server.start()
+    api = EjabberdAdminApi(server.api_url)
+    try:
+        assert await EjabberdAccounts(api).create_account(f"kept@{DOMAIN}", "kept-password")
+        await server.stop()
+        assert _node_pids(server.paths.spool_dir) == []
+        assert not await ejabberd_process._port_open("127.0.0.1", server.config.xmpp.client_port)
+        await server.start()  # the same state directory: mnesia in the spool, same node name
+        assert await EjabberdAccounts(api).create_account(f"kept@{DOMAIN}", "other-password") is False
+    finally:
+        await api.close()
+        await server.stop()
+    assert _node_pids(server.paths.spool_dir) == []
+
+
+async def test_the_node_dies_with_its_parent(reachable_dir: Path) -> None:
+    """`up` killed with SIGKILL leaves no node: the VM is our child with a parent-death signal."""
+    state = reachable_dir / "state"
+    document = config_document(state, xmpp={"server": "ejabberd"},
+                               ejabberd={"distribution_port": free_port(), "admin_api_port": free_port()})
+    config = parse_config(document, state)
+    script = textwrap.dedent("""
+        import asyncio, json, sys
+        from pathlib import Path
+        from dotimely_chat.config import parse_config
+        from dotimely_chat.servers.ejabberd_process import EjabberdProcess
+        async def main():
+            await EjabberdProcess(parse_config(json.loads(sys.argv[1]), Path(sys.argv[2]))).start()
+            print("ready", flush=True)
+            await asyncio.sleep(120)
+        asyncio.run(main())
+    """)
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", script, json.dumps(document), str(state),
+                                                  cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert parent.stdout is not None
+        line = await asyncio.wait_for(parent.stdout.readline(), 60)
+        assert line.strip() == b"ready"
+        spool = config.state_directory / "ejabberd" / "spool"
+        assert len(_node_pids(spool)) == 1
+        parent.send_signal(signal.SIGKILL)
+        for _ in range(200):
+            if not _node_pids(spool):
+                break
+            await asyncio.sleep(0.1)
+        assert _node_pids(spool) == []
+    finally:
+        if parent.returncode is None:
+            parent.kill()
+        await parent.wait()
+        for pid in _node_pids(config.state_directory / "ejabberd" / "spool"):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_state_directory_the_ejabberd_user_cannot_reach_runs_the_node_as_root(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A checkout under /root (0700), as `./run.sh up` on a fresh Debian: the node runs as root, with a warning."""
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the node as the ejabberd user")
+    state = tmp_path / "private" / "state"
+    state.parent.mkdir(mode=0o700)
+    server = EjabberdProcess(_ejabberd_config(state))
+    try:
+        await server.start()
+        assert server.run_as is None
+        assert "cannot reach" in caplog.text and "runs as root" in caplog.text
+        assert "started" in await asyncio.to_thread(server.ctl, "status")  # the cookie in our HOME, as root
+    finally:
+        await server.stop()
+    assert _node_pids(server.paths.spool_dir) == []
+
+
+async def test_status_over_http_uses_one_keep_alive_connection(node: EjabberdProcess) -> None:
+    api = EjabberdAdminApi(node.api_url)
+    try:
+        for _ in range(5):
+            assert (await api.call("status"))[0] == 200
+        assert api._http is not None
+        connector = api._http.connector
+        assert isinstance(connector, aiohttp.TCPConnector)
+        assert sum(len(c) for c in connector._conns.values()) == 1
+    finally:
+        await api.close()
