@@ -3,7 +3,8 @@ status, and the audit log, are deleted once older than the retention, like the s
 (`archive_expires_after`, `muc_log_expires_after`) and the uploaded files (services/uploads/housekeeping.py).
 Used or expired export links go a day after they expire. A deleted business (a tombstone, see
 services/directory/) is purged once it was deleted longer ago than the retention and no record of it is
-left. A periodic task started and stopped by app.py.
+left. A periodic task started and stopped by app.py; on a server that cannot expire its own archives
+(ejabberd 23.01) it also asks the server to (`ports.ServerArchiveExpiry`).
 
 Kept on purpose: `member_marks` (one row per member and room, how far they have read: no content, and it
 keeps "unread" counts right) and presence (current state, not history).
@@ -21,6 +22,7 @@ from ..policies.exports import retention_cutoff
 from ..storage import Database, utcnow
 from ..storage.business_deletion import BusinessDeletionStore
 from ..storage.compliance_store import RetentionStore
+from .ports import ServerArchiveExpiry
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,10 @@ async def _purge_deleted_businesses(database: Database, cutoff: dt.datetime) -> 
 
 class RetentionHousekeeping:
     def __init__(self, database: Database, retention_seconds: int | None,
-                 interval: float = INTERVAL_SECONDS) -> None:
+                 interval: float = INTERVAL_SECONDS, server_archives: ServerArchiveExpiry | None = None) -> None:
+        """`server_archives`: set (by the composition) when the XMPP server's archives need expiring by us."""
         self.database, self.retention_seconds, self.interval = database, retention_seconds, interval
+        self.server_archives = server_archives
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -96,12 +100,25 @@ class RetentionHousekeeping:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def run_once(self) -> None:
+        """One pass over our records and, when wired, the server's archives; a failure of one does not
+        keep the other from running (each is logged, and retried on the next pass)."""
+        try:
+            await prune(self.database, self.retention_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Retention pass failed; trying again in %.0f s", self.interval)
+        if self.server_archives is None or self.retention_seconds is None:
+            return
+        try:
+            await self.server_archives.expire_archives(self.retention_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Expiring the XMPP server's archives failed; trying again in %.0f s", self.interval)
+
     async def _run(self) -> None:
         while True:
-            try:
-                await prune(self.database, self.retention_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("Retention pass failed; trying again in %.0f s", self.interval)
+            await self.run_once()
             await asyncio.sleep(self.interval)
