@@ -39,7 +39,8 @@ from slixmpp import JID, ComponentXMPP
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import tostring
 
-from ..component.muc_bookmarks import NS_PUBSUB, PUBLISH_OPTIONS_FORM_TYPE, BookmarkError
+from ..component.muc_bookmarks import (NS_PUBSUB, PUBLISH_OPTIONS_FORM_TYPE, BookmarkError, error_condition,
+                                       error_detail)
 from ..component.pep_profile import ITEM_ID, NS_NICK, NS_VCARD4_NODE, nick_payload, vcard_payload
 from ..errors import LinkUnavailable
 from .ejabberd_accounts import EjabberdAdminApi
@@ -248,7 +249,7 @@ class EjabberdProfile:
 
     async def _read(self, user: JID, node: str) -> ET.Element | None:
         """The payload of the node's `current` item, read as the component; None when there is none."""
-        iq = self.component.make_iq_get(ito=user.bare)
+        iq = self.component.make_iq_get(ito=user.bare, ifrom=self.component.boundjid.bare)
         items = ET.SubElement(ET.SubElement(iq.xml, f"{{{NS_PUBSUB}}}pubsub"), f"{{{NS_PUBSUB}}}items",
                               {"node": node})
         ET.SubElement(items, f"{{{NS_PUBSUB}}}item", {"id": ITEM_ID})
@@ -256,9 +257,12 @@ class EjabberdProfile:
         try:
             reply = await iq.send(timeout=self.timeout)
         except IqError as exc:
-            if exc.condition == "item-not-found":
+            # Read the stanza itself: on a component stream the error is in jabber:component:accept, which
+            # slixmpp's `condition` does not see (it then reads feature-not-implemented).
+            condition = error_condition(exc.iq.xml)
+            if condition == "item-not-found":
                 return None
-            raise BookmarkError(f"{what} failed: {exc.condition} ({exc.text})", exc.condition) from None
+            raise BookmarkError(f"{what} failed: {error_detail(exc.iq.xml)}", condition) from None
         except IqTimeout:
             raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
         for item in reply.xml.iter(f"{{{NS_PUBSUB}}}item"):
