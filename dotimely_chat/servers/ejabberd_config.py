@@ -163,7 +163,8 @@ def _modules(config: Config) -> dict[str, Any]:
             "access_createnode": "local",
             "plugins": ["flat", "pep"],
             "force_node_config": {
-                "storage:bookmarks": {"access_model": "whitelist"},
+                # The component's bookmarks (servers/ejabberd_pep.py): a node a client makes stays persistent.
+                "storage:bookmarks": {"access_model": "whitelist", "persist_items": True},
                 "urn:xmpp:bookmarks:1": {"access_model": "whitelist", "max_items": 1000,
                                          "send_last_published_item": "never", "notify_retract": True},
             },
@@ -249,6 +250,8 @@ def _header(config: Config) -> str:
 #   session {config.xmpp.session_hibernation} s (xmpp.session_hibernation).
 # - Websocket at /xmpp-websocket and BOSH at /http-bind on xmpp.http_port for the web page; like Prosody's
 #   consider_websocket_secure, they offer login without TLS of their own (TLS belongs to the proxy in front).
+# - Room bookmarks are legacy storage:bookmarks (what clients read on 23.01, which advertises bookmarks-conversion
+#   and not bookmarks:1#compat), forced whitelist and persistent whoever creates the node.
 # - Upload discovery: the component's domain is listed in the host's disco items (mod_disco extra_domains).
 """
 

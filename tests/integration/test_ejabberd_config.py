@@ -113,6 +113,8 @@ def test_privileges_strangers_push_and_upload_discovery(tmp_path: Path) -> None:
     assert modules["mod_mam"]["default"] == "always"
     bookmarks = modules["mod_pubsub"]["force_node_config"]["urn:xmpp:bookmarks:1"]
     assert bookmarks["max_items"] == 1000  # without it each XEP-0402 bookmark replaces the previous one
+    legacy = modules["mod_pubsub"]["force_node_config"]["storage:bookmarks"]
+    assert legacy == {"access_model": "whitelist", "persist_items": True}  # whoever creates the node
 
 
 def test_session_hibernation_and_retention_follow_our_config(tmp_path: Path) -> None:

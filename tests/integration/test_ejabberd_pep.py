@@ -144,9 +144,13 @@ async def _iq(client: ClientXMPP, kind: str, child: ET.Element, to: str | None =
 
 async def _pep_rooms(client: ClientXMPP) -> set[str]:
     """What a client reads at login: the storage:bookmarks PEP item of its own account."""
+    return await _pep_rooms_of(client, str(client.boundjid.bare))
+
+
+async def _pep_rooms_of(client: ClientXMPP, jid: str) -> set[str]:
     pubsub = ET.Element(f"{{{NS_PUBSUB}}}pubsub")
     ET.SubElement(pubsub, f"{{{NS_PUBSUB}}}items", node=NS_STORAGE)
-    reply = await _iq(client, "get", pubsub, str(client.boundjid.bare))
+    reply = await _iq(client, "get", pubsub, jid)
     return {c.get("jid", "") for c in reply.iter(f"{{{NS_STORAGE}}}conference")}
 
 
@@ -187,6 +191,27 @@ async def test_a_published_bookmark_reaches_the_connected_client_and_the_next_lo
     later = await clients(jid, password)  # the next login (a second client) reads both stores
     assert await _pep_rooms(later) == {haircut, colour}
     assert await _private_rooms(later) == {haircut, colour}
+
+
+async def test_a_node_the_users_client_made_otherwise_still_takes_our_bookmarks(
+        node: EjabberdProcess, api: EjabberdAdminApi, clients: Callable[..., Any]) -> None:
+    """The client created storage:bookmarks not persistent (private_set's publish would then be refused):
+    force_node_config keeps the node persistent and whitelisted whoever creates it."""
+    jid, password = await _account(api, "bm-client-node")
+    client = await clients(jid, password)
+    create = ET.fromstring(
+        f"<pubsub xmlns='{NS_PUBSUB}'><create node='{NS_STORAGE}'/><configure><x xmlns='{NS_DATA}' type='submit'>"
+        "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#node_config</value></field>"
+        "<field var='pubsub#persist_items'><value>0</value></field>"
+        "<field var='pubsub#access_model'><value>open</value></field></x></configure></pubsub>")
+    await _iq(client, "set", create, jid)
+    room = _room(node, "haircut")
+    await EjabberdBookmarks(api).publish(jid, room, "Haircut", "Cathy")
+    assert await _pep_rooms(client) == {room}
+    stranger_jid, stranger_password = await _account(api, "bm-stranger")
+    stranger = await clients(stranger_jid, stranger_password)
+    with pytest.raises(IqError):  # whitelist: nobody else reads a person's rooms
+        await _pep_rooms_of(stranger, jid)
 
 
 async def test_a_bookmark_of_the_users_own_is_kept(node: EjabberdProcess, api: EjabberdAdminApi,
@@ -238,17 +263,19 @@ async def test_bookmark_errors_are_raised(node: EjabberdProcess, api: EjabberdAd
         await bookmarks.publish(f"nobody-{secrets.token_hex(3)}@{DOMAIN}", room, "Ghost", "Ghost")
     assert refused.value.condition == "forbidden", refused.value
 
-    # The user's client made the PEP node with settings private_set's publish does not match (not
-    # persistent): ejabberd refuses the publish, and private_set says so.
     jid, password = await _account(api, "bm-refused")
-    client = await clients(jid, password)
-    create = ET.fromstring(
-        f"<pubsub xmlns='{NS_PUBSUB}'><create node='{NS_STORAGE}'/><configure><x xmlns='{NS_DATA}' type='submit'>"
-        "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#node_config</value></field>"
-        "<field var='pubsub#persist_items'><value>0</value></field></x></configure></pubsub>")
-    await _iq(client, "set", create, jid)
-    with pytest.raises(BookmarkError, match="private_set|admin API answered"):
-        await bookmarks.publish(jid, room, "Haircut", "Cathy")
+    refusing = EjabberdAdminApi(api.base_url)  # the real API, but private_set answers 1 (its failure code)
+    real_call = refusing.call
+
+    async def call(command: str, **arguments: Any) -> tuple[int, Any]:
+        return (200, 1) if command == "private_set" else await real_call(command, **arguments)
+
+    refusing.call = call  # type: ignore[method-assign]
+    try:
+        with pytest.raises(BookmarkError, match="admin API answered 200 1"):
+            await EjabberdBookmarks(refusing).publish(jid, room, "Haircut", "Cathy")
+    finally:
+        await refusing.close()
 
     unreachable = EjabberdAdminApi(f"http://127.0.0.1:{free_port()}/api", timeout=2)
     try:
