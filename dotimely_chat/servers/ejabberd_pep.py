@@ -202,17 +202,15 @@ class EjabberdProfile:
             ET.SubElement(retract, f"{{{NS_PUBSUB}}}item", {"id": ITEM_ID})
             await self._send(user, [retract], what)
             await self._until(functools.partial(self._read, user, node), lambda payload: payload is None, what)
-        status, body = await self.calls.call(f"clearing the vCard name of {user.bare}", "set_vcard",
-                                             user=user.user, host=user.domain, name="FN", content="")
-        if status != 200 or body != 0:
-            raise _failure(f"clearing the vCard name of {user.bare}", status, body)
+        await self.calls.ok(f"clearing the vCard name of {user.bare}", "set_vcard", user=user.user,
+                            host=user.domain, name="FN", content="")
         log.info("Name of %s retracted", user.bare)
 
     async def _publish(self, user: JID, node: str, payload: ET.Element, name: str) -> None:
         what = f"publishing {node} for {user.bare}"
 
         def ours(found: ET.Element | None) -> bool:
-            return found is not None and "".join(found.itertext()).strip() == name
+            return found is not None and "".join(found.itertext()).strip() == name.strip()
 
         read = functools.partial(self._read, user, node)
         await self._send(user, _publish_elements(node, payload, with_options=True), what)
@@ -222,8 +220,8 @@ class EjabberdProfile:
         except BookmarkError as exc:
             if exc.condition != "undefined-condition":  # the node is there but we may not read it
                 raise
-        # The user's client made the node first with another access model: ejabberd refuses our
-        # publish-options (precondition-not-met); publish into the node as it is (as on Prosody).
+        # The user's client made the node first with another access model: ejabberd refuses a publish whose
+        # options differ from the node's configuration; publish into the node as it is (as on Prosody).
         log.info("%s of %s exists with another access model: publishing into it as it is", node, user.bare)
         await self._send(user, _publish_elements(node, payload, with_options=False), what)
         await self._until(read, ours, what)
