@@ -1,6 +1,7 @@
-"""Fixtures shared by the tests: a real Prosody from the generated config on free loopback ports in a temp
-dir, connected slixmpp clients, the whole service and its API; the store suite's databases (SQLite and
-PostgreSQL). A failing test shows the server's log. The helpers behind them live in tests/support/."""
+"""Fixtures shared by the tests: a real Prosody (and a real ejabberd) from the generated config on free
+loopback ports in a temp dir, connected slixmpp clients, the whole service and its API on either; the store
+suite's databases (SQLite and PostgreSQL). A failing test shows the server's log. The helpers behind them live
+in tests/support/."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ if TYPE_CHECKING:  # imported where used: collecting the unit tests does not loa
     from dotimely_chat.app import ChatService
     from dotimely_chat.storage import Database
 
+    from dotimely_chat.servers.ejabberd_process import EjabberdProcess
+
     from .support.business import Api
+    from .support.ejabberd import EjabberdClientFactory
     from .support.postgres import PostgresServer
 
 # Under CI the property tests draw the same examples every run: a failure there is a regression of the
@@ -109,6 +113,66 @@ async def api(chat_service: ChatService) -> AsyncIterator[Api]:
 
     async with aiohttp.ClientSession() as http:
         yield Api(chat_service, http)
+
+
+@pytest.fixture(scope="session")
+async def ejabberd_server() -> AsyncIterator[EjabberdProcess]:
+    """One real ejabberd 23.01 node for the session (about 2.5 s to start), from the generated config, in a
+    temp dir the ejabberd user can reach."""
+    from dotimely_chat.servers import ejabberd_process
+
+    from .support.ejabberd import ejabberd_test_config, reachable_temp_dir
+
+    if not Path(ejabberd_process.EJABBERDCTL).exists():
+        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
+    with reachable_temp_dir() as folder:
+        server = ejabberd_process.EjabberdProcess(ejabberd_test_config(folder / "state"))
+        await server.start()
+        RUNNING_SERVERS.append(server)
+        try:
+            yield server
+        finally:
+            RUNNING_SERVERS.remove(server)
+            await server.stop()
+
+
+@pytest.fixture
+async def ejabberd_clients(ejabberd_server: EjabberdProcess) -> AsyncIterator[EjabberdClientFactory]:
+    from .support.ejabberd import EjabberdClientFactory
+
+    factory = EjabberdClientFactory(ejabberd_server)
+    yield factory
+    await factory.close()
+
+
+@pytest.fixture
+async def ejabberd_chat_service(ejabberd_server: EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
+    """The whole service (component, database, HTTP) on the session ejabberd, with a database of its own."""
+    import dataclasses
+
+    from dotimely_chat.app import ChatService
+
+    base = ejabberd_server.config
+    own = make_test_config(tmp_path / "service-state")
+    config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http, web=own.web)
+    service = ChatService(config)
+    await service.start()
+    try:
+        assert await service.component.wait_connected(15), service.component.state
+        yield service
+    finally:
+        await service.stop()
+
+
+@pytest.fixture
+async def ejabberd_api(ejabberd_chat_service: ChatService) -> AsyncIterator[Api]:
+    """The booking API of `ejabberd_chat_service`."""
+    import aiohttp
+
+    from .support.business import Api
+
+    async with aiohttp.ClientSession() as http:
+        yield Api(ejabberd_chat_service, http)
 
 
 @pytest.fixture(scope="session")
