@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:  # imported where used: collecting the unit tests does not loa
     from dotimely_chat.servers.ejabberd_process import EjabberdProcess
 
     from .support.business import Api
-    from .support.ejabberd import EjabberdClientFactory
     from .support.postgres import PostgresServer
 
 # Under CI the property tests draw the same examples every run: a failure there is a regression of the
@@ -78,21 +78,49 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((f"{type(server).__name__} log ({server.paths.log_file})", server.log_tail(80)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "servers(*kinds): run the test once on each XMPP server named "
+                            "('prosody', 'ejabberd'); the fixtures `xmpp_server`, `xmpp_clients`, "
+                            "`chat_service` and `api` follow (unmarked: Prosody only)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("servers")
+    if marker is not None and "xmpp_server" in metafunc.fixturenames:
+        metafunc.parametrize("xmpp_server", marker.args, indirect=True)
+
+
 @pytest.fixture
-async def xmpp_clients(prosody_server: ProsodyProcess) -> AsyncIterator[ClientFactory]:
-    factory = ClientFactory(prosody_server)
+def xmpp_server(request: pytest.FixtureRequest) -> ProsodyProcess | EjabberdProcess:
+    """The session server of the test's kind (the `servers` marker; Prosody by default)."""
+    kind = getattr(request, "param", "prosody")
+    assert kind in ("prosody", "ejabberd"), kind
+    return request.getfixturevalue(f"{kind}_server")  # type: ignore[no-any-return]
+
+
+def _client_factory(server: ProsodyProcess | EjabberdProcess) -> ClientFactory:
+    from dotimely_chat.servers.ejabberd_process import EjabberdProcess
+
+    from .support.ejabberd import EjabberdClientFactory
+
+    return EjabberdClientFactory(server) if isinstance(server, EjabberdProcess) else ClientFactory(server)
+
+
+@pytest.fixture
+async def xmpp_clients(xmpp_server: ProsodyProcess | EjabberdProcess) -> AsyncIterator[ClientFactory]:
+    factory = _client_factory(xmpp_server)
     yield factory
     await factory.close()
 
 
-@pytest.fixture
-async def chat_service(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
-    """The whole service (component, database, HTTP) on the session Prosody, with a database of its own."""
+@asynccontextmanager
+async def _service_on(server: ProsodyProcess | EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
+    """The whole service (component, database, HTTP) on a session server, with a database of its own."""
     import dataclasses
 
     from dotimely_chat.app import ChatService
 
-    base = prosody_server.config
+    base = server.config
     own = make_test_config(tmp_path / "service-state")
     config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http, web=own.web)
     service = ChatService(config)
@@ -102,6 +130,14 @@ async def chat_service(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncI
         yield service
     finally:
         await service.stop()
+
+
+@pytest.fixture
+async def chat_service(xmpp_server: ProsodyProcess | EjabberdProcess, tmp_path: Path
+                       ) -> AsyncIterator[ChatService]:
+    """The whole service on the session server of the test's kind (Prosody unless marked `servers`)."""
+    async with _service_on(xmpp_server, tmp_path) as service:
+        yield service
 
 
 @pytest.fixture
@@ -137,31 +173,17 @@ async def ejabberd_server() -> AsyncIterator[EjabberdProcess]:
 
 
 @pytest.fixture
-async def ejabberd_clients(ejabberd_server: EjabberdProcess) -> AsyncIterator[EjabberdClientFactory]:
-    from .support.ejabberd import EjabberdClientFactory
-
-    factory = EjabberdClientFactory(ejabberd_server)
+async def ejabberd_clients(ejabberd_server: EjabberdProcess) -> AsyncIterator[ClientFactory]:
+    factory = _client_factory(ejabberd_server)
     yield factory
     await factory.close()
 
 
 @pytest.fixture
 async def ejabberd_chat_service(ejabberd_server: EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
-    """The whole service (component, database, HTTP) on the session ejabberd, with a database of its own."""
-    import dataclasses
-
-    from dotimely_chat.app import ChatService
-
-    base = ejabberd_server.config
-    own = make_test_config(tmp_path / "service-state")
-    config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http, web=own.web)
-    service = ChatService(config)
-    await service.start()
-    try:
-        assert await service.component.wait_connected(15), service.component.state
+    """The whole service on the session ejabberd, with a database of its own."""
+    async with _service_on(ejabberd_server, tmp_path) as service:
         yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture

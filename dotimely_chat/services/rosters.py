@@ -154,6 +154,11 @@ class RosterService:
                  len(people), total.set, total.removed, total.failed)
         return total
 
+    async def component_contacts(self) -> list[str]:
+        """The people whose roster has the component: everyone of a business."""
+        async with self.database.session() as session:
+            return [p.jid for p in await DirectoryQueries(session).people_with_memberships()]
+
     # -------------------------------------------------------------------------------------------- push
     async def _push(self, person: Contact, to_set: list[RosterEntry], to_remove: list[str], *,
                     stale: list[str], managed: dict[str, ManagedItem],
