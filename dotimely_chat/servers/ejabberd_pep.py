@@ -43,6 +43,8 @@ from ..component.muc_bookmarks import (NS_PUBSUB, PUBLISH_OPTIONS_FORM_TYPE, Boo
                                        error_detail)
 from ..component.pep_profile import ITEM_ID, NS_NICK, NS_VCARD4_NODE, nick_payload, vcard_payload
 from ..errors import LinkUnavailable
+from ..services.names import ProfileGateway
+from ..services.ports import BookmarkStore
 from .ejabberd_accounts import EjabberdAdminApi
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ class _AdminCalls:
             raise BookmarkError(f"{what} failed: {user.bare} is not an account of this server", "forbidden")
 
 
-class EjabberdBookmarks:
+class EjabberdBookmarks(BookmarkStore):
     """Publish, retract and read a user's room bookmarks (`storage:bookmarks`) through the admin API."""
 
     def __init__(self, api: EjabberdAdminApi) -> None:
@@ -168,7 +170,7 @@ def _conferences(storage: ET.Element, room: str) -> list[ET.Element]:
     return [c for c in storage.findall(f"{{{NS_STORAGE}}}conference") if JID(c.get("jid", "")).bare == room]
 
 
-class EjabberdProfile:
+class EjabberdProfile(ProfileGateway):
     """Publish, read and retract a user's nickname and vCard (services.names.ProfileGateway) on ejabberd.
 
     `component` is the component's stream: it reads the `open` PEP nodes back, as any room member can.

@@ -1,4 +1,4 @@
-"""Archive retention on ejabberd 23.01 (`services.ports.ServerArchiveExpiry`).
+"""Archive retention on ejabberd 23.01 (`services.ports.ArchiveRetention`).
 
 ejabberd 23.01 has no archive expiry option (Prosody has `archive_expires_after` and `muc_log_expires_after`),
 so `archive.retention` is applied by calling the admin command `delete_old_mam_messages` (type `all`: users'
@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 
-from ..services.ports import ServerArchiveExpiry
+from ..services.ports import ArchiveRetention
 from .ejabberd_accounts import EjabberdAdminApi
 
 log = logging.getLogger(__name__)
@@ -37,17 +37,17 @@ def retention_days(retention_seconds: int) -> int:
     return max(1, math.ceil(retention_seconds / DAY_SECONDS))
 
 
-class EjabberdArchiveExpiry(ServerArchiveExpiry):
+class EjabberdArchiveExpiry(ArchiveRetention):
     def __init__(self, api: EjabberdAdminApi, min_interval: float = MIN_INTERVAL_SECONDS) -> None:
         self.api = api
         self.min_interval = min_interval
         self._last_run: float | None = None
 
-    async def expire_archives(self, retention_seconds: int) -> None:
+    async def delete_older_than(self, seconds: int) -> None:
         now = asyncio.get_running_loop().time()
         if self._last_run is not None and now - self._last_run < self.min_interval:
             return
-        days = retention_days(retention_seconds)
+        days = retention_days(seconds)
         status, body = await self.api.call("delete_old_mam_messages", type="all", days=days)
         if status != 200 or body != 0:
             raise ArchiveExpiryError(f"ejabberd refused delete_old_mam_messages (older than {days} days): "

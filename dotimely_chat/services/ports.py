@@ -27,12 +27,6 @@ implements it): whether it is up, and the figures /healthz reports.
 
 `RoomArchive` (with `ArchivedMessage`, `Mark`, `ArchiveError`): what the status back-fill and the export
 read of a room's archive (`component.muc_archive.MucArchive` implements it, XEP-0313 over the link).
-
-# Retention at the XMPP server
-
-`ServerArchiveExpiry`: expiring the server's own archives (users' and rooms' MAM) for a server that cannot
-do it by itself (ejabberd 23.01: `servers.ejabberd_retention.EjabberdArchiveExpiry`; Prosody expires them by
-its config and needs none). `services.retention.RetentionHousekeeping` calls it on each pass.
 """
 
 from __future__ import annotations
@@ -106,9 +100,14 @@ class BookmarkStore(Protocol):
 
 class ArchiveRetention(Protocol):
     """Deletes the server's archived messages older than the retention, where the server does not expire
-    them by itself (Prosody does: mod_mam's archive_expires_after in the generated config)."""
+    them by itself (Prosody does: mod_mam's archive_expires_after in the generated config; ejabberd 23.01
+    does not: `servers.ejabberd_retention.EjabberdArchiveExpiry`). `services.retention.RetentionHousekeeping`
+    calls it on each of its passes."""
 
-    async def delete_older_than(self, seconds: int) -> None: ...
+    async def delete_older_than(self, seconds: int) -> None:
+        """One pass, users' and rooms' archives (an implementation may skip passes too close together).
+        Raises on failure."""
+        ...
 
 
 # ------------------------------------------------------------------------------------------- the XMPP link
@@ -212,15 +211,4 @@ class RoomArchive(Protocol):
                  end: dt.datetime | None = None) -> AsyncIterator[ArchivedMessage]:
         """The room's messages, oldest first, after `after_id` (exclusive) and within [start, end]
         (inclusive, whole seconds on Prosody). Raises ArchiveError (while iterating)."""
-        ...
-
-
-# ============================================================================ retention at the XMPP server
-
-
-class ServerArchiveExpiry(Protocol):
-    """Deletes what the XMPP server archived (one-to-one and room MAM) longer ago than the retention."""
-
-    async def expire_archives(self, retention_seconds: int) -> None:
-        """One pass (the implementation may skip passes it finds too close together). Raises on failure."""
         ...

@@ -4,7 +4,7 @@ status, and the audit log, are deleted once older than the retention, like the s
 Used or expired export links go a day after they expire. A deleted business (a tombstone, see
 services/directory/) is purged once it was deleted longer ago than the retention and no record of it is
 left. A periodic task started and stopped by app.py; on a server that cannot expire its own archives
-(ejabberd 23.01) it also asks the server to (`ports.ServerArchiveExpiry`).
+(ejabberd 23.01) it also asks the server to (`ports.ArchiveRetention`).
 
 Kept on purpose: `member_marks` (one row per member and room, how far they have read: no content, and it
 keeps "unread" counts right) and presence (current state, not history).
@@ -22,7 +22,7 @@ from ..policies.exports import retention_cutoff
 from ..storage import Database, utcnow
 from ..storage.business_deletion import BusinessDeletionStore
 from ..storage.compliance_store import RetentionStore
-from .ports import ServerArchiveExpiry
+from .ports import ArchiveRetention
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def _purge_deleted_businesses(database: Database, cutoff: dt.datetime) -> 
 
 class RetentionHousekeeping:
     def __init__(self, database: Database, retention_seconds: int | None,
-                 interval: float = INTERVAL_SECONDS, server_archives: ServerArchiveExpiry | None = None) -> None:
+                 interval: float = INTERVAL_SECONDS, server_archives: ArchiveRetention | None = None) -> None:
         """`server_archives`: set (by the composition) when the XMPP server's archives need expiring by us."""
         self.database, self.retention_seconds, self.interval = database, retention_seconds, interval
         self.server_archives = server_archives
@@ -112,7 +112,7 @@ class RetentionHousekeeping:
         if self.server_archives is None or self.retention_seconds is None:
             return
         try:
-            await self.server_archives.expire_archives(self.retention_seconds)
+            await self.server_archives.delete_older_than(self.retention_seconds)
         except asyncio.CancelledError:
             raise
         except Exception:

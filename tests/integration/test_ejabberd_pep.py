@@ -7,13 +7,11 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import ssl
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +21,6 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from dotimely_chat.component.muc_bookmarks import BookmarkError
-from dotimely_chat.config import Config
 from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_pep import EjabberdBookmarks, EjabberdProfile
@@ -31,8 +28,7 @@ from dotimely_chat.servers.ejabberd_process import EjabberdProcess
 from dotimely_chat.servers.ejabberd_retention import EjabberdArchiveExpiry
 from dotimely_chat.servers.tls import LocalCA
 
-from ..support.config import DOMAIN, free_port, make_test_config
-from ..support.server_logs import RUNNING_SERVERS
+from ..support.config import DOMAIN, free_port
 
 NS_STORAGE = "storage:bookmarks"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
@@ -44,24 +40,10 @@ NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
 DAY_USEC = 86400 * 1_000_000
 
 
-def _config(state: Path) -> Config:
-    return make_test_config(state, xmpp={"server": "ejabberd"},
-                            ejabberd={"distribution_port": free_port(), "admin_api_port": free_port()})
-
-
-@pytest.fixture(scope="module")
-async def node() -> AsyncIterator[EjabberdProcess]:
-    if not Path(ejabberd_process.EJABBERDCTL).exists():
-        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
-    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-"))
-    os.chmod(folder, 0o711)  # the ejabberd user must reach it
-    server = EjabberdProcess(_config(folder / "state"))
-    await server.start()
-    RUNNING_SERVERS.append(server)  # a failing test shows its log
-    yield server
-    RUNNING_SERVERS.remove(server)
-    await server.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def node(ejabberd_server: EjabberdProcess) -> EjabberdProcess:
+    """The session's ejabberd node (tests/conftest.py)."""
+    return ejabberd_server
 
 
 @pytest.fixture
@@ -449,7 +431,7 @@ async def test_retention_deletes_what_is_older_and_keeps_the_rest(
     assert await archived_soon(4) == ["old one", "old two", "new one", "new two"]
 
     expiry = EjabberdArchiveExpiry(api)
-    await expiry.expire_archives(4 * 86400)  # nothing is four days old
+    await expiry.delete_older_than(4 * 86400)  # nothing is four days old
     assert await _archived_bodies(client) == ["old one", "old two", "new one", "new two"]
-    await EjabberdArchiveExpiry(api).expire_archives(2 * 86400)
+    await EjabberdArchiveExpiry(api).delete_older_than(2 * 86400)
     assert await _archived_bodies(client) == ["new one", "new two"]

@@ -20,8 +20,8 @@ class FakeExpiry:
         self.calls: list[int] = []
         self.fails = fails
 
-    async def expire_archives(self, retention_seconds: int) -> None:
-        self.calls.append(retention_seconds)
+    async def delete_older_than(self, seconds: int) -> None:
+        self.calls.append(seconds)
         if self.fails:
             raise RuntimeError("admin API refused")
 
@@ -84,10 +84,10 @@ def test_retention_in_whole_days_rounded_up() -> None:
 async def test_ejabberd_expiry_calls_delete_old_mam_messages_at_most_once_per_interval() -> None:
     api = FakeApi()
     expiry = EjabberdArchiveExpiry(cast(EjabberdAdminApi, api), min_interval=3600)
-    await expiry.expire_archives(86400 * 7)
-    await expiry.expire_archives(86400 * 7)  # an hour has not passed: skipped
+    await expiry.delete_older_than(86400 * 7)
+    await expiry.delete_older_than(86400 * 7)  # an hour has not passed: skipped
     assert api.calls == [("delete_old_mam_messages", {"type": "all", "days": 7})]
-    await EjabberdArchiveExpiry(cast(EjabberdAdminApi, api), min_interval=0).expire_archives(86400)
+    await EjabberdArchiveExpiry(cast(EjabberdAdminApi, api), min_interval=0).delete_older_than(86400)
     assert api.calls[-1] == ("delete_old_mam_messages", {"type": "all", "days": 1})
 
 
@@ -95,7 +95,7 @@ async def test_ejabberd_refusing_the_expiry_is_named_and_retried() -> None:
     api = FakeApi((400, "unsupported_type"))
     expiry = EjabberdArchiveExpiry(cast(EjabberdAdminApi, api), min_interval=3600)
     with pytest.raises(ArchiveExpiryError, match="delete_old_mam_messages .*400 unsupported_type"):
-        await expiry.expire_archives(86400)
+        await expiry.delete_older_than(86400)
     api.answer = (200, 0)
-    await expiry.expire_archives(86400)  # a failed pass does not count: the next one runs
+    await expiry.delete_older_than(86400)  # a failed pass does not count: the next one runs
     assert len(api.calls) == 2
