@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _DISPATCHED = ("message", "presence", "iq")
+FAILOVER_GRACE_SECONDS = 1.0
 
 
 class NodeStream(ComponentXMPP):
@@ -197,6 +198,7 @@ class ClusterComponent(ChatComponent):
         self.received_per_node: dict[str, int] = {node: 0 for node in nodes}
         self._served_through: NodeStream | None = None  # the stream the last failover resync went through
         self._failover_task: asyncio.Task[None] | None = None
+        self._failover_handle: asyncio.TimerHandle | None = None
         self.add_event_handler("session_start", self._on_home_attached)
         self.add_event_handler("disconnected", self._on_home_lost)
 
@@ -207,6 +209,8 @@ class ClusterComponent(ChatComponent):
             stream.start()
 
     async def stop(self) -> None:
+        if self._failover_handle:
+            self._failover_handle.cancel()
         if self._failover_task and not self._failover_task.done():
             self._failover_task.cancel()
         await asyncio.gather(*(stream.stop() for stream in self.streams))
@@ -267,14 +271,20 @@ class ClusterComponent(ChatComponent):
 
     # ---------------------------------------------------------------------------------- failover
     def node_changed(self, _stream: NodeStream) -> None:
-        self._consider_failover()
+        self._failover_soon()
 
     def _on_home_attached(self, _event: object) -> None:
         self._served_through = None  # ChatComponent resynchronises through the home stream itself
         log.info("Component stream to the home ejabberd node %s attached", self.home_node)
 
     def _on_home_lost(self, _event: object) -> None:
-        self._consider_failover()
+        self._failover_soon()
+
+    def _failover_soon(self) -> None:
+        """Look again in a moment: at start the other streams often attach before the home stream does."""
+        if self._failover_handle:
+            self._failover_handle.cancel()
+        self._failover_handle = self.loop.call_later(FAILOVER_GRACE_SECONDS, self._consider_failover)
 
     def _consider_failover(self) -> None:
         """With the home stream down, resynchronise once through the stream that now serves (rooms that
