@@ -125,8 +125,6 @@ def erlang_cluster(key: str, value: Any) -> tuple[str, ...]:
                         "by side on the same ports, one address each")
         if address in seen:
             raise _fail(f"{key}[{i}]", node, f"a node on an address of its own ({seen[address]} is on {address})")
-        if node in seen.values():
-            raise _fail(f"{key}[{i}]", node, "a node name not already in the list")
         seen[address] = node
     return nodes
 
