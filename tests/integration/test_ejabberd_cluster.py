@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -138,11 +139,25 @@ async def test_a_node_with_another_cookie_is_named_when_it_cannot_join(
     await outsider.start()
     try:
         with pytest.raises(EjabberdError, match=r"node ejabberd@127\.0\.0\.3 could not join ejabberd@127\.0\.0\.1: "
-                                                r".*(down, or it has another Erlang cookie|cookie)"):
+                                                r".*it is down, or it has another Erlang cookie.*no_ping"):
             await stranger.join(outsider)
     finally:
         await outsider.stop()
     assert sorted(await cluster.members(cluster.first)) == [A, B]
+
+
+async def test_a_node_that_cannot_start_is_named_and_no_node_is_left_behind(reachable_dir: Path) -> None:
+    nodes = EjabberdCluster(ejabberd_config(reachable_dir / "state", ["ejabberd@127.0.0.4", "ejabberd@127.0.0.5"]))
+    busy = socket.socket()
+    busy.bind(("127.0.0.5", nodes.config.xmpp.client_port))
+    busy.listen()
+    try:
+        with pytest.raises(EjabberdError, match=r"ejabberd node ejabberd@127\.0\.0\.5 did not start: port\(s\) "
+                                                r"127\.0\.0\.5:\d+ already in use"):
+            await nodes.start()
+    finally:
+        busy.close()
+    assert all(node.process is None and _node_pids(node.paths.spool_dir) == [] for node in nodes.nodes)
 
 
 def _ports(cluster: EjabberdCluster, section: str) -> dict[str, Any]:
