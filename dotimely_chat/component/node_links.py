@@ -34,7 +34,7 @@ from slixmpp.xmlstream import StanzaBase
 
 from ..config import Config
 from ..errors import LinkUnavailable
-from .link import MAX_BACKOFF_SECONDS, ChatComponent
+from .link import HANDSHAKE_TIMEOUT_SECONDS, MAX_BACKOFF_SECONDS, ChatComponent
 from .stanza_guard import check_outgoing
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class NodeStream(ComponentXMPP):
         self.add_event_handler("disconnected", self._on_disconnected)
         self.add_event_handler("connection_failed", self._on_connection_failed)
         self.add_event_handler("stream_error", self._on_stream_error)
+        self.add_event_handler("connected", self._on_tcp_connected)
+        self._handshake_handle: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         self._stopping = False
@@ -81,8 +83,9 @@ class NodeStream(ComponentXMPP):
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._reconnect_handle:
-            self._reconnect_handle.cancel()
+        for handle in (self._reconnect_handle, self._handshake_handle):
+            if handle:
+                handle.cancel()
         self._stop_keepalive()
         self.cancel_connection_attempt()
         if self.transport is not None:
@@ -110,7 +113,23 @@ class NodeStream(ComponentXMPP):
         self._current_connection_attempt = asyncio.ensure_future(self._connect_loop(), loop=self.loop)
         return self._current_connection_attempt
 
+    def _on_tcp_connected(self, _event: object) -> None:
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+        self._handshake_handle = self.loop.call_later(HANDSHAKE_TIMEOUT_SECONDS, self._handshake_overdue)
+
+    def _handshake_overdue(self) -> None:
+        """The TCP connection opened but no handshake followed (a stalled node): start over."""
+        self._handshake_handle = None
+        if not self._stopping and not self.live and self.transport is not None:
+            self.last_error = f"no XEP-0114 handshake with {self.node} within {HANDSHAKE_TIMEOUT_SECONDS:.0f} s"
+            log.warning("%s; trying again", self.last_error)
+            self.abort()
+
     def _on_session_start(self, _event: object) -> None:
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+            self._handshake_handle = None
         self.live = True
         self.attachments += 1
         self.last_error = None
@@ -196,7 +215,8 @@ class ClusterComponent(ChatComponent):
         self.home_node = nodes[0]
         self.streams = [NodeStream(self, node, host) for node, host in zip(nodes[1:], hosts[1:], strict=True)]
         self.received_per_node: dict[str, int] = {node: 0 for node in nodes}
-        self._served_through: NodeStream | None = None  # the stream the last failover resync went through
+        # the stream (and its attachment) the last failover resync went through
+        self._served_through: tuple[NodeStream, int] | None = None
         self._failover_task: asyncio.Task[None] | None = None
         self._failover_handle: asyncio.TimerHandle | None = None
         self.add_event_handler("session_start", self._on_home_attached)
@@ -292,11 +312,11 @@ class ClusterComponent(ChatComponent):
         if self._stopping or self.home_live:
             return
         stream = self.serving_stream()
-        if stream is None or stream is self._served_through:
+        if stream is None or (stream, stream.attachments) == self._served_through:
             return
         if self._failover_task and not self._failover_task.done():
             self._failover_task.cancel()
-        self._served_through = stream
+        self._served_through = (stream, stream.attachments)
         log.warning("The home ejabberd node %s is not reachable: serving through node %s", self.home_node,
                     stream.node)
         self._failover_task = asyncio.ensure_future(self._resync_through(stream))

@@ -75,6 +75,11 @@ class EjabberdCluster:
     def first(self) -> EjabberdProcess:
         return self.nodes[0]
 
+    @property
+    def api_urls(self) -> list[str]:
+        """Every node's admin API (for `ClusterAdminApi`), the first node's first."""
+        return [n.api_url for n in self.nodes]
+
     def node(self, name: str) -> EjabberdProcess:
         return next(n for n in self.nodes if n.config.ejabberd.node == name)
 

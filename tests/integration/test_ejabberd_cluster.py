@@ -24,6 +24,7 @@ from dotimely_chat.component.node_links import ClusterComponent
 from dotimely_chat.config import parse_config
 from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
+from dotimely_chat.servers.ejabberd_admin_failover import ClusterAdminApi
 from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
 from dotimely_chat.servers.ejabberd_process import EjabberdError, _node_pids
 
@@ -285,6 +286,12 @@ async def test_node_a_stopped_the_component_serves_through_b_and_reattaches_a(
         heard = _first(on_b, "message", lambda m: m["body"] == "still here through B")
         component.send_message(mto=b_jid, mbody="still here through B", mtype="chat", mfrom=component.boundjid.bare)
         await asyncio.wait_for(heard, 10)
+        both_apis = ClusterAdminApi(cluster.api_urls)  # A's API does not answer: B's does, for the cluster
+        try:
+            assert await EjabberdAccounts(both_apis).create_account(f"while-a-is-down@{DOMAIN}", "down-password")
+        finally:
+            await both_apis.close()
+        (await login(cluster.node(B), f"while-a-is-down@{DOMAIN}", "down-password")).disconnect()
         room_on_b = await _room_on(apis, B, "made-while-a-is-down", b_jid)
         assert await _affiliated(component, room_on_b, "member") == {b_jid}
 
