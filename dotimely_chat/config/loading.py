@@ -55,6 +55,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path, source: Path | None = N
                               + ", ".join(sorted(k for k in SCHEMA if k)) + " (unknown section)")
     s = {name: _section_values(raw, name) for name in SCHEMA if name}
     _check_relations(s)
+    _cluster_first_node(raw, s["ejabberd"])
 
     http = s["http"]
     for key in ("tls_certificate", "tls_key"):
@@ -135,6 +136,18 @@ def _check_relations(s: Mapping[str, Mapping[str, Any]]) -> None:
         if port in seen:
             raise ConfigError(key, port, f"a port different from {seen[port]}")
         seen[port] = key
+
+
+def _cluster_first_node(raw: Mapping[str, Any], ejabberd: dict[str, Any]) -> None:
+    """With ejabberd.nodes, ejabberd.node is the first of them (left out, or the same)."""
+    nodes = ejabberd["nodes"]
+    if not nodes:
+        return
+    section = raw.get("ejabberd", {})
+    if "node" in section and section["node"] != nodes[0]:
+        raise ConfigError("ejabberd.node", section["node"],
+                          f"left out, or the first of ejabberd.nodes ({nodes[0]!r}), when ejabberd.nodes is set")
+    ejabberd["node"] = nodes[0]
 
 
 def _upload_config(values: dict[str, Any], directory: str) -> UploadConfig:

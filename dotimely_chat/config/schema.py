@@ -39,11 +39,28 @@ class EjabberdConfig:
 
     node: str               # Erlang node name, NAME@IP; the IP is the distribution interface
     distribution_port: int  # ERL_DIST_PORT: the node listens here and no epmd is started or asked
-    admin_api_port: int     # mod_http_api, on 127.0.0.1 only
+    admin_api_port: int     # mod_http_api, on 127.0.0.1 only (on the node's address in a cluster)
+    # Every node of a cluster, `node` first; () for one node. The same ports on each node's address.
+    nodes: tuple[str, ...] = ()
 
     @property
     def distribution_interface(self) -> str:
         return self.node.split("@", 1)[1]
+
+    @property
+    def cluster(self) -> tuple[str, ...]:
+        """The node names we run: `nodes`, or `node` alone."""
+        return self.nodes or (self.node,)
+
+    @property
+    def clustered(self) -> bool:
+        return len(self.cluster) > 1
+
+    @property
+    def local_address(self) -> str:
+        """Where this node's component listener and admin API listen: 127.0.0.1 for one node, the node's own
+        loopback address in a cluster (several nodes on one machine share the ports, one address each)."""
+        return self.distribution_interface if self.clustered else "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -229,6 +246,7 @@ SCHEMA: dict[str, dict[str, tuple[Validator, Any]]] = {
         "node": (v.erlang_node, "ejabberd@127.0.0.1"),
         "distribution_port": (v.port, 5210),
         "admin_api_port": (v.port, 5285),
+        "nodes": (v.erlang_cluster, []),
     },
 }
 

@@ -110,6 +110,25 @@ def erlang_node(key: str, value: Any) -> str:
     return value
 
 
+def erlang_cluster(key: str, value: Any) -> tuple[str, ...]:
+    """ejabberd.nodes: [] (one node) or two or more nodes on distinct loopback addresses of this machine."""
+    if not isinstance(value, list):
+        raise _fail(key, value, "a list of Erlang node names, e.g. [\"ejabberd@127.0.0.1\", \"ejabberd@127.0.0.2\"]")
+    nodes = tuple(erlang_node(f"{key}[{i}]", item) for i, item in enumerate(value))
+    if len(nodes) == 1:
+        raise _fail(key, value, "[] for one node (ejabberd.node), or two or more nodes")
+    seen: dict[str, str] = {}
+    for i, node in enumerate(nodes):
+        address = node.split("@")[1]
+        if not ipaddress.ip_address(address).is_loopback or ipaddress.ip_address(address).version != 4:
+            raise _fail(f"{key}[{i}]", node, "a node on a loopback address 127.0.0.x: the nodes run here, side "
+                        "by side on the same ports, one address each")
+        if address in seen:
+            raise _fail(f"{key}[{i}]", node, f"a node on an address of its own ({seen[address]} is on {address})")
+        seen[address] = node
+    return nodes
+
+
 def host(key: str, value: Any) -> str:
     if isinstance(value, str):
         try:

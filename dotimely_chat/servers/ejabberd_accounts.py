@@ -25,8 +25,9 @@ ALREADY_REGISTERED = 10090  # ejabberd's error code of `register` for an existin
 
 
 def admin_api_url(config: Config) -> str:
-    """Where our node's admin API listens (the generated config puts it on the loopback)."""
-    return f"http://127.0.0.1:{config.ejabberd.admin_api_port}/api"
+    """Where our node's admin API listens (the generated config puts it on the node's loopback address:
+    127.0.0.1 for one node, the node's own 127.0.0.x in a cluster)."""
+    return f"http://{config.ejabberd.local_address}:{config.ejabberd.admin_api_port}/api"
 
 
 class EjabberdAdminApi:

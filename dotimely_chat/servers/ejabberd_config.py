@@ -33,6 +33,12 @@ class EjabberdPaths:
     def in_state(cls, state_directory: Path) -> EjabberdPaths:
         return cls(state_directory / "ejabberd")
 
+    @classmethod
+    def for_config(cls, config: Config) -> EjabberdPaths:
+        """One node: <state>/ejabberd; a node of a cluster: <state>/ejabberd/nodes/<node name>."""
+        one = cls.in_state(config.state_directory)
+        return cls(one.root / "nodes" / config.ejabberd.node) if config.ejabberd.clustered else one
+
     @property
     def config_dir(self) -> Path:
         """What `ejabberdctl --config-dir` takes: ejabberd.yml, ejabberdctl.cfg, inetrc."""
@@ -102,7 +108,7 @@ def _listeners(config: Config) -> list[dict[str, Any]]:
             "starttls_required": True, "protocol_options": TLS_OPTIONS, "ciphers": TLS_CIPHERS,
         })
     listeners.append({
-        "port": c.port, "ip": "127.0.0.1", "module": "ejabberd_service",
+        "port": c.port, "ip": config.ejabberd.local_address, "module": "ejabberd_service",
         "max_stanza_size": 4 * C2S_STANZA_SIZE_LIMIT,
         "hosts": {c.jid: {"password": c.secret}},
     })
@@ -112,7 +118,7 @@ def _listeners(config: Config) -> list[dict[str, Any]]:
             "request_handlers": {"/xmpp-websocket": "ejabberd_http_ws", "/http-bind": "mod_bosh"},
         })
     listeners.append({
-        "port": config.ejabberd.admin_api_port, "ip": "127.0.0.1", "module": "ejabberd_http",
+        "port": config.ejabberd.admin_api_port, "ip": config.ejabberd.local_address, "module": "ejabberd_http",
         "request_handlers": {"/api": "mod_http_api"},
     })
     return listeners

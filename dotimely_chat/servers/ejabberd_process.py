@@ -185,7 +185,7 @@ class EjabberdProcess:
 
     def __init__(self, config: Config, paths: EjabberdPaths | None = None) -> None:
         self.config = config
-        self.paths = paths or EjabberdPaths.in_state(config.state_directory)
+        self.paths = paths or EjabberdPaths.for_config(config)
         self.process: asyncio.subprocess.Process | None = None
         self.run_as = RunAs.for_node()
 
@@ -197,8 +197,8 @@ class EjabberdProcess:
     def ports(self) -> list[tuple[str, int]]:
         x, e = self.config.xmpp, self.config.ejabberd
         host = x.client_interfaces[0]
-        return [(host, x.client_port), (host, x.http_port), ("127.0.0.1", self.config.component.port),
-                ("127.0.0.1", e.admin_api_port), (e.distribution_interface, e.distribution_port)]
+        return [(host, x.client_port), (host, x.http_port), (e.local_address, self.config.component.port),
+                (e.local_address, e.admin_api_port), (e.distribution_interface, e.distribution_port)]
 
     def kill_stale(self) -> None:
         """A node left on this spool by an earlier run (e.g. after kill -9 of its parent) is stopped."""

@@ -1,0 +1,337 @@
+"""The component on an ejabberd cluster: one XEP-0114 stream per node, one dispatch of everything received.
+
+Protocol facts (ejabberd 23.01, two nodes on one machine; ../shared/EJABBERD.md §6):
+- Privileged presence (mod_privilege) is forwarded only by the node the component is connected to, and
+  messages to the component arrive on the stream of the sender's node: a stream per node is needed.
+- An IQ sent on stream A to a room running on node B is answered **on stream B** (and never on A). So every
+  stanza received on any stream goes through the one set of handlers (and IQ-reply waiters) of the main
+  `ChatComponent`: replies are matched whichever stream they come back on.
+- Each node sends its own privilege advertisement when a stream to it opens.
+- When node A stops, its route for the component goes and everything arrives on B; rooms that ran on A
+  restart on B when next joined (hence a resynchronisation through B).
+
+`ClusterComponent` is a `ChatComponent` whose own stream goes to the first node (the "home" stream: its
+reconnection, keepalive and resynchronisation are ChatComponent's, unchanged) and which holds one
+`NodeStream` per other node. What the features send leaves on the home stream while it is up, else on the
+first other stream that is; features do not know there are several streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+from xml.etree import ElementTree as ET
+
+from slixmpp import ComponentXMPP
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.stanza.rootstanza import RootStanza
+from slixmpp.xmlstream import StanzaBase
+
+from ..config import Config
+from ..errors import LinkUnavailable
+from .link import HANDSHAKE_TIMEOUT_SECONDS, MAX_BACKOFF_SECONDS, ChatComponent
+from .stanza_guard import check_outgoing
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_DISPATCHED = ("message", "presence", "iq")
+FAILOVER_GRACE_SECONDS = 1.0
+
+
+class NodeStream(ComponentXMPP):
+    """A second (third...) stream of the component, to one cluster node.
+
+    It handles only its own handshake, stream errors and keepalive pings; every message, presence and IQ
+    it receives is handed to the dispatcher's handlers as if it had arrived on the home stream.
+    """
+
+    def __init__(self, dispatcher: ClusterComponent, node: str, host: str) -> None:
+        c = dispatcher.config.component
+        super().__init__(c.jid, c.secret, host, c.port)
+        self.dispatcher = dispatcher
+        self.node = node
+        self.host = host
+        self.component_port = c.port
+        self.live = False
+        self.attachments = 0           # handshakes completed
+        self.last_error: str | None = None
+        self._own_ids: set[str] = set()  # our keepalive pings: their answers stay here
+        self._stopping = False
+        self._backoff = 0.5
+        self._reconnect_handle: asyncio.TimerHandle | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self.lost: asyncio.Future[None] | None = None
+        self.del_event_handler("presence_probe", self._handle_probe)  # the dispatcher answers probes
+        self.add_event_handler("session_start", self._on_session_start)
+        self.add_event_handler("disconnected", self._on_disconnected)
+        self.add_event_handler("connection_failed", self._on_connection_failed)
+        self.add_event_handler("stream_error", self._on_stream_error)
+        self.add_event_handler("connected", self._on_tcp_connected)
+        self._handshake_handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        log.info("Connecting to ejabberd node %s at %s:%s as %s", self.node, self.host, self.component_port,
+                 self.boundjid.bare)
+        self.connect()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for handle in (self._reconnect_handle, self._handshake_handle):
+            if handle:
+                handle.cancel()
+        self._stop_keepalive()
+        self.cancel_connection_attempt()
+        if self.transport is not None:
+            await self.disconnect(wait=2.0, reason="dotimely-chat stopping")
+        self.live = False
+        self._resolve_lost()
+
+    def _spawn_event(self, xml: ET.Element) -> None:
+        kind = xml.tag.rsplit("}", 1)[-1]
+        if kind in _DISPATCHED and not (kind == "iq" and xml.get("id") in self._own_ids):
+            self.dispatcher.receive_from_node(self, xml)
+        else:
+            super()._spawn_event(xml)
+
+    def connection_made(self, transport: asyncio.BaseTransport, send_event: bool = True) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # no Nagle delay (see ChatComponent.connection_made)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport, send_event)
+
+    def reschedule_connection_attempt(self) -> asyncio.Future | None:  # type: ignore[override]
+        if self._current_connection_attempt is None or self._stopping:
+            return None
+        self._connect_loop_wait = min(MAX_BACKOFF_SECONDS, self._connect_loop_wait * 2 + 0.5)
+        self._current_connection_attempt = asyncio.ensure_future(self._connect_loop(), loop=self.loop)
+        return self._current_connection_attempt
+
+    def _on_tcp_connected(self, _event: object) -> None:
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+        self._handshake_handle = self.loop.call_later(HANDSHAKE_TIMEOUT_SECONDS, self._handshake_overdue)
+
+    def _handshake_overdue(self) -> None:
+        """The TCP connection opened but no handshake followed (a stalled node): start over."""
+        self._handshake_handle = None
+        if not self._stopping and not self.live and self.transport is not None:
+            self.last_error = f"no XEP-0114 handshake with {self.node} within {HANDSHAKE_TIMEOUT_SECONDS:.0f} s"
+            log.warning("%s; trying again", self.last_error)
+            self.abort()
+
+    def _on_session_start(self, _event: object) -> None:
+        if self._handshake_handle:
+            self._handshake_handle.cancel()
+            self._handshake_handle = None
+        self.live = True
+        self.attachments += 1
+        self.last_error = None
+        self._backoff = 0.5
+        self.lost = asyncio.get_running_loop().create_future()
+        log.info("Component stream to ejabberd node %s (%s) attached (attachment %d)", self.node, self.host,
+                 self.attachments)
+        self._stop_keepalive()
+        self._keepalive_task = asyncio.ensure_future(self._keepalive(self.attachments))
+        self.dispatcher.node_changed(self)
+
+    def _on_disconnected(self, reason: object) -> None:
+        was_live, self.live = self.live, False
+        self._stop_keepalive()
+        self._resolve_lost()
+        if self._stopping:
+            return
+        if was_live:
+            log.warning("Lost the component stream to ejabberd node %s (%s); reconnecting", self.node,
+                        reason or "connection closed")
+            self.dispatcher.node_changed(self)
+        delay, self._backoff = self._backoff, min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+        if self._reconnect_handle:
+            self._reconnect_handle.cancel()
+        self._reconnect_handle = self.loop.call_later(delay, self._reconnect)
+
+    def _reconnect(self) -> None:
+        if not self._stopping and self.transport is None:
+            self.connect()
+
+    def _on_connection_failed(self, _error: object) -> None:
+        self.last_error = f"cannot reach ejabberd node {self.node} at {self.host}:{self.component_port}"
+
+    def _on_stream_error(self, error: Any) -> None:
+        self.last_error = f"stream error {error['condition']} from ejabberd node {self.node}"
+        log.error("ejabberd node %s closed the component stream: %s", self.node, self.last_error)
+
+    def _resolve_lost(self) -> None:
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
+
+    async def _keepalive(self, attachment: int) -> None:
+        """Ping the node's host every interval; no answer in time = the stream is dropped and made again."""
+        c = self.dispatcher.config.component
+        while not self._stopping:
+            await asyncio.sleep(c.ping_interval)
+            if attachment != self.attachments or not self.live:
+                return
+            iq = self.make_iq_get(ito=self.dispatcher.config.xmpp.domain, ifrom=self.boundjid.bare)
+            iq.append(ET.Element("{urn:xmpp:ping}ping"))
+            self._own_ids.add(iq["id"])
+            try:
+                await iq.send(timeout=c.ping_timeout)
+            except IqError:
+                pass  # an answer all the same
+            except IqTimeout:
+                if attachment == self.attachments and self.live:
+                    self.last_error = f"no answer to a ping within {c.ping_timeout} s"
+                    log.warning("ejabberd node %s did not answer a ping within %d s: dropping its stream",
+                                self.node, c.ping_timeout)
+                    self.live = False
+                    self._resolve_lost()
+                    self.dispatcher.node_changed(self)
+                    self.abort()
+                return
+            finally:
+                self._own_ids.discard(iq["id"])
+
+    def _stop_keepalive(self) -> None:
+        task, self._keepalive_task = self._keepalive_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+
+class ClusterComponent(ChatComponent):
+    """The component with one stream per node of `ejabberd.cluster` and one reply dispatch."""
+
+    def __init__(self, config: Config) -> None:
+        nodes = config.ejabberd.cluster
+        hosts = [node.split("@", 1)[1] for node in nodes]
+        home = dataclasses.replace(config, xmpp=dataclasses.replace(config.xmpp, server_host=hosts[0]))
+        super().__init__(home)
+        self.home_node = nodes[0]
+        self.streams = [NodeStream(self, node, host) for node, host in zip(nodes[1:], hosts[1:], strict=True)]
+        self.received_per_node: dict[str, int] = {node: 0 for node in nodes}
+        # the stream (and its attachment) the last failover resync went through
+        self._served_through: tuple[NodeStream, int] | None = None
+        self._failover_task: asyncio.Task[None] | None = None
+        self._failover_handle: asyncio.TimerHandle | None = None
+        self.add_event_handler("session_start", self._on_home_attached)
+        self.add_event_handler("disconnected", self._on_home_lost)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        super().start()
+        for stream in self.streams:
+            stream.start()
+
+    async def stop(self) -> None:
+        if self._failover_handle:
+            self._failover_handle.cancel()
+        if self._failover_task and not self._failover_task.done():
+            self._failover_task.cancel()
+        await asyncio.gather(*(stream.stop() for stream in self.streams))
+        await super().stop()
+
+    @property
+    def home_live(self) -> bool:
+        return self.state.connected and self._session_started
+
+    def serving_stream(self) -> NodeStream | None:
+        """The other stream that carries what we send while the home stream is down (None: none is up)."""
+        return next((stream for stream in self.streams if stream.live), None)
+
+    def nodes_state(self) -> dict[str, bool]:
+        """node -> its stream is up (the home node's first)."""
+        return {self.home_node: self.home_live, **{s.node: s.live for s in self.streams}}
+
+    # ---------------------------------------------------------------------------------- one dispatch
+    def receive_from_node(self, stream: NodeStream, xml: ET.Element) -> None:
+        """A stanza from another node's stream: through our handlers, as if it came on the home stream."""
+        self.received_per_node[stream.node] += 1
+        self._spawn_event(xml)
+
+    def send(self, data: Any, use_filters: bool = True) -> None:  # type: ignore[override]
+        stream = None if self._session_started or not isinstance(data, RootStanza) else self.serving_stream()
+        if stream is None:
+            super().send(data, use_filters)  # the home stream (or dropped there, as on one node)
+            return
+        if isinstance(data, StanzaBase):
+            check_outgoing(data.xml, str(data["to"]) if "to" in data.interfaces else "?", data.name)
+        stream.send(data, use_filters)
+
+    # ------------------------------------------------------------------------------- link, for callers
+    @property
+    def link_up(self) -> bool:
+        return self.state.connected or self.serving_stream() is not None
+
+    def require_link(self, what: str) -> None:
+        if self.serving_stream() is None:
+            super().require_link(what)
+
+    async def on_link(self, awaitable: Awaitable[T], what: str) -> T:
+        stream = None if self.state.connected else self.serving_stream()
+        if stream is None or stream.lost is None:
+            return await super().on_link(awaitable, what)
+        task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
+        lost = stream.lost
+        try:
+            waiting: list[asyncio.Future[Any]] = [task, lost]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        raise LinkUnavailable(f"{what}: the links to the ejabberd nodes were lost; try again shortly")
+
+    # ---------------------------------------------------------------------------------- failover
+    def node_changed(self, _stream: NodeStream) -> None:
+        self._failover_soon()
+
+    def _on_home_attached(self, _event: object) -> None:
+        self._served_through = None  # ChatComponent resynchronises through the home stream itself
+        log.info("Component stream to the home ejabberd node %s attached", self.home_node)
+
+    def _on_home_lost(self, _event: object) -> None:
+        self._failover_soon()
+
+    def _failover_soon(self) -> None:
+        """Look again in a moment: at start the other streams often attach before the home stream does."""
+        if self._failover_handle:
+            self._failover_handle.cancel()
+        self._failover_handle = self.loop.call_later(FAILOVER_GRACE_SECONDS, self._consider_failover)
+
+    def _consider_failover(self) -> None:
+        """With the home stream down, resynchronise once through the stream that now serves (rooms that
+        ran on the lost node restart on a live one when the component rejoins them)."""
+        if self._stopping or self.home_live:
+            return
+        stream = self.serving_stream()
+        if stream is None or (stream, stream.attachments) == self._served_through:
+            return
+        if self._failover_task and not self._failover_task.done():
+            self._failover_task.cancel()
+        self._served_through = (stream, stream.attachments)
+        log.warning("The home ejabberd node %s is not reachable: serving through node %s", self.home_node,
+                    stream.node)
+        self._failover_task = asyncio.ensure_future(self._resync_through(stream))
+
+    async def _resync_through(self, stream: NodeStream) -> None:
+        for name, step in self._resync_steps:
+            if not stream.live or self.home_live:
+                return
+            started = time.monotonic()
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Resynchronisation step %r through node %s failed", name, stream.node)
+            else:
+                log.info("Resynchronisation step %r through node %s done in %.0f ms", name, stream.node,
+                         (time.monotonic() - started) * 1000)
