@@ -107,7 +107,7 @@ class ChatService:
         self.metrics.watch(link=self.component, recorder=self.recorder)
         self.muc.record_status(self.recorder)
         self.rooms.members_changed.append(self.recorder.invalidate)
-        register_presence(self.component, self.recorder, config.xmpp.domain)
+        register_presence(self.component, self.recorder, config.xmpp.domain, self.server.presence)
         self.status = StatusQueries(self.database, self.rooms, config.muc.host)
         self.rooms.members_changed.append(self.status.forget)
         # Rosters first: the component must be in users' rosters for its invitations to pass.

@@ -17,10 +17,10 @@ from .instance_lock import InstanceLocked, lock_state_directory
 from .logging_setup import configure_logging
 from .secret_store import refuse_example_secrets, resolve_secrets
 from .servers.ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
-from .servers.ejabberd_process import EjabberdError
+from .servers.ejabberd_process import EjabberdError, EjabberdProcess
 from .servers.prosody_config import ProsodyPaths, render_prosody_config
 from .servers.prosody_process import ProsodyError, ProsodyProcess
-from .servers.prosody_supervisor import ProsodySupervisor
+from .servers.supervisor import ServerSupervisor
 from .servers.tls import LocalCA
 from .services.demo import DemoAccount, ensure_demo_business
 from .storage import Database
@@ -124,10 +124,6 @@ async def _component(config: Config) -> int:
     state_lock = lock_state_directory(config.state_directory)
     config = resolve_secrets(config, generate=False)
     refuse_example_secrets(config)
-    if config.xmpp.server != "prosody":
-        raise ServiceError(f"xmpp.server = {config.xmpp.server!r}: the component cannot serve on ejabberd yet "
-                           "(its rosters, rooms and presence adapter is missing); use 'prosody' "
-                           "(`server-config ejabberd` prints the ejabberd config)")
     stop = _stop_event()
     service = ChatService(config)
     try:
@@ -146,19 +142,15 @@ async def _component(config: Config) -> int:
 
 
 async def _up(config: Config) -> int:
-    # The lock before anything reads or writes the state directory (secrets, Prosody's files and pid, the
-    # uploads): a second `up` on this state would stop the first one's Prosody and its uploads.
+    # The lock before anything reads or writes the state directory (secrets, the server's files and pid, the
+    # uploads): a second `up` on this state would stop the first one's server and its uploads.
     state_lock = lock_state_directory(config.state_directory)
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
-    if config.xmpp.server != "prosody":
-        raise ServiceError(f"xmpp.server = {config.xmpp.server!r}: `up` cannot run the demo on ejabberd yet (the "
-                           "component's rosters, rooms and presence adapter is missing); set xmpp.server = "
-                           "'prosody' (`server-config ejabberd` prints the ejabberd config)")
     stop = _stop_event()
-    prosody = ProsodyProcess(config)
-    await prosody.start()
-    supervisor = ProsodySupervisor(prosody, lambda _message: stop.set())
+    server = EjabberdProcess(config) if config.xmpp.server == "ejabberd" else ProsodyProcess(config)
+    await server.start()
+    supervisor = ServerSupervisor(server, lambda _message: stop.set())
     supervisor.start()
     service: ChatService | None = None
     try:
@@ -167,24 +159,25 @@ async def _up(config: Config) -> int:
         if config.demo.enabled:
             accounts = await ensure_demo_business(service.directory, service.database, config.xmpp.domain,
                                                   config.state_directory)
-        _print_banner(config, prosody, accounts)
+        _print_banner(config, server, accounts)
         await stop.wait()
         print("\nStopping…", flush=True)
     finally:
         await supervisor.stop()
         if service is not None:
             await service.stop()
-        await prosody.stop()
+        await server.stop()
         state_lock.release()
     if supervisor.failure:
-        raise ProsodyError(supervisor.failure)
+        raise (EjabberdError if isinstance(server, EjabberdProcess) else ProsodyError)(supervisor.failure)
     return 0
 
 
-def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAccount]) -> None:
+def _print_banner(config: Config, server: ProsodyProcess | EjabberdProcess, accounts: list[DemoAccount]) -> None:
     x = config.xmpp
     host = x.client_interfaces[0]
     ca = LocalCA.in_state(config.state_directory)
+    name = "ejabberd" if isinstance(server, EjabberdProcess) else "Prosody"
     lines = [
         "",
         "DoTimely chat is running.",
@@ -195,11 +188,11 @@ def _print_banner(config: Config, prosody: ProsodyProcess, accounts: list[DemoAc
         f"  health          {config.http.api_public_url}/healthz",
         f"  upload host     {config.http.upload_public_url}",
         f"  web page        {config.web.public_url}/web/  (opened through login links, below)",
-        f"  TLS certificate {prosody.paths.certificate} ("
+        f"  TLS certificate {ProsodyPaths.in_state(config.state_directory).certificate} ("
         + ("XMPP; the upload host has http.tls_certificate" if config.http.tls_certificate
            else "XMPP and upload host") + "), signed by the demo CA",
         f"                  {ca.certificate}",
-        f"  state           {config.state_directory}  (Prosody log: {prosody.paths.log_file})",
+        f"  state           {config.state_directory}  ({name} log: {server.paths.log_file})",
     ]
     lines += [
         "",

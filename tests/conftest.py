@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,30 +112,13 @@ async def xmpp_clients(xmpp_server: ProsodyProcess | EjabberdProcess) -> AsyncIt
     await factory.close()
 
 
-@asynccontextmanager
-async def _service_on(server: ProsodyProcess | EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
-    """The whole service (component, database, HTTP) on a session server, with a database of its own."""
-    import dataclasses
-
-    from dotimely_chat.app import ChatService
-
-    base = server.config
-    own = make_test_config(tmp_path / "service-state")
-    config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http, web=own.web)
-    service = ChatService(config)
-    await service.start()
-    try:
-        assert await service.component.wait_connected(15), service.component.state
-        yield service
-    finally:
-        await service.stop()
-
-
 @pytest.fixture
 async def chat_service(xmpp_server: ProsodyProcess | EjabberdProcess, tmp_path: Path
                        ) -> AsyncIterator[ChatService]:
     """The whole service on the session server of the test's kind (Prosody unless marked `servers`)."""
-    async with _service_on(xmpp_server, tmp_path) as service:
+    from .support.service import service_on
+
+    async with service_on(xmpp_server, tmp_path) as service:
         yield service
 
 
@@ -182,7 +164,9 @@ async def ejabberd_clients(ejabberd_server: EjabberdProcess) -> AsyncIterator[Cl
 @pytest.fixture
 async def ejabberd_chat_service(ejabberd_server: EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
     """The whole service on the session ejabberd, with a database of its own."""
-    async with _service_on(ejabberd_server, tmp_path) as service:
+    from .support.service import service_on
+
+    async with service_on(ejabberd_server, tmp_path) as service:
         yield service
 
 

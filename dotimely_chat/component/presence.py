@@ -22,6 +22,7 @@ from slixmpp import Presence
 
 from ..policies import presence as rules
 from ..policies.text import within_calendar
+from ..services.ports import PresenceSource
 from ..services.status import StatusRecorder
 from . import stanzas
 from .link import ChatComponent
@@ -52,15 +53,27 @@ def _server_stamp(presence: Presence, domain: str) -> dt.datetime | None:
     return _time(delay.get("stamp")) if delay is not None else None
 
 
-def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str) -> None:
+def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str,
+                      source: PresenceSource) -> None:
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def went_away(jid: str, received: dt.datetime) -> None:
+        at = await source.went_away_at(jid)
+        if at is not None and at < received:
+            recorder.people.went_away_earlier(jid, at)
+
     def on_presence(presence: Presence) -> None:
         sender = presence["from"]
         if sender.domain != domain or not sender.user or presence["to"].bare != component.boundjid.bare:
             return
         kind = presence["type"]  # 'available', a show value, 'unavailable', or a subscription/probe/error type
         if kind == "unavailable":
-            at = rules.last_seen(_server_stamp(presence, domain), dt.datetime.now(dt.UTC))
-            recorder.people.presence(sender.bare, sender.resource, None, at)
+            stamp, received = _server_stamp(presence, domain), dt.datetime.now(dt.UTC)
+            recorder.people.presence(sender.bare, sender.resource, None, rules.last_seen(stamp, received))
+            if stamp is None:  # the server may still tell when the client really went (PresenceSource)
+                task = asyncio.ensure_future(went_away(sender.bare, received))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
         elif kind == "available" or kind in rules.SHOW_VALUES:
             status = str(presence["status"] or "")[:1000] or None
             idle = rules.idle_since(_idle_since(presence), dt.datetime.now(dt.UTC))

@@ -6,6 +6,7 @@ ports. What each server needs and why is in the implementing modules (and FACTS.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class PrivilegedPresence(PresenceSource):
     async def refresh(self, jids: list[str]) -> None:
         return None
 
+    async def went_away_at(self, jid: str) -> dt.datetime | None:
+        return None  # the unavailable is stamped already (mod_dotimely_presence)
+
 
 @dataclass
 class ServerAdapter:
@@ -72,7 +76,7 @@ def build_server_adapter(config: Config, component: ChatComponent,
             server="ejabberd",
             accounts=EjabberdAccounts(api),
             rosters=EjabberdRosters(api, component.boundjid.bare, on_component_item),
-            presence=ContactPresence(component),
+            presence=ContactPresence(component, api, config.xmpp.session_hibernation),
             bookmarks=None,
             profiles=PepProfile(component),
             retention=None,

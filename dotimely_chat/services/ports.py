@@ -87,6 +87,11 @@ class PresenceSource(Protocol):
         business), where the server does not send it by itself."""
         ...
 
+    async def went_away_at(self, jid: str) -> dt.datetime | None:
+        """After a person's last client went away without a time stamp from the server: when it really went
+        (a session kept after its connection was lost ends later), or None when the server cannot tell."""
+        ...
+
 
 class BookmarkStore(Protocol):
     """Autojoin bookmarks of rooms in a user's account (Prosody: XEP-0402 in PEP through privileged IQs)."""

@@ -45,6 +45,12 @@ class PresenceRecorder:
         if changed:  # the person's presence may now be another client's
             self.batches.push("presence", (jid, state, at if at is not None and not state.online else now()))
 
+    def went_away_earlier(self, jid: str, at: dt.datetime) -> None:
+        """The person's last client went away at `at`, before we heard it: the last seen moves back, unless a
+        client of theirs is online again."""
+        if not self._resources.get(jid):
+            self.batches.push("presence", (jid, OFFLINE, at))
+
     def link_lost(self) -> None:
         """What we know of presence stops now; the server re-sends current presence when we reconnect."""
         self._lost_at = now()

@@ -22,6 +22,7 @@ from slixmpp.xmlstream import StanzaBase
 
 from dotimely_chat.app import ChatService
 from dotimely_chat.policies.contacts import ONE_TO_ONE_REFUSAL
+from dotimely_chat.servers.ejabberd_process import EjabberdProcess
 from dotimely_chat.servers.prosody_config import observer_jid
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
@@ -35,10 +36,39 @@ WAIT = 5.0  # bound for anything that must arrive
 MUC_NS = "http://jabber.org/protocol/muc"
 
 
+@pytest.fixture(scope="module", params=["prosody", "ejabberd"])
+def xmpp_server(request: pytest.FixtureRequest) -> ProsodyProcess | EjabberdProcess:
+    """This module runs on both servers (`xmpp_clients` follows)."""
+    return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
+
+
+# What ejabberd 23.01's mod_block_strangers does not enforce as Prosody with mod_dotimely_guard does (the
+# one-to-one block of issue 17 item 3, still to come): strict, so each one fails once it is fixed there.
+NOT_YET_ON_EJABBERD = {
+    "test_groupchat_typed_messages_from_users_are_dropped_even_to_full_jids":
+        "a contact's type='groupchat' message to a full JID is delivered",
+    "test_a_refused_message_comes_back_to_its_sender_as_not_allowed_and_is_not_delivered":
+        "the refusal is modify/policy-violation 'Messages from strangers are rejected', not our text",
+    "test_refused_receipts_markers_and_errors_are_dropped_without_an_error":
+        "mod_block_strangers checks only messages with a body: markers pass",
+    "test_last_activity_of_a_customer_is_told_to_the_owner_and_refused_to_staff":
+        "last activity to staff: subscription-required, not forbidden",
+    "test_a_customer_approving_a_staff_subscription_request_does_not_open_a_direct_chat":
+        "a subscription both users approved lets staff and customer chat directly",
+}
+
+
+@pytest.fixture(autouse=True)
+def _not_yet_on_ejabberd(request: pytest.FixtureRequest, xmpp_server: ProsodyProcess | EjabberdProcess) -> None:
+    reason = NOT_YET_ON_EJABBERD.get(request.node.originalname)
+    if reason and isinstance(xmpp_server, EjabberdProcess):
+        request.node.add_marker(pytest.mark.xfail(reason=f"ejabberd: {reason}", strict=True))
+
+
 @pytest.fixture(scope="module")
-async def service(prosody_server: ProsodyProcess) -> AsyncIterator[ChatService]:
-    """The component, connected to the session Prosody, for this module's tests."""
-    chat = ChatService(prosody_server.config)
+async def service(xmpp_server: ProsodyProcess | EjabberdProcess) -> AsyncIterator[ChatService]:
+    """The component, connected to the session server, for this module's tests."""
+    chat = ChatService(xmpp_server.config)
     await chat.start()
     try:
         assert await chat.component.wait_connected(15), "the component did not connect"

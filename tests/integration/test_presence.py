@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 from slixmpp import ClientXMPP
 
 from dotimely_chat.app import ChatService
@@ -42,6 +43,7 @@ def send_presence(client: ClientXMPP, show: str | None = None, status: str | Non
     presence.send()
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_every_show_is_online_with_its_idle_time_and_status_then_the_logout_is_last_seen(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
@@ -64,6 +66,7 @@ async def test_every_show_is_online_with_its_idle_time_and_status_then_the_logou
     assert answer["last_seen_at"] is not None and abs(_epoch(answer["last_seen_at"]) - left) < 5
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_a_client_back_from_away_is_plainly_available_and_not_idle(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
@@ -77,6 +80,7 @@ async def test_a_client_back_from_away_is_plainly_available_and_not_idle(
     assert answer["idle_since"] is None and answer["status"] is None
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_two_clients_the_most_available_one_counts_and_the_last_one_leaving_sets_last_seen(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
@@ -100,6 +104,7 @@ async def test_two_clients_the_most_available_one_counts_and_the_last_one_leavin
     assert abs(_epoch(answer["last_seen_at"]) - left) < 5
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_people_away_stay_online_across_a_component_reconnection(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:

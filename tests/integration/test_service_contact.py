@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import pytest
 from slixmpp import ClientXMPP, Presence
 
 from dotimely_chat.app import ChatService
@@ -14,6 +15,8 @@ from dotimely_chat.servers.prosody_process import ProsodyProcess
 
 from ..support.business import Api, make_business, roster_of, unique
 from ..support.clients import ClientFactory
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 WAIT = 10.0
 
