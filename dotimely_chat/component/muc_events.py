@@ -47,7 +47,7 @@ class RoomEvents:
         self.observer = observer
         self.joined: dict[str, str] = {}  # room -> our nick there
         self.occupants = Occupants()
-        self.changes = RoomChanges(observer)
+        self.changes = RoomChanges(observer, self.occupants.jid_of)
         self.status: StatusRecorder | None = None  # the live traffic's recorder (`MucRooms.record_status`)
         self._joins: dict[str, asyncio.Future[StanzaBase]] = {}
         self._echoes: dict[str, asyncio.Future[StanzaBase]] = {}
