@@ -1,8 +1,9 @@
 """Reading a room's archive from the component: XEP-0313 (`urn:xmpp:mam:2`) paged with XEP-0059 RSM.
 
 Used by the export and to back-fill what was said while the component was away. The component's bare JID
-(and the observer `rooms@<component>`) are MUC service admins in the generated Prosody config, so
-`room:get_affiliation` answers 'owner' for them and every room's archive is readable without joining.
+(and the observer `rooms@<component>`) are MUC service admins in the generated Prosody and ejabberd configs,
+so every room's archive is readable without joining (Prosody: `room:get_affiliation` answers 'owner' for
+them; ejabberd: `access_admin`).
 
 What Prosody 0.12's mod_muc_mam does (read in /usr/lib/prosody/modules/mod_muc_mam.lua, muc/history.lib.lua,
 and seen in tests/integration/test_muc_archive.py):
@@ -23,6 +24,19 @@ and seen in tests/integration/test_muc_archive.py):
   answer is awaited every result of the page has been collected.
 - Refusals: `item-not-found` for a room that does not exist (and for an RSM `after` id unknown to the
   archive), `forbidden` when the asker has no affiliation in a members-only room or is banned.
+
+What ejabberd 23.01's mod_mam does for rooms (EJABBERD.md §3, seen in tests/integration/test_ejabberd_rooms.py):
+- Only messages with a body or subject, or with a `<store/>` hint, are archived (`should_archive_muc`): a
+  bodyless `displayed`/`received` marker or receipt **without `<store/>` is broadcast live but never
+  archived**. For the back-fill this means: markers a member's client sent while the component was away are
+  recovered only when the client added `<store/>` (Conversations does for its room markers; Converse 14, the
+  web page's client, does not). A marker that was lost leaves those messages delivered (the member is in the
+  room when the observer comes back: "join") but unread until the member's next `displayed` marker, which
+  covers every earlier message (policies/status_marks.py) at its own, later time. The component's own room
+  stanzas are notices with a body: archived, with a stanza-id, on both servers.
+- Results carry the sender's real **full** JID in `<x muc#user><item jid>` (the bare JID is used);
+  stamps carry microseconds; the result id is the room's stanza-id; `complete` on `<fin>` tells the last
+  page, as on Prosody.
 
 slixmpp's xep_0313/xep_0059 iterators are not used: `ResultIterator` turns every error (forbidden,
 item-not-found, timeout) into a silent end of iteration, ignores `complete`, and registers a
