@@ -92,9 +92,10 @@ def delay_from(element: Element, stamped_by: str) -> Element | None:
 
 
 def is_room_history(message: Element, room: str) -> bool:
-    """A message the room replays as history on (re)join: it carries the room's own `<delay>`. Prosody 0.12
-    strips a client's `<delay>` claiming to be from the room (muc.lib.lua); tests/integration/test_status.py
-    checks it."""
+    """A message that carries the room's own `<delay>`, as history replayed on (re)join does. Prosody 0.12
+    strips a client's `<delay>` claiming to be from the room (muc.lib.lua; tests/integration/test_status.py
+    checks it), ejabberd 23.01 keeps it: alone it proves nothing (muc_events reads it only while the room
+    replays history)."""
     return delay_from(message, room) is not None
 
 

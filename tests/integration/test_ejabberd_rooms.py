@@ -443,3 +443,39 @@ async def test_the_room_archive_is_read_without_joining_with_real_jids_and_micro
         m.stanza_id for m in messages[1:]]
     later = [m async for m in archive.messages(room, start=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))]
     assert later == []
+
+
+async def test_a_member_removed_while_in_the_room_is_heard_as_presence_321(
+        node: EjabberdProcess, rooms: tuple[MucRooms, StatusSeen], people: Callable[..., Any]) -> None:
+    muc, seen = rooms
+    queue = heard(muc)
+    room = new_room(node)
+    await muc.open_room(room, "Removal", "")
+    owner, customer = await people("owner"), await people("cust")
+    await muc.set_affiliation(room, owner.jid, "admin")
+    await muc.set_affiliation(room, customer.jid, "member")
+    await enter(owner, room, "Olga")
+    await enter(customer, room, "Cathy")
+    assert (await client_iq(owner, room, "set", admin_query(customer.jid, "none")))["type"] == "result"
+    change = await next_heard(queue)
+    assert isinstance(change, AffiliationChange), change
+    assert (change.jid, change.affiliation, change.in_room, change.actor) == (customer.jid, "none", True, owner.jid)
+    assert 321 in change.status_codes
+    await seen.until(lambda: (room, customer.jid, False) in seen.occupancy, "departure")
+
+
+async def test_a_delay_a_client_claims_from_the_room_does_not_hide_its_message(
+        node: EjabberdProcess, rooms: tuple[MucRooms, StatusSeen], people: Callable[..., Any]) -> None:
+    """The observer skips history replays by the room's own <delay>: a member must not forge one."""
+    muc, seen = rooms
+    room = new_room(node)
+    await muc.open_room(room, "Delay", "")
+    customer = await people("cust")
+    await muc.set_affiliation(room, customer.jid, "member")
+    await enter(customer, room, "Cathy")
+    message = customer.client.make_message(mto=room, mbody="backdated", mtype="groupchat")
+    message["id"] = f"m-{secrets.token_hex(6)}"
+    ET.SubElement(message.xml, "{urn:xmpp:delay}delay", {"from": room, "stamp": "2020-01-01T00:00:00Z"})
+    message.send()
+    said = await seen.until(lambda: [s for s in seen.said if s[0] == room], "message")
+    assert said[0][1] == customer.jid and said[0][3] == message["id"]
