@@ -99,7 +99,8 @@ class MucArchive:
                        end: dt.datetime | None = None, page_size: int = DEFAULT_PAGE_SIZE,
                        ) -> AsyncIterator[ArchivedMessage]:
         """The room's messages, oldest first, after `after_id` (exclusive) and within [start, end]
-        (inclusive, whole seconds). Streams page by page, asking for the next page while this one is
+        (inclusive, whole seconds: `start` rounded down, `end` up, so that a server stamping fractions of a
+        second, ejabberd, loses nothing within the bounds; callers cut exactly). Streams page by page, asking for the next page while this one is
         consumed (two pages in memory at most). Raises ArchiveError."""
         room = JID(room_jid).bare
         if page_size < 1:
@@ -172,7 +173,7 @@ def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.
         form = SubElement(query, f"{{{NS_DATA}}}x", {"type": "submit"})
         fields: list[tuple[str, str, str | None]] = [("FORM_TYPE", NS_MAM, "hidden")]
         fields += [("start", _stamp(start), None)] if start is not None else []
-        fields += [("end", _stamp(end), None)] if end is not None else []
+        fields += [("end", _stamp(end, round_up=True), None)] if end is not None else []
         for var, value, ftype in fields:
             field = SubElement(form, f"{{{NS_DATA}}}field", {"var": var, **({"type": ftype} if ftype else {})})
             SubElement(field, f"{{{NS_DATA}}}value").text = value
@@ -183,9 +184,11 @@ def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.
     return query
 
 
-def _stamp(moment: dt.datetime) -> str:
+def _stamp(moment: dt.datetime, round_up: bool = False) -> str:
     if moment.tzinfo is None:
         raise ValueError("archive time bounds must be timezone-aware")
+    if round_up and moment.microsecond:
+        moment += dt.timedelta(microseconds=1_000_000 - moment.microsecond)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -443,6 +443,10 @@ async def test_the_room_archive_is_read_without_joining_with_real_jids_and_micro
         m.stanza_id for m in messages[1:]]
     later = [m async for m in archive.messages(room, start=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))]
     assert later == []
+    # An end bound within the second of the last message keeps it (bounds are asked in whole seconds).
+    last = messages[-1].sent_at
+    assert [m.stanza_id async for m in archive.messages(room, start=messages[0].sent_at, end=last)] == [
+        m.stanza_id for m in messages]
 
 
 async def test_a_member_removed_while_in_the_room_is_heard_as_presence_321(
