@@ -22,9 +22,7 @@ from .component.message_status import register_message_status
 from .component.muc import MucRooms
 from .component.muc_archive import archive_of
 from .component.new_conversation import register_new_conversation
-from .component.pep_profile import PepProfile
 from .component.presence import register_presence
-from .component.rosters import PrivilegedRosters
 from .component.search import register_search
 from .component.service_presence import ServicePresence
 from .component.start_chat import register_start_chat
@@ -33,7 +31,7 @@ from .config import Config, retention_seconds
 from .http_upload.server import build_upload_app, server_ssl_context
 from .instance_lock import ServiceLocks
 from .metrics import Metrics
-from .servers.accounts import ProsodyAccounts
+from .servers.adapter import build_server_adapter
 from .servers.prosody_config import ProsodyPaths, observer_jid
 from .servers.prosody_process import certificate_names
 from .servers.tls import LocalCA, ensure_certificate
@@ -89,12 +87,13 @@ class ChatService:
         self.database = Database(database_url(config))
         self.metrics = Metrics()
         self.component = ChatComponent(config)
-        self.accounts = ProsodyAccounts(self.component)
         self.service_presence = ServicePresence(self.component, config.xmpp.domain, self._is_member)
-        self.rosters = RosterService(self.database, PrivilegedRosters(self.component, self.service_presence.announce),
-                                     config.component.jid)
+        # Everything that differs between Prosody and ejabberd (servers/adapter.py).
+        self.server = build_server_adapter(config, self.component, self.service_presence.announce)
+        self.accounts = self.server.accounts
+        self.rosters = RosterService(self.database, self.server.rosters, config.component.jid)
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
-        self.names = NameService(self.database, PepProfile(self.component))
+        self.names = NameService(self.database, self.server.profiles)
         self.directory.effects.names = self.names
         self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
@@ -113,6 +112,8 @@ class ChatService:
         self.rooms.members_changed.append(self.status.forget)
         # Rosters first: the component must be in users' rosters for its invitations to pass.
         self.component.add_resync_step("rosters", self._reconcile_rosters)
+        # Then hear everyone online (ejabberd: the component asks as their contact; Prosody sends it unasked).
+        self.component.add_resync_step("presence", self._refresh_presence)
         self.component.add_resync_step("rooms", self._reconcile_rooms)
         # Then what was said while we were away (the recorder holds live room events until then).
         self.backfill = ArchiveBackfill(self.database, self.recorder, archive_of(self.component))
@@ -145,6 +146,9 @@ class ChatService:
 
     async def _reconcile_rosters(self) -> None:
         await self.rosters.reconcile_all()
+
+    async def _refresh_presence(self) -> None:
+        await self.server.presence.refresh(await self.rosters.component_contacts())
 
     async def _reconcile_names(self) -> None:
         await self.names.reconcile_all()
@@ -202,6 +206,7 @@ class ChatService:
         self._runners.clear()
         await self.upload_housekeeping.stop()
         await self.retention.stop()
+        await self.server.close()
         await self.locks.release()
         await self.database.dispose()
 

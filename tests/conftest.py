@@ -1,6 +1,7 @@
-"""Fixtures shared by the tests: a real Prosody from the generated config on free loopback ports in a temp
-dir, connected slixmpp clients, the whole service and its API; the store suite's databases (SQLite and
-PostgreSQL). A failing test shows the server's log. The helpers behind them live in tests/support/."""
+"""Fixtures shared by the tests: a real Prosody (and a real ejabberd) from the generated config on free
+loopback ports in a temp dir, connected slixmpp clients, the whole service and its API on either; the store
+suite's databases (SQLite and PostgreSQL). A failing test shows the server's log. The helpers behind them live
+in tests/support/."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ from .support.server_logs import RUNNING_SERVERS
 if TYPE_CHECKING:  # imported where used: collecting the unit tests does not load the whole service
     from dotimely_chat.app import ChatService
     from dotimely_chat.storage import Database
+
+    from dotimely_chat.servers.ejabberd_process import EjabberdProcess
 
     from .support.business import Api
     from .support.postgres import PostgresServer
@@ -74,21 +78,49 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((f"{type(server).__name__} log ({server.paths.log_file})", server.log_tail(80)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "servers(*kinds): run the test once on each XMPP server named "
+                            "('prosody', 'ejabberd'); the fixtures `xmpp_server`, `xmpp_clients`, "
+                            "`chat_service` and `api` follow (unmarked: Prosody only)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("servers")
+    if marker is not None and "xmpp_server" in metafunc.fixturenames:
+        metafunc.parametrize("xmpp_server", marker.args, indirect=True)
+
+
 @pytest.fixture
-async def xmpp_clients(prosody_server: ProsodyProcess) -> AsyncIterator[ClientFactory]:
-    factory = ClientFactory(prosody_server)
+def xmpp_server(request: pytest.FixtureRequest) -> ProsodyProcess | EjabberdProcess:
+    """The session server of the test's kind (the `servers` marker; Prosody by default)."""
+    kind = getattr(request, "param", "prosody")
+    assert kind in ("prosody", "ejabberd"), kind
+    return request.getfixturevalue(f"{kind}_server")  # type: ignore[no-any-return]
+
+
+def _client_factory(server: ProsodyProcess | EjabberdProcess) -> ClientFactory:
+    from dotimely_chat.servers.ejabberd_process import EjabberdProcess
+
+    from .support.ejabberd import EjabberdClientFactory
+
+    return EjabberdClientFactory(server) if isinstance(server, EjabberdProcess) else ClientFactory(server)
+
+
+@pytest.fixture
+async def xmpp_clients(xmpp_server: ProsodyProcess | EjabberdProcess) -> AsyncIterator[ClientFactory]:
+    factory = _client_factory(xmpp_server)
     yield factory
     await factory.close()
 
 
-@pytest.fixture
-async def chat_service(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
-    """The whole service (component, database, HTTP) on the session Prosody, with a database of its own."""
+@asynccontextmanager
+async def _service_on(server: ProsodyProcess | EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
+    """The whole service (component, database, HTTP) on a session server, with a database of its own."""
     import dataclasses
 
     from dotimely_chat.app import ChatService
 
-    base = prosody_server.config
+    base = server.config
     own = make_test_config(tmp_path / "service-state")
     config = dataclasses.replace(base, state_directory=own.state_directory, http=own.http, web=own.web)
     service = ChatService(config)
@@ -101,6 +133,14 @@ async def chat_service(prosody_server: ProsodyProcess, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
+async def chat_service(xmpp_server: ProsodyProcess | EjabberdProcess, tmp_path: Path
+                       ) -> AsyncIterator[ChatService]:
+    """The whole service on the session server of the test's kind (Prosody unless marked `servers`)."""
+    async with _service_on(xmpp_server, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
 async def api(chat_service: ChatService) -> AsyncIterator[Api]:
     """The booking API of `chat_service`, as the booking backend calls it."""
     import aiohttp
@@ -109,6 +149,52 @@ async def api(chat_service: ChatService) -> AsyncIterator[Api]:
 
     async with aiohttp.ClientSession() as http:
         yield Api(chat_service, http)
+
+
+@pytest.fixture(scope="session")
+async def ejabberd_server() -> AsyncIterator[EjabberdProcess]:
+    """One real ejabberd 23.01 node for the session (about 2.5 s to start), from the generated config, in a
+    temp dir the ejabberd user can reach."""
+    from dotimely_chat.servers import ejabberd_process
+
+    from .support.ejabberd import ejabberd_test_config, reachable_temp_dir
+
+    if not Path(ejabberd_process.EJABBERDCTL).exists():
+        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
+    with reachable_temp_dir() as folder:
+        server = ejabberd_process.EjabberdProcess(ejabberd_test_config(folder / "state"))
+        await server.start()
+        RUNNING_SERVERS.append(server)
+        try:
+            yield server
+        finally:
+            RUNNING_SERVERS.remove(server)
+            await server.stop()
+
+
+@pytest.fixture
+async def ejabberd_clients(ejabberd_server: EjabberdProcess) -> AsyncIterator[ClientFactory]:
+    factory = _client_factory(ejabberd_server)
+    yield factory
+    await factory.close()
+
+
+@pytest.fixture
+async def ejabberd_chat_service(ejabberd_server: EjabberdProcess, tmp_path: Path) -> AsyncIterator[ChatService]:
+    """The whole service on the session ejabberd, with a database of its own."""
+    async with _service_on(ejabberd_server, tmp_path) as service:
+        yield service
+
+
+@pytest.fixture
+async def ejabberd_api(ejabberd_chat_service: ChatService) -> AsyncIterator[Api]:
+    """The booking API of `ejabberd_chat_service`."""
+    import aiohttp
+
+    from .support.business import Api
+
+    async with aiohttp.ClientSession() as http:
+        yield Api(ejabberd_chat_service, http)
 
 
 @pytest.fixture(scope="session")

@@ -31,10 +31,12 @@ from slixmpp.stanza import StreamError
 from slixmpp.xmlstream import StanzaBase
 from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.xmlstream.handler import Callback
-from slixmpp.xmlstream.matcher import StanzaPath
+from slixmpp.xmlstream.matcher import MatchXPath, StanzaPath
 
 from ..config import Config
 from ..errors import LinkUnavailable
+from .privileges import NAMESPACES as PRIVILEGE_NAMESPACES
+from .privileges import NS_V1 as PRIVILEGE_V1
 from .privileges import AdvertisedPrivileges, parse_privilege_advertisement
 from .stanza_guard import check_outgoing
 
@@ -94,6 +96,8 @@ class ChatComponent(ComponentXMPP):
 
         self.register_handler(Callback("dotimely privileges", StanzaPath("message/privilege"),
                                        self._on_privileges))
+        self.register_handler(Callback("dotimely privileges:1", MatchXPath(
+            f"{{{self.default_ns}}}message/{{{PRIVILEGE_V1}}}privilege"), self._on_privileges))
         # slixmpp 1.17's component answers probes from users not in its in-memory roster with
         # 'unsubscribed', which makes Prosody downgrade the users' roster item for us (FACTS.md).
         self.del_event_handler("presence_probe", self._handle_probe)
@@ -360,7 +364,8 @@ class ChatComponent(ComponentXMPP):
         log.error("Server closed the component stream: %s", self.state.last_error)
 
     def _on_privileges(self, msg: object) -> None:
-        element = msg.xml.find("{urn:xmpp:privilege:2}privilege")  # type: ignore[attr-defined]
+        element = next((found for ns in PRIVILEGE_NAMESPACES
+                        if (found := msg.xml.find(f"{{{ns}}}privilege")) is not None), None)  # type: ignore[attr-defined]
         if element is None:
             return
         server = str(msg["from"])  # type: ignore[index]
@@ -370,7 +375,8 @@ class ChatComponent(ComponentXMPP):
         for namespace, iq_type in granted.iq.items():
             slix_perms.iq[namespace] = IqPermission(iq_type)
         self.privileges = granted
-        log.info("Server %s granted %s, IQ %s", server, granted.accesses, granted.iq)
+        log.info("Server %s granted (privilege:%d) %s, IQ %s", server, granted.version, granted.accesses,
+                 granted.iq)
         self._privileges_event.set()
 
     def _answer_probe(self, probe: Presence) -> None:

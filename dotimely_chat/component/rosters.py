@@ -8,7 +8,7 @@ from slixmpp import JID
 from slixmpp.exceptions import IqError
 
 from ..policies.contacts import RosterEntry
-from ..services.rosters import ServerRosterItem
+from ..services.ports import ServerRosterItem
 from .link import ChatComponent
 
 ROSTER_TIMEOUT_SECONDS = 15.0
@@ -19,7 +19,7 @@ class RosterLinkError(RuntimeError):
 
 
 class PrivilegedRosters:
-    """Implements services.rosters.RosterGateway on the component link."""
+    """Implements services.ports.RosterGateway on the component link."""
 
     def __init__(self, component: ChatComponent, on_component_item: Callable[[str], None] | None = None) -> None:
         self.component = component

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from slixmpp import JID
 
+from ..config import Config
 from ..errors import LinkUnavailable
 from ..services.ports import AccountAdapter
 from .accounts import AccountCommandError
@@ -21,6 +22,11 @@ from .accounts import AccountCommandError
 log = logging.getLogger(__name__)
 
 ALREADY_REGISTERED = 10090  # ejabberd's error code of `register` for an existing account
+
+
+def admin_api_url(config: Config) -> str:
+    """Where our node's admin API listens (the generated config puts it on the loopback)."""
+    return f"http://127.0.0.1:{config.ejabberd.admin_api_port}/api"
 
 
 class EjabberdAdminApi:
@@ -54,7 +60,7 @@ class EjabberdAdminApi:
             self._http = None
 
 
-def _describe(body: Any) -> str:
+def describe_reply(body: Any) -> str:
     if isinstance(body, dict):
         return f"{body.get('message', body)} (code {body.get('code', '?')})"
     return str(body)[:300]
@@ -74,7 +80,7 @@ class EjabberdAccounts(AccountAdapter):
             return True
         if status == 409 or (isinstance(body, dict) and body.get("code") == ALREADY_REGISTERED):
             return False
-        raise AccountCommandError(f"ejabberd refused account {account.bare}: {status} {_describe(body)}")
+        raise AccountCommandError(f"ejabberd refused account {account.bare}: {status} {describe_reply(body)}")
 
     async def set_password(self, jid: str, password: str) -> None:
         account = JID(jid)
@@ -82,13 +88,13 @@ class EjabberdAccounts(AccountAdapter):
                                            newpass=password)
         if status != 200 or body != 0:
             raise AccountCommandError(f"ejabberd refused the new password of {account.bare}: {status} "
-                                      f"{_describe(body)}")
+                                      f"{describe_reply(body)}")
 
     async def delete_account(self, jid: str) -> None:
         account = JID(jid)
         status, body = await self.api.call("unregister", user=account.user, host=account.domain)
         if status != 200:  # 200 with an empty body, also when there was no such account
-            raise AccountCommandError(f"ejabberd refused to delete {account.bare}: {status} {_describe(body)}")
+            raise AccountCommandError(f"ejabberd refused to delete {account.bare}: {status} {describe_reply(body)}")
         log.info("Deleted account %s", account.bare)
 
     async def ensure_account(self, jid: str, password: str) -> bool:

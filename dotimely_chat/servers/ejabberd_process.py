@@ -36,6 +36,7 @@ from pathlib import Path
 import aiohttp
 
 from ..config import Config
+from .ejabberd_accounts import admin_api_url
 from .ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
 from .prosody_config import ProsodyPaths
 from .prosody_process import certificate_names
@@ -190,7 +191,7 @@ class EjabberdProcess:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.ejabberd.admin_api_port}/api"
+        return admin_api_url(self.config)
 
     @property
     def ports(self) -> list[tuple[str, int]]:

@@ -6,10 +6,17 @@ Everything that differs between XMPP servers sits behind the Protocols of this s
 `servers/` implements them once per server (Prosody today; ejabberd next, issue 17), and the composition
 (`app.py`) picks the implementation from `xmpp.server`. Services and policies never learn which server runs.
 
-Today: accounts (`AccountAdapter`; Prosody: `servers.accounts.ProsodyAccounts`, XEP-0133 over the link).
-To come here as the ejabberd work needs them, each a Protocol of its own beside `AccountAdapter`: rosters,
-the presence source, bookmarks, rooms (creation, affiliations, config), archive reads (see the archive
-section), the one-to-one block, retention, upload discovery.
+`servers.adapter.ServerAdapter` bundles one implementation of each for the server that runs:
+- accounts (`AccountAdapter`; Prosody: `servers.accounts.ProsodyAccounts`, XEP-0133 over the link; ejabberd:
+  `servers.ejabberd_accounts.EjabberdAccounts`, the admin API);
+- rosters (`RosterGateway`; Prosody: `component.rosters.PrivilegedRosters`, XEP-0356; ejabberd:
+  `servers.ejabberd_rosters.EjabberdRosters`, the admin API: a privileged roster set fails on 23.01);
+- the presence source (`PresenceSource`: what the component must do after each (re)connection to hear the
+  presence of everyone online);
+- bookmarks (`BookmarkStore`), names (`services.names.ProfileGateway`) and archive retention
+  (`ArchiveRetention`).
+To come: rooms (creation, affiliations, config), archive reads (see the archive section), the one-to-one
+block, upload discovery.
 
 # The XMPP link
 
@@ -27,7 +34,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from ..policies.contacts import RosterEntry
 
 # ------------------------------------------------------------------------------- the XMPP server adapter
 
@@ -47,6 +56,53 @@ class AccountAdapter(Protocol):
     async def ensure_account(self, jid: str, password: str) -> bool:
         """Create the account, or set its password if it exists. True when it was created."""
         ...
+
+
+@dataclass(frozen=True)
+class ServerRosterItem:
+    """One item of a user's roster as the server holds it."""
+
+    name: str
+    subscription: str
+    groups: frozenset[str]
+
+
+class RosterGateway(Protocol):
+    """The server side of users' rosters. Items are set with subscription `both` (a mutual contact is set on
+    both sides by the caller, one side per call)."""
+
+    async def get_roster(self, jid: str) -> dict[str, ServerRosterItem]: ...
+
+    async def set_item(self, jid: str, entry: RosterEntry) -> None: ...
+
+    async def remove_item(self, jid: str, contact_jid: str) -> None: ...
+
+
+class PresenceSource(Protocol):
+    """Makes sure the component hears the presence of people (their available presence, changes, and an
+    unavailable however a session ends)."""
+
+    async def refresh(self, jids: list[str]) -> None:
+        """After each (re)connection: ask for the current presence of these bare JIDs (the people of every
+        business), where the server does not send it by itself."""
+        ...
+
+
+class BookmarkStore(Protocol):
+    """Autojoin bookmarks of rooms in a user's account (Prosody: XEP-0402 in PEP through privileged IQs)."""
+
+    async def publish(self, user_jid: str, room_jid: str, name: str, nick: str) -> None: ...
+
+    async def retract(self, user_jid: str, room_jid: str) -> None: ...
+
+    async def read(self, user_jid: str) -> dict[str, dict[str, Any]]: ...
+
+
+class ArchiveRetention(Protocol):
+    """Deletes the server's archived messages older than the retention, where the server does not expire
+    them by itself (Prosody does: mod_mam's archive_expires_after in the generated config)."""
+
+    async def delete_older_than(self, seconds: int) -> None: ...
 
 
 # ------------------------------------------------------------------------------------------- the XMPP link

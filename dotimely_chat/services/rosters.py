@@ -17,7 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from ..policies.contacts import (
     ROLE_IN_EVERY_CONTACT_PAIR,
@@ -28,25 +28,9 @@ from ..policies.contacts import (
 )
 from ..storage import Database, DirectoryQueries, RosterItemRepository
 from ..storage.models.directory import Person
+from .ports import RosterGateway, ServerRosterItem
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServerRosterItem:
-    name: str
-    subscription: str
-    groups: frozenset[str]
-
-
-class RosterGateway(Protocol):
-    """The server side of rosters (the component, through XEP-0356)."""
-
-    async def get_roster(self, jid: str) -> dict[str, ServerRosterItem]: ...
-
-    async def set_item(self, jid: str, entry: RosterEntry) -> None: ...
-
-    async def remove_item(self, jid: str, contact_jid: str) -> None: ...
 
 
 @dataclass
@@ -169,6 +153,11 @@ class RosterService:
         log.info("Rosters reconciled for %d people: %d entries set, %d removed, %d failures",
                  len(people), total.set, total.removed, total.failed)
         return total
+
+    async def component_contacts(self) -> list[str]:
+        """The people whose roster has the component: everyone of a business."""
+        async with self.database.session() as session:
+            return [p.jid for p in await DirectoryQueries(session).people_with_memberships()]
 
     # -------------------------------------------------------------------------------------------- push
     async def _push(self, person: Contact, to_set: list[RosterEntry], to_remove: list[str], *,

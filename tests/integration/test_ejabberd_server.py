@@ -1,7 +1,7 @@
 """A real ejabberd 23.01 node from the generated config: clients, the component, accounts, stopping, faults.
 
-One node for the module (about 2.5 s to start) on free loopback ports in a temp dir the ejabberd user can
-reach (pytest's own temp dirs are 0700 root); the fault tests start short-lived nodes of their own.
+The session's node (`ejabberd_server`, tests/conftest.py) on free loopback ports; the fault tests start
+short-lived nodes of their own.
 """
 
 from __future__ import annotations
@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import ssl
 import subprocess
 import sys
-import tempfile
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
@@ -24,90 +21,49 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from slixmpp import ClientXMPP, ComponentXMPP
+from slixmpp import ComponentXMPP
 
-from dotimely_chat.config import Config, parse_config
+from dotimely_chat.config import parse_config
 from dotimely_chat.errors import LinkUnavailable
 from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.accounts import AccountCommandError
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_process import EjabberdError, EjabberdProcess, _node_pids
-from dotimely_chat.servers.tls import LocalCA
 
-from ..support.config import DOMAIN, config_document, free_port, make_test_config
-from ..support.server_logs import RUNNING_SERVERS
+from ..support.config import DOMAIN, config_document, free_port
+from ..support.ejabberd import ejabberd_test_config, login, reachable_temp_dir
 
 ROOT = Path(__file__).parents[2]
 
 
-def _ejabberd_config(state: Path, **sections: dict[str, Any]) -> Config:
-    return make_test_config(state, xmpp={"server": "ejabberd", **sections.pop("xmpp", {})},
-                            ejabberd={"distribution_port": free_port(), "admin_api_port": free_port(),
-                                      **sections.pop("ejabberd", {})}, **sections)
-
-
 @pytest.fixture
 def reachable_dir() -> Iterator[Path]:
-    """A temp dir the ejabberd user can traverse."""
-    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-"))
-    os.chmod(folder, 0o711)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-async def node() -> AsyncIterator[EjabberdProcess]:
-    if not Path(ejabberd_process.EJABBERDCTL).exists():
-        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
-    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-"))
-    os.chmod(folder, 0o711)
-    server = EjabberdProcess(_ejabberd_config(folder / "state"))
-    await server.start()
-    RUNNING_SERVERS.append(server)  # a failing test shows its log
-    yield server
-    RUNNING_SERVERS.remove(server)
-    await server.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+    with reachable_temp_dir() as folder:
+        yield folder
 
 
 @pytest.fixture
-async def accounts(node: EjabberdProcess) -> AsyncIterator[EjabberdAccounts]:
-    api = EjabberdAdminApi(node.api_url)
+async def accounts(ejabberd_server: EjabberdProcess) -> AsyncIterator[EjabberdAccounts]:
+    api = EjabberdAdminApi(ejabberd_server.api_url)
     yield EjabberdAccounts(api)
     await api.close()
 
 
-async def _login(node: EjabberdProcess, jid: str, password: str) -> ClientXMPP | None:
-    """A client logged in over STARTTLS that trusts only the demo CA (None when the password is refused)."""
-    client = ClientXMPP(jid, password)
-    client.ssl_context = ssl.create_default_context(
-        cafile=str(LocalCA.in_state(node.config.state_directory).certificate))
-    outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    client.add_event_handler("session_start", lambda _: outcome.done() or outcome.set_result(True))
-    client.add_event_handler("failed_auth", lambda _: outcome.done() or outcome.set_result(False))
-    client.connect("127.0.0.1", node.config.xmpp.client_port)
-    logged_in = await asyncio.wait_for(outcome, 10)
-    if not logged_in:
-        client.disconnect()
-        return None
-    return client
-
-
-async def test_the_generated_config_starts_a_node_the_admin_api_and_ctl_answer(node: EjabberdProcess) -> None:
-    await node.check_admin_api()
-    status = await asyncio.to_thread(node.ctl, "status")
+async def test_the_generated_config_starts_a_node_the_admin_api_and_ctl_answer(ejabberd_server: EjabberdProcess) -> None:
+    await ejabberd_server.check_admin_api()
+    status = await asyncio.to_thread(ejabberd_server.ctl, "status")
     assert "is started with status: started" in status and "ejabberd 23.01" in status
-    assert _node_pids(node.paths.spool_dir) == [node.process.pid if node.process else -1]
+    assert _node_pids(ejabberd_server.paths.spool_dir) == [ejabberd_server.process.pid if ejabberd_server.process else -1]
     if os.geteuid() == 0:
-        assert node.run_as is not None and node.run_as.name == "ejabberd"
-        assert Path(f"/proc/{node.process.pid if node.process else -1}").stat().st_uid == node.run_as.uid
+        assert ejabberd_server.run_as is not None and ejabberd_server.run_as.name == "ejabberd"
+        assert Path(f"/proc/{ejabberd_server.process.pid if ejabberd_server.process else -1}").stat().st_uid == ejabberd_server.run_as.uid
 
 
 async def test_client_logs_in_with_starttls_and_a_verified_certificate(
-        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+        ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
     jid = f"tls-user@{DOMAIN}"
     assert await accounts.create_account(jid, "first-password")
-    client = await _login(node, jid, "first-password")
+    client = await login(ejabberd_server, jid, "first-password")
     assert client is not None
     try:
         assert client.transport is not None and client.transport.get_extra_info("peercert") is not None
@@ -115,8 +71,8 @@ async def test_client_logs_in_with_starttls_and_a_verified_certificate(
         client.disconnect()
 
 
-async def test_no_login_is_offered_before_starttls(node: EjabberdProcess) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", node.config.xmpp.client_port)
+async def test_no_login_is_offered_before_starttls(ejabberd_server: EjabberdProcess) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", ejabberd_server.config.xmpp.client_port)
     try:
         writer.write(f"<?xml version='1.0'?><stream:stream to='{DOMAIN}' xmlns='jabber:client' "
                      "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".encode())
@@ -130,8 +86,8 @@ async def test_no_login_is_offered_before_starttls(node: EjabberdProcess) -> Non
     assert b"urn:xmpp:features:rosterver" in features or b"starttls" in features
 
 
-async def test_the_web_page_reaches_the_websocket_and_bosh(node: EjabberdProcess) -> None:
-    port = node.config.xmpp.http_port
+async def test_the_web_page_reaches_the_websocket_and_bosh(ejabberd_server: EjabberdProcess) -> None:
+    port = ejabberd_server.config.xmpp.http_port
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"ws://127.0.0.1:{port}/xmpp-websocket", protocols=("xmpp",)) as ws:
             await ws.send_str(f'<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="{DOMAIN}" version="1.0"/>')
@@ -146,14 +102,14 @@ async def test_the_web_page_reaches_the_websocket_and_bosh(node: EjabberdProcess
 
 
 async def test_the_component_connects_and_is_discovered_for_uploads(
-        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
-    c = node.config.component
+        ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    c = ejabberd_server.config.component
     component = ComponentXMPP(c.jid, c.secret, "127.0.0.1", c.port)
     connected: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     component.add_event_handler("session_start", lambda _: connected.done() or connected.set_result(True))
     component.connect()
     await accounts.ensure_account(f"disco-user@{DOMAIN}", "disco-password")
-    client = await _login(node, f"disco-user@{DOMAIN}", "disco-password")
+    client = await login(ejabberd_server, f"disco-user@{DOMAIN}", "disco-password")
     assert client is not None
     try:
         assert await asyncio.wait_for(connected, 10)
@@ -165,8 +121,8 @@ async def test_the_component_connects_and_is_discovered_for_uploads(
         component.disconnect()
 
 
-async def _component(node: EjabberdProcess) -> ComponentXMPP:
-    c = node.config.component
+async def _component(ejabberd_server: EjabberdProcess) -> ComponentXMPP:
+    c = ejabberd_server.config.component
     component = ComponentXMPP(c.jid, c.secret, "127.0.0.1", c.port)
     connected: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     component.add_event_handler("session_start", lambda _: connected.done() or connected.set_result(True))
@@ -183,15 +139,15 @@ def _first(xmpp: Any, event: str, match: Any) -> asyncio.Future[Any]:
 
 
 async def test_only_the_component_creates_rooms_and_owns_them(
-        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
-    muc = node.config.muc.host
-    component = await _component(node)
+        ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+    muc = ejabberd_server.config.muc.host
+    component = await _component(ejabberd_server)
     await accounts.ensure_account(f"room-user@{DOMAIN}", "room-password")
-    client = await _login(node, f"room-user@{DOMAIN}", "room-password")
+    client = await login(ejabberd_server, f"room-user@{DOMAIN}", "room-password")
     assert client is not None
     try:
         created = _first(component, "presence", lambda p: p["from"] == f"appt-1@{muc}/DoTimely")
-        presence = component.make_presence(pto=f"appt-1@{muc}/DoTimely", pfrom=f"rooms@{node.config.component.jid}")
+        presence = component.make_presence(pto=f"appt-1@{muc}/DoTimely", pfrom=f"rooms@{ejabberd_server.config.component.jid}")
         presence.append(ET.Element("{http://jabber.org/protocol/muc}x"))
         presence.send()
         answer = await asyncio.wait_for(created, 10)
@@ -214,13 +170,13 @@ async def test_only_the_component_creates_rooms_and_owns_them(
 
 
 async def test_people_cannot_message_each_other_directly_but_the_component_can(
-        node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+        ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
     """mod_block_strangers with allow_local_users false; the component passes through `access`."""
     for name in ("staff-a", "cust-a"):
         await accounts.ensure_account(f"{name}@{DOMAIN}", f"{name}-password")
-    staff = await _login(node, f"staff-a@{DOMAIN}", "staff-a-password")
-    customer = await _login(node, f"cust-a@{DOMAIN}", "cust-a-password")
-    component = await _component(node)
+    staff = await login(ejabberd_server, f"staff-a@{DOMAIN}", "staff-a-password")
+    customer = await login(ejabberd_server, f"cust-a@{DOMAIN}", "cust-a-password")
+    component = await _component(ejabberd_server)
     assert staff is not None and customer is not None
     try:
         customer.send_presence()
@@ -233,15 +189,15 @@ async def test_people_cannot_message_each_other_directly_but_the_component_can(
         assert error.xml.find("{jabber:client}error/{urn:ietf:params:xml:ns:xmpp-stanzas}policy-violation") \
             is not None, error
         component.send_message(mto=f"cust-a@{DOMAIN}", mbody="hello from the component", mtype="chat",
-                               mfrom=node.config.component.jid)
+                               mfrom=ejabberd_server.config.component.jid)
         await asyncio.wait_for(heard, 10)
     finally:
         for xmpp in (staff, customer, component):
             xmpp.disconnect()
 
 
-async def test_a_wrong_component_secret_is_refused(node: EjabberdProcess) -> None:
-    c = node.config.component
+async def test_a_wrong_component_secret_is_refused(ejabberd_server: EjabberdProcess) -> None:
+    c = ejabberd_server.config.component
     component = ComponentXMPP(c.jid, "not-the-secret-at-all", "127.0.0.1", c.port)
     outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     component.add_event_handler("session_start", lambda _: outcome.done() or outcome.set_result("connected"))
@@ -253,21 +209,21 @@ async def test_a_wrong_component_secret_is_refused(node: EjabberdProcess) -> Non
         component.disconnect()
 
 
-async def test_accounts_are_created_changed_and_deleted(node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+async def test_accounts_are_created_changed_and_deleted(ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
     jid = f"carl@{DOMAIN}"
     assert await accounts.create_account(jid, "old-password") is True
     assert await accounts.create_account(jid, "other-password") is False  # exists: nothing changed
     assert await accounts.ensure_account(jid, "new-password") is False     # exists: password set
-    assert await _login(node, jid, "old-password") is None
-    client = await _login(node, jid, "new-password")
+    assert await login(ejabberd_server, jid, "old-password") is None
+    client = await login(ejabberd_server, jid, "new-password")
     assert client is not None
     client.disconnect()
     await accounts.delete_account(jid)
-    assert await _login(node, jid, "new-password") is None
+    assert await login(ejabberd_server, jid, "new-password") is None
     assert await accounts.ensure_account(jid, "again-password") is True
 
 
-async def test_account_errors_are_named(node: EjabberdProcess, accounts: EjabberdAccounts) -> None:
+async def test_account_errors_are_named(ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
     with pytest.raises(AccountCommandError, match="new password of nobody@.*404"):
         await accounts.set_password(f"nobody@{DOMAIN}", "some-password")
     with pytest.raises(AccountCommandError, match="refused account someone@other.test.*Unknown virtual host"):
@@ -295,7 +251,7 @@ async def test_an_admin_api_refusing_us_is_named(reachable_dir: Path) -> None:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    server = EjabberdProcess(_ejabberd_config(reachable_dir / "state", ejabberd={"admin_api_port": port}))
+    server = EjabberdProcess(ejabberd_test_config(reachable_dir / "state", ejabberd={"admin_api_port": port}))
     api = EjabberdAdminApi(server.api_url)
     try:
         with pytest.raises(EjabberdError, match="refused `status` \\(403.*AccessRules.*api_permissions"):
@@ -307,32 +263,32 @@ async def test_an_admin_api_refusing_us_is_named(reachable_dir: Path) -> None:
         await runner.cleanup()
 
 
-async def test_a_wrong_erlang_cookie_is_named(node: EjabberdProcess) -> None:
-    cookie = node.paths.cookie_file
+async def test_a_wrong_erlang_cookie_is_named(ejabberd_server: EjabberdProcess) -> None:
+    cookie = ejabberd_server.paths.cookie_file
     kept = cookie.read_bytes()
     os.chmod(cookie, 0o600)
     cookie.write_bytes(b"NOTTHECOOKIEOFTHISNODE")
     try:
         with pytest.raises(EjabberdError, match="refused our Erlang cookie"):
-            await asyncio.to_thread(node.ctl, "status")
+            await asyncio.to_thread(ejabberd_server.ctl, "status")
     finally:
         cookie.write_bytes(kept)
         os.chmod(cookie, 0o400)
-    assert "started" in await asyncio.to_thread(node.ctl, "status")
+    assert "started" in await asyncio.to_thread(ejabberd_server.ctl, "status")
 
 
 async def test_a_bad_config_fails_fast_with_the_reason(reachable_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     render = ejabberd_process.render_ejabberd_config
     monkeypatch.setattr(ejabberd_process, "render_ejabberd_config",
                         lambda config, paths: render(config, paths) + "assume_mam_usagez: true\n")
-    server = EjabberdProcess(_ejabberd_config(reachable_dir / "state"))
+    server = EjabberdProcess(ejabberd_test_config(reachable_dir / "state"))
     with pytest.raises(EjabberdError, match=r"failed to start \(.*Unknown option: assume_mam_usagez"):
         await asyncio.wait_for(server.start(), 30)
     assert _node_pids(server.paths.spool_dir) == []
 
 
 async def test_stop_leaves_no_node_behind_and_a_restart_keeps_the_accounts(reachable_dir: Path) -> None:
-    server = EjabberdProcess(_ejabberd_config(reachable_dir / "state"))
+    server = EjabberdProcess(ejabberd_test_config(reachable_dir / "state"))
     await server.start()
     api = EjabberdAdminApi(server.api_url)
     try:
@@ -394,7 +350,7 @@ async def test_a_state_directory_the_ejabberd_user_cannot_reach_runs_the_node_as
         pytest.skip("only root runs the node as the ejabberd user")
     state = tmp_path / "private" / "state"
     state.parent.mkdir(mode=0o700)
-    server = EjabberdProcess(_ejabberd_config(state))
+    server = EjabberdProcess(ejabberd_test_config(state))
     try:
         await server.start()
         assert server.run_as is None
@@ -405,8 +361,8 @@ async def test_a_state_directory_the_ejabberd_user_cannot_reach_runs_the_node_as
     assert _node_pids(server.paths.spool_dir) == []
 
 
-async def test_status_over_http_uses_one_keep_alive_connection(node: EjabberdProcess) -> None:
-    api = EjabberdAdminApi(node.api_url)
+async def test_status_over_http_uses_one_keep_alive_connection(ejabberd_server: EjabberdProcess) -> None:
+    api = EjabberdAdminApi(ejabberd_server.api_url)
     try:
         for _ in range(5):
             assert (await api.call("status"))[0] == 200

@@ -42,3 +42,20 @@ def test_flat_namespaces_as_the_xep_says() -> None:
     assert granted.allows_iq("http://jabber.org/protocol/pubsub", "set")
     assert not granted.allows_iq("http://jabber.org/protocol/pubsub", "get")
     assert granted.accesses == {}
+
+
+# As ejabberd 23.01 sends it (EJABBERD.md §1): privilege:1, no IQ permission.
+EJABBERD_V1 = """
+<privilege xmlns='urn:xmpp:privilege:1'>
+  <perm type='outgoing' access='message'/><perm type='both' access='roster'/>
+  <perm type='managed_entity' access='presence'/>
+</privilege>
+"""
+
+
+def test_ejabberds_privilege_1_is_read() -> None:
+    granted = parse_privilege_advertisement("example.test", ET.fromstring(EJABBERD_V1))
+    assert granted.version == 1
+    assert granted.accesses == {"roster": "both", "message": "outgoing", "presence": "managed_entity"}
+    assert granted.iq == {}
+    assert parse_privilege_advertisement("example.org", ET.fromstring(FLAT)).version == 2

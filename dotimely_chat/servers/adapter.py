@@ -1,0 +1,89 @@
+"""The server adapter: one implementation of each `services.ports` server port, chosen from `xmpp.server`.
+
+`app.py` builds everything server-specific through `build_server_adapter`; services and policies only see the
+ports. What each server needs and why is in the implementing modules (and FACTS.md, EJABBERD.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ..component.link import ChatComponent
+from ..component.muc_bookmarks import PepBookmarks
+from ..component.muc_requests import IQ_TIMEOUT
+from ..component.pep_profile import PepProfile
+from ..component.rosters import PrivilegedRosters
+from ..config import Config
+from ..services.names import ProfileGateway
+from ..services.ports import (
+    AccountAdapter,
+    ArchiveRetention,
+    BookmarkStore,
+    PresenceSource,
+    RosterGateway,
+)
+from .accounts import ProsodyAccounts
+from .ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi, admin_api_url
+from .ejabberd_presence import ContactPresence
+from .ejabberd_rosters import EjabberdRosters
+
+log = logging.getLogger(__name__)
+
+ComponentItemCallback = Callable[[str], None]
+
+
+class PrivilegedPresence(PresenceSource):
+    """Prosody: the privileged presence stream (XEP-0356 managed_entity) sends every current presence on each
+    (re)connection, and our mod_dotimely_presence an unavailable however a session ends: nothing to ask for."""
+
+    async def refresh(self, jids: list[str]) -> None:
+        return None
+
+
+@dataclass
+class ServerAdapter:
+    """What differs between the XMPP servers, one port per concern (services/ports.py)."""
+
+    server: str  # xmpp.server: for logs and health, never for decisions outside servers/
+    accounts: AccountAdapter
+    rosters: RosterGateway
+    presence: PresenceSource
+    bookmarks: BookmarkStore | None  # ejabberd: servers.ejabberd_pep.EjabberdBookmarks (to be wired in)
+    profiles: ProfileGateway  # ejabberd: servers.ejabberd_pep.EjabberdProfile (to be wired in)
+    retention: ArchiveRetention | None  # None: the server expires its archives itself (Prosody)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Release what the adapter holds (the admin API's connections)."""
+        for close in self.closers:
+            await close()
+
+
+def build_server_adapter(config: Config, component: ChatComponent,
+                         on_component_item: ComponentItemCallback | None = None) -> ServerAdapter:
+    """The adapter of `config.xmpp.server`. `on_component_item(user_jid)` is called once the component's item
+    is set in a user's roster (the component then tells the user's clients that it is there)."""
+    if config.xmpp.server == "ejabberd":
+        api = EjabberdAdminApi(admin_api_url(config))
+        log.info("Server adapter: ejabberd (admin API %s)", api.base_url)
+        return ServerAdapter(
+            server="ejabberd",
+            accounts=EjabberdAccounts(api),
+            rosters=EjabberdRosters(api, component.boundjid.bare, on_component_item),
+            presence=ContactPresence(component),
+            bookmarks=None,
+            profiles=PepProfile(component),
+            retention=None,
+            closers=[api.close],
+        )
+    return ServerAdapter(
+        server="prosody",
+        accounts=ProsodyAccounts(component),
+        rosters=PrivilegedRosters(component, on_component_item),
+        presence=PrivilegedPresence(),
+        bookmarks=PepBookmarks(component, IQ_TIMEOUT),
+        profiles=PepProfile(component),
+        retention=None,
+    )
