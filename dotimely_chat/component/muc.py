@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
 from slixmpp import JID
 
+from ..services.ports import BookmarkStore
 from ..services.status import StatusRecorder
 from .invitations import Invitations
 from .link import ChatComponent
@@ -49,25 +50,17 @@ NS_CONFERENCE = "jabber:x:conference"
 
 AFFILIATIONS = ("owner", "admin", "member", "outcast")
 
-__all__ = ["AffiliationChange", "BookmarkError", "MucError", "MucRooms", "RoomBookmarks"]
-
-
-class RoomBookmarks(Protocol):
-    """Users' room bookmarks, written on their behalf: `muc_bookmarks.PepBookmarks` (XEP-0402 through
-    privileged IQs; Prosody) or `servers.ejabberd_pep.EjabberdBookmarks` (ejabberd 23.01, which grants no
-    IQ privilege). Each raises BookmarkError."""
-
-    async def publish(self, user_jid: str, room_jid: str, name: str, nick: str) -> None: ...
-    async def retract(self, user_jid: str, room_jid: str) -> None: ...
-    async def read(self, user_jid: str) -> dict[str, dict[str, Any]]: ...
+__all__ = ["AffiliationChange", "BookmarkError", "MucError", "MucRooms"]
 
 
 class MucRooms:
     """Rooms of one MUC service, joined from `observer_jid` with nickname `nick`. The owner form's dialect
-    is the one of `server` (default: the component's `xmpp.server`); `bookmarks` default to PepBookmarks."""
+    is the one of `server` (default: the component's `xmpp.server`); `bookmarks` default to PepBookmarks
+    (XEP-0402 through privileged IQs: Prosody; ejabberd 23.01 grants no IQ privilege and needs
+    servers.ejabberd_pep.EjabberdBookmarks)."""
 
     def __init__(self, component: ChatComponent, muc_host: str, observer_jid: str, nick: str = "DoTimely", *,
-                 bookmarks: RoomBookmarks | None = None, server: str | None = None) -> None:
+                 bookmarks: BookmarkStore | None = None, server: str | None = None) -> None:
         self.component = component
         self.muc_host = JID(muc_host).domain
         self.observer = JID(observer_jid).bare
@@ -76,7 +69,7 @@ class MucRooms:
         for plugin in ("xep_0004", "xep_0060", "xep_0402"):  # data forms, pubsub and bookmark stanzas
             if plugin not in component.plugin:
                 component.register_plugin(plugin)
-        self._bookmarks: RoomBookmarks = bookmarks if bookmarks is not None else PepBookmarks(component, IQ_TIMEOUT)
+        self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else PepBookmarks(component, IQ_TIMEOUT)
         self._events = RoomEvents(component, self.muc_host, self.observer)
         self._requests = MucRequests(component, self._events, self.observer)
         self._lifecycle = RoomLifecycle(self._requests, self._events, nick, self.form)

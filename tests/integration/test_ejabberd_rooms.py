@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import secrets
-import shutil
-import ssl
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,16 +23,14 @@ from slixmpp.xmlstream import StanzaBase
 from dotimely_chat.component.link import ChatComponent
 from dotimely_chat.component.muc import AffiliationChange, MucError, MucRooms
 from dotimely_chat.component.muc_archive import MucArchive
-from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_process import EjabberdProcess
 from dotimely_chat.servers.prosody_config import observer_jid
-from dotimely_chat.servers.tls import LocalCA
 from dotimely_chat.services.ports import Mark
 
-from ..support.config import DOMAIN, free_port, make_test_config
+from ..support.config import DOMAIN
+from ..support.ejabberd import login
 from ..support.people import Inbox
-from ..support.server_logs import RUNNING_SERVERS
 
 MUC = "http://jabber.org/protocol/muc"
 DATA = "jabber:x:data"
@@ -47,21 +40,10 @@ WAIT = 5.0
 EVENT_DEADLINE = 2.0  # PRODUCT.md §2.3: foreign changes are reverted within 2 s, so heard well before
 
 
-@pytest.fixture(scope="module")
-async def node() -> AsyncIterator[EjabberdProcess]:
-    if not Path(ejabberd_process.EJABBERDCTL).exists():
-        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
-    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-"))
-    os.chmod(folder, 0o711)  # the ejabberd user traverses it
-    config = make_test_config(folder / "state", xmpp={"server": "ejabberd"},
-                              ejabberd={"distribution_port": free_port(), "admin_api_port": free_port()})
-    server = EjabberdProcess(config)
-    await server.start()
-    RUNNING_SERVERS.append(server)
-    yield server
-    RUNNING_SERVERS.remove(server)
-    await server.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def node(ejabberd_server: EjabberdProcess) -> EjabberdProcess:
+    """The session's ejabberd node (tests/conftest.py)."""
+    return ejabberd_server
 
 
 @pytest.fixture
@@ -143,15 +125,9 @@ async def people(node: EjabberdProcess, accounts: EjabberdAccounts) -> AsyncIter
         jid = f"{name}-{secrets.token_hex(3)}@{DOMAIN}"
         password = secrets.token_urlsafe(12)
         await accounts.ensure_account(jid, password)
-        client = ClientXMPP(jid, password)
-        client.register_plugin("xep_0030")
-        client.ssl_context = ssl.create_default_context(
-            cafile=str(LocalCA.in_state(node.config.state_directory).certificate))
-        started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        client.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-        client.connect("127.0.0.1", node.config.xmpp.client_port)
+        client = await login(node, jid, password)
+        assert client is not None, f"{jid} could not log in"
         clients.append(client)
-        assert await asyncio.wait_for(started, 10)
         person = Client(jid, client)
         client.send_presence()
         return person
