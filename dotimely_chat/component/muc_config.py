@@ -33,12 +33,13 @@ _ESSENTIAL = ("muc#roomconfig_membersonly", "muc#roomconfig_persistentroom", "mu
 class RoomForm:
     """One server's dialect of the owner form: the fixed values we want, the fields without which a room would
     not be what PRODUCT.md §2.3 promises (a form lacking one is logged), and whether a new room is locked
-    until its owner form is submitted."""
+    until its owner form is submitted. `archiving` names the field that switches the room's archive on."""
 
     server: str
     fixed: dict[str, bool | str]
     essential: tuple[str, ...]
     locks_new_rooms: bool
+    archiving: str
 
 
 ROOM_FORMS: dict[str, RoomForm] = {
@@ -51,7 +52,7 @@ ROOM_FORMS: dict[str, RoomForm] = {
         PROSODY_MEMBER_INVITES: False,
         "muc#roomconfig_allowinvites": False,  # not offered by Prosody 0.12 (so not sent)
         "muc#roomconfig_changesubject": False,
-    }, _ESSENTIAL, locks_new_rooms=True),
+    }, _ESSENTIAL, locks_new_rooms=True, archiving="muc#roomconfig_enablearchiving"),
     "ejabberd": RoomForm("ejabberd", {
         "muc#roomconfig_membersonly": True,
         "muc#roomconfig_persistentroom": True,
@@ -61,7 +62,7 @@ ROOM_FORMS: dict[str, RoomForm] = {
         "allow_private_messages": False,
         "muc#roomconfig_allowinvites": False,
         "muc#roomconfig_changesubject": False,
-    }, (*_ESSENTIAL, "mam", "allow_private_messages"), locks_new_rooms=False),
+    }, (*_ESSENTIAL, "mam", "allow_private_messages"), locks_new_rooms=False, archiving="mam"),
 }
 
 

@@ -51,6 +51,8 @@ def test_each_server_is_asked_in_its_own_dialect() -> None:
     assert ejabberd["mam"] is True and ejabberd["allow_private_messages"] is False
     assert "muc#roomconfig_enablearchiving" not in ejabberd and "muc#roomconfig_allowpm" not in ejabberd
     assert room_form("prosody").locks_new_rooms and not room_form("ejabberd").locks_new_rooms
+    for form_ in ROOM_FORMS.values():
+        assert form_.fixed[form_.archiving] is True
     with pytest.raises(ValueError, match="no room configuration for XMPP server 'openfire'"):
         room_form("openfire")
 
