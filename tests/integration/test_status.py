@@ -19,6 +19,8 @@ from ..support.rooms import book, join, start
 from ..support.status import Member, by_member, room_with_people, status_of
 from ..support.waiting import eventually
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 
 async def test_delivery_and_read_follow_what_members_do(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
