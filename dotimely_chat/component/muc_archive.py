@@ -37,6 +37,10 @@ What ejabberd 23.01's mod_mam does for rooms (EJABBERD.md §3, seen in tests/int
 - Results carry the sender's real **full** JID in `<x muc#user><item jid>` (the bare JID is used);
   stamps carry microseconds; the result id is the room's stanza-id; `complete` on `<fin>` tells the last
   page, as on Prosody.
+- Stanza-ids are the archive times in microseconds: an RSM `after` id the archive does not hold is no error
+  (Prosody: `item-not-found`) but a position in time (one that is no number reads from the start), so the
+  back-fill after an id the retention deleted reads what followed it.
+- Every JID of the component's domain is a MUC service admin (one `server:` ACL in the generated config).
 
 slixmpp's xep_0313/xep_0059 iterators are not used: `ResultIterator` turns every error (forbidden,
 item-not-found, timeout) into a silent end of iteration, ignores `complete`, and registers a
