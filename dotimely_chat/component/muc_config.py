@@ -13,6 +13,10 @@ its own server's dialect:
   "Unknown field"), private messages are `allow_private_messages` (`muc#roomconfig_allowpm` fails with
   internal-server-error), invites are XEP-0045's `muc#roomconfig_allowinvites`. Rooms are not locked: they
   start with `default_room_options` of the generated ejabberd.yml.
+  Rooms are **not moderated** (`muc#roomconfig_moderatedroom` 0, ejabberd's default is 1): in a moderated
+  room ejabberd 23.01 keeps the role it gave a member (`get_occupant_stored_role`) after their affiliation
+  is removed, and lets them enter the members-only room again as a participant with affiliation none
+  (seen, tests/integration/test_ejabberd_rooms.py). Prosody's rooms are not moderated by default either.
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ ROOM_FORMS: dict[str, RoomForm] = {
         "allow_private_messages": False,
         "muc#roomconfig_allowinvites": False,
         "muc#roomconfig_changesubject": False,
-    }, (*_ESSENTIAL, "mam", "allow_private_messages"), locks_new_rooms=False, archiving="mam"),
+        "muc#roomconfig_moderatedroom": False,  # a removed member got back in (see above)
+    }, (*_ESSENTIAL, "mam", "allow_private_messages", "muc#roomconfig_moderatedroom"), locks_new_rooms=False, archiving="mam"),
 }
 
 

@@ -249,7 +249,8 @@ async def test_a_room_is_created_in_ejabberds_dialect_and_the_component_owns_it_
     assert form["muc#roomconfig_roomdesc"] == ["Cut, Mon 09:00"]
     for var, value in {"muc#roomconfig_membersonly": "1", "muc#roomconfig_persistentroom": "1",
                        "muc#roomconfig_publicroom": "0", "mam": "1", "allow_private_messages": "0",
-                       "muc#roomconfig_allowinvites": "0", "muc#roomconfig_changesubject": "0"}.items():
+                       "muc#roomconfig_allowinvites": "0", "muc#roomconfig_changesubject": "0",
+                       "muc#roomconfig_moderatedroom": "0"}.items():
         assert [v.replace("true", "1").replace("false", "0") for v in form[var]] == [value], var
     assert form["muc#roomconfig_whois"] == ["anyone"]
     assert await muc.open_room(room, "Haircut with Ann", "Cut, Mon 09:00") is False  # idempotent
@@ -353,7 +354,8 @@ async def test_a_configuration_change_is_heard_and_repaired(
     tampered = {"muc#roomconfig_membersonly": "0", "muc#roomconfig_persistentroom": "0",
                 "muc#roomconfig_whois": "moderators", "muc#roomconfig_publicroom": "1", "mam": "0",
                 "allow_private_messages": "1", "muc#roomconfig_allowinvites": "1",
-                "muc#roomconfig_changesubject": "1", "muc#roomconfig_roomname": "Renamed",
+                "muc#roomconfig_changesubject": "1", "muc#roomconfig_moderatedroom": "1",
+                "muc#roomconfig_roomname": "Renamed",
                 "muc#roomconfig_roomdesc": "Described"}
     query = ET.Element(f"{{{MUC}#owner}}query")
     form = ET.SubElement(query, f"{{{DATA}}}x", type="submit")
@@ -459,3 +461,17 @@ async def test_a_delay_a_client_claims_from_the_room_does_not_hide_its_message(
     message.send()
     said = await seen.until(lambda: [s for s in seen.said if s[0] == room], "message")
     assert said[0][1] == customer.jid and said[0][3] == message["id"]
+
+
+async def test_a_member_whose_affiliation_is_removed_cannot_enter_again(
+        node: EjabberdProcess, rooms: tuple[MucRooms, StatusSeen], people: Callable[..., Any]) -> None:
+    """In a moderated room ejabberd 23.01 let them in as a participant with affiliation none (muc_config.py)."""
+    muc, _ = rooms
+    room = new_room(node)
+    await muc.open_room(room, "Removed", "")
+    staff = await people("staff")
+    await muc.set_affiliation(room, staff.jid, "member")
+    await muc.set_affiliation(room, staff.jid, "none")
+    assert staff.jid not in await muc.get_affiliations(room)
+    refused = await enter(staff, room, "Stan")
+    assert refused["type"] == "error" and refused["error"]["condition"] == "registration-required", refused

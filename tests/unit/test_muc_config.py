@@ -27,7 +27,8 @@ PROSODY_FIELDS = {"muc#roomconfig_roomname": "", "muc#roomconfig_roomdesc": "", 
 EJABBERD_FIELDS = {"muc#roomconfig_roomname": "", "muc#roomconfig_roomdesc": "", "muc#roomconfig_persistentroom":
                    "1", "muc#roomconfig_publicroom": "0", "muc#roomconfig_membersonly": "1", "muc#roomconfig_whois":
                    "anyone", "muc#roomconfig_changesubject": "0", "mam": "1", "allow_private_messages": "1",
-                   "muc#roomconfig_allowinvites": "0", "allow_query_users": "1", "enable_hats": "0"}
+                   "muc#roomconfig_allowinvites": "0", "allow_query_users": "1", "enable_hats": "0",
+                   "muc#roomconfig_moderatedroom": "1"}
 
 
 def form(fields: dict[str, str]) -> Element:
@@ -61,7 +62,8 @@ def test_each_server_is_asked_in_its_own_dialect() -> None:
     ("prosody", PROSODY_FIELDS, ["muc#roomconfig_membersonly", "muc#roomconfig_persistentroom",
                                  "muc#roomconfig_whois", "muc#roomconfig_publicroom",
                                  "muc#roomconfig_changesubject", "muc#roomconfig_roomname"]),
-    ("ejabberd", EJABBERD_FIELDS, ["allow_private_messages", "muc#roomconfig_roomname"]),
+    ("ejabberd", EJABBERD_FIELDS, ["allow_private_messages", "muc#roomconfig_moderatedroom",
+                                   "muc#roomconfig_roomname"]),
 ])
 def test_only_offered_fields_are_compared_and_submitted(server: str, fields: dict[str, str],
                                                         wrong: list[str]) -> None:
