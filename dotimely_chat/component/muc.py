@@ -166,8 +166,12 @@ class MucRooms:
     # ----------------------------------------------------------------------------------- messages
     async def send_notice(self, room_jid: str, text: str) -> None:
         """A groupchat message from the observer; returns once the room has echoed it (so it is archived).
-        If the room no longer counts us as an occupant, rejoin once and resend."""
+        The observer joins first when it is not in the room on this stream: ejabberd 23.01 takes a groupchat
+        message from a service admin who is no occupant, posts it under the JID's localpart as nick and
+        echoes nothing (Prosody refuses it with not-acceptable: then rejoin once and resend)."""
         room = self._room(room_jid)
+        if room not in self._events.present:
+            await self.join(room)
         try:
             await self._requests.notice(room, text)
         except MucError as exc:

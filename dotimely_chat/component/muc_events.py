@@ -52,7 +52,8 @@ class RoomEvents:
     def __init__(self, component: ChatComponent, muc_host: str, observer: str) -> None:
         self.muc_host = muc_host
         self.observer = observer
-        self.joined: dict[str, str] = {}  # room -> our nick there
+        self.joined: dict[str, str] = {}  # room -> our nick there (kept over a lost link: what to rejoin)
+        self.present: set[str] = set()  # rooms whose answer to our join came on the current stream
         self.occupants = Occupants()
         self.changes = RoomChanges(observer, self.occupants.jid_of)
         self.status: StatusRecorder | None = None  # the live traffic's recorder (`MucRooms.record_status`)
@@ -95,6 +96,7 @@ class RoomEvents:
 
     def forget(self, room: str) -> None:
         self.joined.pop(room, None)
+        self.present.discard(room)
         self.occupants.forget(room)
         self._replaying.discard(room)
 
@@ -201,5 +203,6 @@ class RoomEvents:
                 future.set_exception(LinkUnavailable("the link to the XMPP server was lost; try again shortly"))
         self.occupants.clear()
         self._replaying.clear()
+        self.present.clear()
         if self.status is not None:
             self.status.left_all_rooms()

@@ -51,6 +51,7 @@ class RoomLifecycle:
                     continue
                 raise MucError(room, f"joining {room} failed: {condition}", condition)
             self.events.joined[room] = reply["from"].resource
+            self.events.present.add(room)
             return 201 in status_codes(user_x(reply.xml))
         raise MucError(room, f"joining {room} failed: every nickname tried is taken", "conflict")
 
