@@ -15,9 +15,13 @@ Protocol traps:
   `open_room` submits it right after creating it (ejabberd 23.01 does not lock rooms);
 - Prosody 0.12 applies only the first item of a `muc#admin` set with several and still answers `result`:
   one item per IQ (ejabberd 23.01 applies them all; one per IQ works on both);
-- a stanza bounced while the component is disconnected makes each room kick the observer (status 333), and
-  changes made while it is out of a room are not replayed when it rejoins: after every reconnection, `join`
-  each room of `joined_rooms()` and read the affiliation lists.
+- a stanza bounced while the component is disconnected makes each Prosody room kick the observer (status
+  333), and changes made while it is out of a room are not replayed when it rejoins: after every
+  reconnection, `join` each room of `joined_rooms()` and read the affiliation lists. (ejabberd 23.01 keeps
+  the observer an occupant while the component is away, no 333, and drops what the rooms send it
+  meanwhile: the same rejoin and read after each reconnection covers both.)
+- ejabberd 23.01 posts a groupchat message of a service admin who is no occupant (under the JID's localpart
+  as nick, without an echo): `send_notice` joins first when the observer is not in the room.
 
 slixmpp's xep_0045 plugin is not used: on a component it would advertise the MUC feature in the component's
 disco#info (clients would list the component as a group chat service), and it needs `pfrom` everywhere.
