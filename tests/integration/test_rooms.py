@@ -32,7 +32,6 @@ def people_jids(biz: dict[str, Any], *keys: str) -> list[str]:
     return [biz["people"][key]["jid"] for key in keys]
 
 
-@until_ejabberd_bookmarks
 async def test_a_customer_starts_a_chat_and_all_three_talk_in_it(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
@@ -59,12 +58,10 @@ async def test_a_customer_starts_a_chat_and_all_three_talk_in_it(
         customer["jid"]: "member", staff["jid"]: "member", owner["jid"]: "admin",
         chat_service.muc.observer: "owner"}
 
-    # Members need do nothing: a bookmark in their PEP and, for a client that does not join from it, an
-    # invitation from the component.
+    # Members need do nothing: a bookmark (test_bookmarks_follow_the_appointment) and, for a client that does
+    # not join from it, an invitation from the component.
     invitation = await asyncio.wait_for(invitations.get(), 10)
     assert invitation["groupchat_invite"]["jid"] == jid
-    bookmarks = await chat_service.muc.get_bookmarks(customer["jid"])
-    assert bookmarks[jid]["autojoin"] and bookmarks[jid]["name"] == room["name"]
 
     # Starting it again (also 20 times at once) returns the same room.
     again = await asyncio.gather(*(start(api, biz, key, appointment, expect=None)
@@ -89,7 +86,6 @@ async def test_a_customer_starts_a_chat_and_all_three_talk_in_it(
         await join(outsider, jid, "curious")
 
 
-@until_ejabberd_bookmarks
 async def test_a_staff_member_opens_an_owner_only_room_the_customer_never_sees(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
@@ -102,7 +98,6 @@ async def test_a_staff_member_opens_an_owner_only_room_the_customer_never_sees(
     assert private["jid"] != public["jid"] and private["name"].endswith("owners only")
     customer = biz["people"]["customer0"]
     assert customer["jid"] not in await affiliations(chat_service, private["jid"])
-    assert private["jid"] not in await chat_service.muc.get_bookmarks(customer["jid"])
     client = await xmpp_clients.connect(customer["jid"], customer["password"])
     with pytest.raises(AssertionError, match="registration-required"):
         await join(client, private["jid"], "peek")
@@ -197,8 +192,13 @@ async def test_bookmarks_follow_the_appointment(api: Api, chat_service: ChatServ
     biz = await make_business(api, customers=1, staff=2)
     customer, old, new = (biz["people"][k] for k in ("customer0", "staff0", "staff1"))
     appointment = await book(api, biz)
-    jid = (await start(api, biz, "customer0", appointment))["jid"]
+    room = await start(api, biz, "customer0", appointment)
+    jid = room["jid"]
     await eventually(lambda: _bookmarked(chat_service, old["jid"], jid), 5.0)
+    bookmarks = await chat_service.muc.get_bookmarks(customer["jid"])
+    assert bookmarks[jid]["autojoin"] and bookmarks[jid]["name"] == room["name"]
+    private = await start(api, biz, "staff0", appointment, audience="owner")  # the customer never sees it
+    assert private["jid"] not in await chat_service.muc.get_bookmarks(customer["jid"])
     await api.call("PUT", f"/v1/businesses/{biz['id']}/appointments/{appointment}", {
         "customer": customer["id"], "staff": new["id"], "starts_at": (dt.datetime.now(dt.UTC) + dt.timedelta(
             days=3)).replace(microsecond=0).isoformat(), "duration_minutes": 60, "service_name": "Haircut"},
