@@ -1,9 +1,11 @@
-"""Appointment rooms on a real ejabberd 23.01 node from the generated config: MucRooms (creation, the owner form
-in ejabberd's dialect, affiliations), the observer (live traffic, foreign changes heard), MucArchive (room
-MAM as a service admin), with real clients over verified TLS.
+"""What ejabberd 23.01 does differently in appointment rooms, on the session node (generated config) with real
+clients over verified TLS: the owner form in ejabberd's dialect, the actor named by nick, a removal as presence
+321, a removed member kept out, markers archived only with `<store/>`, a forged `<delay>`, room MAM read as a
+service admin with real JIDs and microsecond stamps.
 
 The room layer is driven directly (the component link, MucRooms, MucArchive; the status recorder is a stand-in
-that records what the observer hands it): the whole service on ejabberd is tested where its fixture lives.
+that records what the observer hands it). The whole service on both servers: test_rooms.py, test_status.py,
+test_muc_gateway.py, test_muc_archive.py and test_export.py (the `servers` marker).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from slixmpp import ClientXMPP
 from slixmpp.xmlstream import StanzaBase
 
 from dotimely_chat.component.link import ChatComponent
-from dotimely_chat.component.muc import AffiliationChange, MucError, MucRooms
+from dotimely_chat.component.muc import AffiliationChange, MucRooms
 from dotimely_chat.component.muc_archive import MucArchive
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_process import EjabberdProcess
@@ -340,48 +342,6 @@ async def test_our_own_affiliation_changes_are_not_reported_and_others_are(
     await muc.set_affiliation(room, staff.jid, "member")
     await asyncio.sleep(0.3)
     assert queue.empty(), [queue.get_nowait() for _ in range(queue.qsize())]
-
-
-async def test_a_configuration_change_is_heard_and_repaired(
-        node: EjabberdProcess, component: ChatComponent, rooms: tuple[MucRooms, StatusSeen]) -> None:
-    muc, _ = rooms
-    queue = heard(muc)
-    room = new_room(node)
-    await muc.open_room(room, "Colour", "")
-    fresh = await owner_form(component, node, room)
-    await asyncio.sleep(0.2)
-    assert queue.empty(), "our own configuration is not reported"
-    tampered = {"muc#roomconfig_membersonly": "0", "muc#roomconfig_persistentroom": "0",
-                "muc#roomconfig_whois": "moderators", "muc#roomconfig_publicroom": "1", "mam": "0",
-                "allow_private_messages": "1", "muc#roomconfig_allowinvites": "1",
-                "muc#roomconfig_changesubject": "1", "muc#roomconfig_moderatedroom": "1",
-                "muc#roomconfig_roomname": "Renamed",
-                "muc#roomconfig_roomdesc": "Described"}
-    query = ET.Element(f"{{{MUC}#owner}}query")
-    form = ET.SubElement(query, f"{{{DATA}}}x", type="submit")
-    for var, value in {"FORM_TYPE": "http://jabber.org/protocol/muc#roomconfig", **tampered}.items():
-        ET.SubElement(ET.SubElement(form, f"{{{DATA}}}field", var=var), f"{{{DATA}}}value").text = value
-    iq = component.make_iq_set(ito=room, ifrom=component.boundjid.bare)  # a service admin
-    iq.append(query)
-    await iq.send(timeout=WAIT)
-    assert await next_heard(queue) == room
-    assert sorted(await muc.ensure_config(room, "Colour")) == sorted(tampered)
-    assert await owner_form(component, node, room) == fresh
-    await asyncio.sleep(0.2)
-    assert queue.empty(), "the repair itself is ours and not reported"
-
-
-async def test_join_never_creates_a_room_and_destroy_removes_one(
-        node: EjabberdProcess, rooms: tuple[MucRooms, StatusSeen]) -> None:
-    muc, _ = rooms
-    room = new_room(node)
-    with pytest.raises(MucError) as raised:
-        await muc.join(room)
-    assert raised.value.condition == "item-not-found"
-    await muc.open_room(room, "Gone soon", "")
-    await muc.destroy(room)
-    assert room not in muc.joined_rooms()
-    assert await muc.open_room(room, "Again", "") is True
 
 
 # ------------------------------------------------------------------------------------------- archive
