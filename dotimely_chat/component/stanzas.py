@@ -131,7 +131,8 @@ def server_item(message: Element) -> Element | None:
     """The `<item jid affiliation role>` the room stamped on an archived message. In rooms with whois=anyone
     Prosody appends `<x muc#user><item …>` with the sender's real JID *after* the client's own children: a
     client may add its own `<x muc#user>` to a groupchat message and Prosody keeps it, so only the **last**
-    such child is the server's. None when the archive does not say (non-anonymous off, or an older entry)."""
+    such child is the server's (ejabberd 23.01 likewise, with the sender's full JID; test_muc_archive.py checks
+    both). None when the archive does not say (non-anonymous off, or an older entry)."""
     stamped = message.findall(_USER_X)
     return stamped[-1].find(_USER_ITEM) if stamped else None
 
