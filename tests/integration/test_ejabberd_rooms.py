@@ -290,7 +290,7 @@ async def test_members_join_and_talk_and_strangers_cannot_join(
         or error.xml.find("{jabber:client}error/{urn:ietf:params:xml:ns:xmpp-stanzas}forbidden") is not None, error
 
 
-async def test_live_markers_reach_the_recorder_with_or_without_a_store_hint(
+async def test_live_markers_and_receipts_reach_the_recorder_with_or_without_a_store_hint(
         node: EjabberdProcess, rooms: tuple[MucRooms, StatusSeen], people: Callable[..., Any]) -> None:
     muc, seen = rooms
     room = new_room(node)
@@ -302,8 +302,12 @@ async def test_live_markers_reach_the_recorder_with_or_without_a_store_hint(
     stanza_id = room_stanza_id(await say(customer, room, "Hello"), room)
     send_marker(staff, room, stanza_id, store=False)
     send_marker(staff, room, stanza_id, store=True)
-    marks = await seen.until(lambda: len([m for m in seen.marks if m[0] == room]) >= 2 and seen.marks, "markers")
-    assert [m for m in marks if m[0] == room] == [(room, staff.jid, Mark("displayed", stanza_id))] * 2
+    receipt = customer.client.make_message(mto=room, mtype="groupchat")  # XEP-0184, bodyless, no hint
+    ET.SubElement(receipt.xml, "{urn:xmpp:receipts}received", id=stanza_id)
+    receipt.send()
+    marks = await seen.until(lambda: len([m for m in seen.marks if m[0] == room]) >= 3 and seen.marks, "markers")
+    assert [m for m in marks if m[0] == room] == [(room, staff.jid, Mark("displayed", stanza_id))] * 2 + [
+        (room, customer.jid, Mark("receipt", stanza_id))]
 
 
 async def test_our_own_affiliation_changes_are_not_reported_and_others_are(
