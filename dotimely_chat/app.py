@@ -95,7 +95,8 @@ class ChatService:
         self.directory = DirectoryService(self.database, self.accounts, self.rosters, config.xmpp.domain)
         self.names = NameService(self.database, self.server.profiles)
         self.directory.effects.names = self.names
-        self.muc = MucRooms(self.component, config.muc.host, observer_jid(config))
+        self.muc = MucRooms(self.component, config.muc.host, observer_jid(config), bookmarks=self.server.bookmarks,
+                            server=self.server.server)
         self.rooms = RoomService(self.database, self.muc, config.muc.host,
                                  untouchable={config.component.jid, observer_jid(config)},
                                  room_key=room_key(config))
@@ -133,7 +134,8 @@ class ChatService:
         self.uploads = UploadService(self.database, config, self.metrics)
         register_upload(self.component, self.uploads)
         self.upload_housekeeping = UploadHousekeeping(self.uploads)
-        self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention))
+        self.retention = RetentionHousekeeping(self.database, retention_seconds(config.archive.retention),
+                                               server_archives=self.server.retention)
         self.directory.effects.vault = CredentialVault.in_state(config.state_directory)
         self.directory.businesses.retention_seconds = retention_seconds(config.archive.retention)
         self.web_logins = WebLoginService(self.database, self.directory.effects.vault, config)

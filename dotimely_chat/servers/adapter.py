@@ -27,7 +27,9 @@ from ..services.ports import (
 )
 from .accounts import ProsodyAccounts
 from .ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi, admin_api_url
+from .ejabberd_pep import EjabberdBookmarks, EjabberdProfile
 from .ejabberd_presence import ContactPresence
+from .ejabberd_retention import EjabberdArchiveExpiry
 from .ejabberd_rosters import EjabberdRosters
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,8 @@ class ServerAdapter:
     accounts: AccountAdapter
     rosters: RosterGateway
     presence: PresenceSource
-    bookmarks: BookmarkStore | None  # ejabberd: servers.ejabberd_pep.EjabberdBookmarks (to be wired in)
-    profiles: ProfileGateway  # ejabberd: servers.ejabberd_pep.EjabberdProfile (to be wired in)
+    bookmarks: BookmarkStore  # Prosody: XEP-0402 in PEP (privileged IQ); ejabberd: storage:bookmarks (admin API)
+    profiles: ProfileGateway  # Prosody: PEP nick + vCard (privileged IQ); ejabberd: the admin API
     retention: ArchiveRetention | None  # None: the server expires its archives itself (Prosody)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -77,9 +79,9 @@ def build_server_adapter(config: Config, component: ChatComponent,
             accounts=EjabberdAccounts(api),
             rosters=EjabberdRosters(api, component.boundjid.bare, on_component_item),
             presence=ContactPresence(component, api, config.xmpp.session_hibernation),
-            bookmarks=None,
-            profiles=PepProfile(component),
-            retention=None,
+            bookmarks=EjabberdBookmarks(api),
+            profiles=EjabberdProfile(api, component),
+            retention=EjabberdArchiveExpiry(api),
             closers=[api.close],
         )
     return ServerAdapter(

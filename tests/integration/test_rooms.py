@@ -21,9 +21,6 @@ from ..support.rooms import admin_iq, affiliations, book, has_affiliation, join,
 from ..support.waiting import eventually
 
 pytestmark = pytest.mark.servers("prosody", "ejabberd")
-# Tests that read members' bookmarks run on ejabberd once servers.ejabberd_pep.EjabberdBookmarks is wired into
-# MucRooms (`bookmarks=`, servers/adapter.py): PepBookmarks needs an IQ privilege ejabberd 23.01 does not grant.
-until_ejabberd_bookmarks = pytest.mark.servers("prosody")
 
 MUC_USER = "http://jabber.org/protocol/muc#user"
 
@@ -187,7 +184,6 @@ async def test_membership_follows_the_appointment(
     assert owner["jid"] in await affiliations(chat_service, jid)
 
 
-@until_ejabberd_bookmarks
 async def test_bookmarks_follow_the_appointment(api: Api, chat_service: ChatService) -> None:
     biz = await make_business(api, customers=1, staff=2)
     customer, old, new = (biz["people"][k] for k in ("customer0", "staff0", "staff1"))
