@@ -187,13 +187,3 @@ async def test_a_missing_ejabberd_is_named(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(EjabberdError, match="ejabberd is missing.*install Debian's ejabberd"):
         await server.start()
 
-
-@pytest.mark.parametrize("command", ["up", "component"])
-def test_up_and_component_say_why_they_refuse_ejabberd_for_now(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
-    shipped = (Path(__file__).parents[2] / "config.toml").read_text()
-    config_file = tmp_path / "config.toml"
-    config_file.write_text(shipped.replace('server = "prosody"', 'server = "ejabberd"', 1))
-    assert main(["--config", str(config_file), command]) == 1
-    error = capsys.readouterr().err
-    assert "xmpp.server = 'ejabberd'" in error and "server-config ejabberd" in error
