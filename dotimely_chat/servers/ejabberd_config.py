@@ -153,6 +153,7 @@ def _modules(config: Config) -> dict[str, Any]:
                 "members_only": True, "anonymous": False, "persistent": True, "public": False,
                 "public_list": False, "mam": True, "allow_private_messages": False,
                 "allow_user_invites": False, "allow_change_subj": False, "allow_subscription": False,
+                "moderated": False,  # moderated rooms let a removed member back in (23.01; component/muc_config.py)
             },
         },
         "mod_muc_admin": {},  # the admin API's room commands
