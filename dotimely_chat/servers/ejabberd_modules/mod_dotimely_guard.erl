@@ -9,6 +9,8 @@
 %%%    once per routed stanza, before mod_mam, offline storage and every session): a refused message is
 %%%    dropped whatever it carries (receipts, markers and chat states too) and a person's client is told
 %%%    cancel/not-allowed with our text, once, for a message with a body. mod_block_strangers stays behind us.
+%%%    It also lets every error message through, body and all; a stranger's is dropped here, never answered.
+%%%    Our own refusal comes from the stranger the message was for: it carries a meta mark to pass us.
 %%% 2. There is no groupchat exception to lean on: a message of type='groupchat' to a user is legitimate only
 %%%    from the MUC service (`groupchat_senders`). Routed to a bare JID, a groupchat message would be bounced
 %%%    without a word by ejabberd_sm; we answer it like any other refused message.
@@ -22,8 +24,9 @@
 %%%    ejabberd_c2s turns it into a roster change (roster_out_subscription).
 %%%
 %%% Who passes: the recipient's own JIDs; the senders of the `access` rule (the component and the rooms, as
-%%% mod_block_strangers' `access`); the server's own services (no user part: pings, roster pushes' hosts);
-%%% contacts the recipient's roster has with subscription from or both (subscribed to the recipient).
+%%% mod_block_strangers' `access`); the server's own services (no user part: its pings and notices);
+%%% contacts the recipient's roster has with subscription from or both (subscribed to the recipient). Unlike
+%%% on Prosody, a directed presence from the recipient opens nothing (rooms pass through `access`).
 -module(mod_dotimely_guard).
 
 -behaviour(gen_mod).
@@ -35,6 +38,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 -define(SEQUENCE, 10). % before mod_mam (sm_receive_packet 50) and mod_block_strangers
+-define(REFUSAL, dotimely_refusal). % meta of our own refusal errors
 
 start(Host, _Opts) ->
     ejabberd_hooks:add(sm_receive_packet, Host, ?MODULE, sm_receive_packet, ?SEQUENCE),
@@ -66,10 +70,19 @@ mod_doc() ->
 
 %% ------------------------------------------------------------------------------------- routed to a user
 -spec sm_receive_packet(stanza() | drop) -> stanza() | drop | {stop, drop}.
-sm_receive_packet(#message{type = error} = Msg) ->
-    Msg; % never answered with an error (no loops); mod_block_strangers decides, as before
 sm_receive_packet(#message{to = #jid{luser = <<>>}} = Msg) ->
     Msg;
+sm_receive_packet(#message{type = error, meta = #{?REFUSAL := true}} = Msg) ->
+    Msg; % ours, on its way to the sender: it comes from the stranger the message was for
+sm_receive_packet(#message{type = error, from = From, to = To} = Msg) ->
+    case may_reach(From, To) of
+        true ->
+            Msg;
+        false -> % dropped, never answered with an error (no loops), as Prosody's mod_block_strangers does
+            ?LOG_INFO("Dropping an error message from ~ts to ~ts (sender not subscribed to the recipient)",
+                      [jid:encode(From), jid:encode(To)]),
+            {stop, drop}
+    end;
 sm_receive_packet(#message{from = From, to = To, type = Type} = Msg) ->
     case message_refusal(From, To, Type) of
         pass -> Msg;
@@ -128,8 +141,9 @@ refuse_message(#message{from = From, to = To, type = Type, body = Body, lang = L
     if Told ->
            Text = gen_mod:get_module_opt(To#jid.lserver, ?MODULE, refusal_text),
            %% The error comes from the address the message was sent to (bare or full) and goes to the sending
-           %% session; we pass errors (first clause), and so does mod_block_strangers.
-           ejabberd_router:route_error(Msg, xmpp:err_not_allowed(Text, Lang));
+           %% session, marked so that we let it through (errors from strangers are dropped otherwise).
+           Error = xmpp:make_error(Msg, xmpp:err_not_allowed(Text, Lang)),
+           ejabberd_router:route(xmpp:put_meta(Error, ?REFUSAL, true));
        true ->
            ok
     end,
