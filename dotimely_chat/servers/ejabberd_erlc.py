@@ -60,7 +60,7 @@ def compile_modules(target: Path, erl_libs: str) -> list[str]:
                                      str(source)], capture_output=True, text=True, timeout=120, check=False)
         except FileNotFoundError:
             raise ModuleBuildError(f"cannot compile the ejabberd module {name}: {ERLC} not found (it comes "
-                                   "with Debian's erlang-dev, which ejabberd depends on)") from None
+                                   "with Debian's erlang-base, which ejabberd depends on)") from None
         except subprocess.TimeoutExpired:
             raise ModuleBuildError(f"compiling the ejabberd module {name} ({source}) took over 120 s") from None
         if result.returncode != 0 or not beam.exists():
