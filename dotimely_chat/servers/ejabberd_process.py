@@ -38,6 +38,7 @@ import aiohttp
 from ..config import Config
 from .ejabberd_accounts import admin_api_url
 from .ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
+from .ejabberd_erlc import ModuleBuildError, compile_modules
 from .prosody_config import ProsodyPaths
 from .prosody_process import certificate_names
 from .tls import LocalCA, ensure_certificate
@@ -105,7 +106,8 @@ def ensure_cookie(paths: EjabberdPaths) -> None:
 
 
 def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs | None) -> RunAs | None:
-    """Write the config, the cookie and the certificate file; hand the tree to the node's user.
+    """Write the config, the cookie and the certificate file, compile our modules; hand the tree to the node's
+    user.
 
     Returns the user the node runs as: None (ourselves) when the ejabberd user cannot reach the state
     directory, e.g. a checkout under /root (0700), as `./run.sh up` on a fresh Debian is run. Prosody runs
@@ -121,6 +123,10 @@ def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs |
     _write(paths.ctl_config_file, render_ejabberdctl_config(config, paths).encode(), 0o444)
     _write(paths.inetrc, b"", 0o444)
     ensure_cookie(paths)
+    try:
+        compile_modules(paths.modules_dir, erl_libs())
+    except ModuleBuildError as exc:
+        raise EjabberdError(str(exc)) from None
     os.chmod(paths.root, 0o700)
     if run_as is not None:
         for directory, _dirs, files in os.walk(paths.root):
@@ -237,6 +243,7 @@ class EjabberdProcess:
     def _erl_command(self) -> list[str]:
         """What `ejabberdctl foreground` runs (ejabberd 23.01's script), with our ejabberdctl.cfg values."""
         return [ERL, "-name", self.config.ejabberd.node, *self._distribution_options(), "+P", "250000",
+                "-pa", str(self.paths.modules_dir),
                 "-env", "ERL_CRASH_DUMP_BYTES", "0",
                 "-mnesia", "dir", f'"{self.paths.spool_dir}"', "-s", "ejabberd", "-noinput"]
 

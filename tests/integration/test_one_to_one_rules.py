@@ -1,6 +1,6 @@
-"""The one-to-one rules of PRODUCT.md 2.1 and 2.2, enforced by the real Prosody (generated config) given
-the rosters our component sets through XEP-0356 for people made through the API (tests/support/people.py
-holds the plan).
+"""The one-to-one rules of PRODUCT.md 2.1 and 2.2, enforced by the real server with its generated config
+(Prosody: mod_dotimely_guard.lua; ejabberd: mod_dotimely_guard.erl; each ahead of mod_block_strangers) given
+the rosters our component sets for people made through the API (tests/support/people.py holds the plan).
 
 Every "does not arrive" is checked after a permitted message on the same path did arrive, then a quiet
 window: a broken setup (a client that hears nothing, a wrong address) cannot pass silently.
@@ -40,29 +40,6 @@ MUC_NS = "http://jabber.org/protocol/muc"
 def xmpp_server(request: pytest.FixtureRequest) -> ProsodyProcess | EjabberdProcess:
     """This module runs on both servers (`xmpp_clients` follows)."""
     return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
-
-
-# What ejabberd 23.01's mod_block_strangers does not enforce as Prosody with mod_dotimely_guard does (the
-# one-to-one block of issue 17 item 3, still to come): strict, so each one fails once it is fixed there.
-NOT_YET_ON_EJABBERD = {
-    "test_groupchat_typed_messages_from_users_are_dropped_even_to_full_jids":
-        "a contact's type='groupchat' message to a full JID is delivered",
-    "test_a_refused_message_comes_back_to_its_sender_as_not_allowed_and_is_not_delivered":
-        "the refusal is modify/policy-violation 'Messages from strangers are rejected', not our text",
-    "test_refused_receipts_markers_and_errors_are_dropped_without_an_error":
-        "mod_block_strangers checks only messages with a body: markers pass",
-    "test_last_activity_of_a_customer_is_told_to_the_owner_and_refused_to_staff":
-        "last activity to staff: subscription-required, not forbidden",
-    "test_a_customer_approving_a_staff_subscription_request_does_not_open_a_direct_chat":
-        "a subscription both users approved lets staff and customer chat directly",
-}
-
-
-@pytest.fixture(autouse=True)
-def _not_yet_on_ejabberd(request: pytest.FixtureRequest, xmpp_server: ProsodyProcess | EjabberdProcess) -> None:
-    reason = NOT_YET_ON_EJABBERD.get(request.node.originalname)
-    if reason and isinstance(xmpp_server, EjabberdProcess):
-        request.node.add_marker(pytest.mark.xfail(reason=f"ejabberd: {reason}", strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +331,27 @@ async def test_refused_receipts_markers_and_errors_are_dropped_without_an_error(
     await asyncio.sleep(QUIET)
     errors = staff.inbox.matching(lambda s: s.name == "message" and s["type"] == "error")
     assert [e["id"] for e in errors] == [control["id"]]
-    assert not customer.inbox.matching(from_(staff.bare_jid))
+    assert not customer.inbox.matching(lambda s: s.name == "message" and s["from"].bare == staff.bare_jid)
+
+
+async def test_iqs_to_a_full_jid_reach_contacts_and_are_refused_between_staff_and_customers(
+        service: ChatService, api: Api, xmpp_clients: ClientFactory) -> None:
+    """Calls (Jingle), in-band file transfers and the like start with an IQ to the other's full JID: between
+    strangers the server answers it cancel/service-unavailable itself and the other client never sees it
+    (it would answer a ping with a result)."""
+    business = business_of(await make_business(api, staff=1, customers=1))
+    owner = await log_in(xmpp_clients, business.owner)
+    staff = await log_in(xmpp_clients, business.staff[0])
+    customer = await log_in(xmpp_clients, business.customers[0])
+    for sender, receiver in ((owner, customer), (customer, owner), (owner, staff)):
+        answer = await sender.client.plugin["xep_0199"].send_ping(receiver.full_jid, timeout=WAIT)
+        assert answer["type"] == "result" and answer["from"].full == receiver.full_jid
+
+    for sender, receiver in ((staff, customer), (customer, staff)):
+        with pytest.raises(IqError) as refused:
+            await sender.client.plugin["xep_0199"].send_ping(receiver.full_jid, timeout=WAIT)
+        assert refused.value.iq["error"]["condition"] == "service-unavailable", refused.value.iq
+        assert refused.value.iq["error"]["type"] == "cancel", refused.value.iq
 
 
 # ------------------------------------------------------------------------------ what contacts do get
