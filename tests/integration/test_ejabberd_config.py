@@ -187,3 +187,15 @@ async def test_a_missing_ejabberd_is_named(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(EjabberdError, match="ejabberd is missing.*install Debian's ejabberd"):
         await server.start()
 
+
+def test_up_on_ejabberd_without_ejabberd_says_what_is_missing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` runs ejabberd now (it refused it before the server adapter, issue 17); without ejabberd it says so
+    and stops at once (test_ejabberd_up.py runs it for real)."""
+    monkeypatch.setattr(ejabberd_process, "EJABBERDCTL", str(tmp_path / "no-ejabberdctl"))
+    shipped = (Path(__file__).parents[2] / "config.toml").read_text()
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(shipped.replace('server = "prosody"', 'server = "ejabberd"', 1))
+    assert main(["--config", str(config_file), "up"]) == 1
+    error = capsys.readouterr().err
+    assert "ejabberd is missing" in error and "install Debian's ejabberd" in error
