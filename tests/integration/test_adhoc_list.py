@@ -3,6 +3,7 @@ on the commands node), after start and after a reconnection, each person offered
 
 from __future__ import annotations
 
+import pytest
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,8 @@ from dotimely_chat.servers.prosody_process import ProsodyProcess
 
 from ..support.business import Api, make_business
 from ..support.clients import ClientFactory
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 COMMANDS_NODE = "http://jabber.org/protocol/commands"
 EVERYONE = {"start-chat": "Start a chat about an appointment", "message-status": "Message status"}

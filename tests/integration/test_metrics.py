@@ -21,6 +21,8 @@ from ..support.status import Member, room_with_people
 from ..support.uploads import UploadEnv
 from ..support.waiting import eventually
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 12
 
 

@@ -17,6 +17,8 @@ from dotimely_chat.services.uploads.slot_tokens import SlotFacts
 
 from ..support.uploads import UploadEnv, raw_request, status_of
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 BIG_VIDEO = os.urandom(2 * 1024**2 + 123)  # served by FileResponse
 SMALL_VIDEO = BIG_VIDEO[: 300 * 1024]  # read in one go
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import asyncio
 import datetime as dt
 import os
@@ -13,6 +14,8 @@ from dotimely_chat.services.uploads.slot_tokens import new_file_id
 from dotimely_chat.storage import UploadRepository, utcnow
 
 from ..support.uploads import UploadEnv
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 
 async def status(env: UploadEnv, url: str) -> int:

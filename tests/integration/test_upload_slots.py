@@ -14,6 +14,8 @@ from dotimely_chat.storage import UploadRepository, utcnow
 from ..support.clients import ClientFactory
 from ..support.uploads import WAIT, UploadEnv
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 NS = "urn:xmpp:http:upload:0"
 MiB = 1024**2
 

@@ -3,6 +3,7 @@ refusals (no cookie, foreign Origin, unknown people, an account whose password w
 
 from __future__ import annotations
 
+import pytest
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,8 @@ from dotimely_chat.app import ChatService
 
 from ..support.business import Api, make_business
 from ..support.rooms import book
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 
 async def login(api: Api, biz: dict[str, Any], key: str) -> aiohttp.ClientSession:
