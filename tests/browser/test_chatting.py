@@ -8,12 +8,16 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dotimely_chat.app import ChatService
 from tests.support.browser import Browser
 from tests.support.business import Api, make_business
 from tests.support.clients import ClientFactory
 from tests.support.rooms import book, start
 from tests.support.web_page import LIST_ITEM, open_as, send
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")  # the same page on both servers
 
 # A 2x2 red PNG and a one-page PDF, as a person would attach them.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==")

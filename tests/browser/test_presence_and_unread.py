@@ -11,11 +11,15 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+
 from dotimely_chat.app import ChatService
 from tests.support.browser import Browser
 from tests.support.business import Api, make_business
 from tests.support.clients import ClientFactory
 from tests.support.web_page import LIST_ITEM, open_as, send
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")  # the same page on both servers
 
 
 def row(jid: str) -> str:
