@@ -154,10 +154,15 @@ class Config:
 
     @property
     def websocket_url(self) -> str:
-        """Where the web page's XMPP client connects: web.websocket_url, else Prosody's own websocket."""
+        """Where the web page's XMPP client connects: web.websocket_url, else the server's own websocket
+        (/xmpp-websocket on xmpp.http_port, Prosody's and ejabberd's alike). Each node of an ejabberd cluster
+        listens on its own address only: the page goes to the first node."""
         if self.web.websocket_url:
             return self.web.websocket_url
-        host = self.xmpp.client_interfaces[0] if self.xmpp.client_interfaces else "127.0.0.1"
+        if self.xmpp.server == "ejabberd" and self.ejabberd.clustered:
+            host = self.ejabberd.distribution_interface
+        else:
+            host = self.xmpp.client_interfaces[0] if self.xmpp.client_interfaces else "127.0.0.1"
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         host = f"[{host}]" if ":" in host else host
         return f"ws://{host}:{self.xmpp.http_port}/xmpp-websocket"

@@ -19,7 +19,7 @@ def origin(url: str) -> str:
 
 
 def content_security_policy(config: Config) -> str:
-    """The page talks to itself, Prosody's websocket and the upload host; nothing else loads."""
+    """The page talks to itself, the XMPP server's websocket and the upload host; nothing else loads."""
     upload = origin(config.http.upload_public_url)
     websocket = origin(config.websocket_url)
     return "; ".join([

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import update
 
 from dotimely_chat.app import ChatService
@@ -14,6 +15,8 @@ from tests.support.browser import Browser
 from tests.support.business import Api, make_business
 from tests.support.rooms import book, start
 from tests.support.web_page import LIST_ITEM, login_link
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")  # the same page on both servers
 
 
 async def test_an_owner_opens_the_login_link_and_sees_every_conversation_latest_first(

@@ -11,11 +11,15 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+
 from dotimely_chat.app import ChatService
 from tests.support.browser import Browser
 from tests.support.business import Api, make_business
 from tests.support.clients import ClientFactory
 from tests.support.web_page import LIST_ITEM, open_as, send
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")  # the same page on both servers
 
 
 def row(jid: str) -> str:
@@ -194,3 +198,38 @@ async def test_rows_count_what_arrived_while_the_page_was_closed_and_show_read(
     assert await browser.count(f"{row(customer['jid'])} .dt-unread") == 0
     assert await browser.texts(f"{row(staff['jid'])} .dt-unread") == ["1"]
     await browser.screenshot("live-unread")
+
+
+async def test_a_chat_read_in_one_page_counts_as_read_in_the_next_one(
+    api: Api, chat_service: ChatService, browser: Browser, xmpp_clients: ClientFactory
+) -> None:
+    """Read without a reply: the page's 'displayed' marker is in the person's archive (on ejabberd 23.01 only
+    with its store hint), so the page opened on another device, in a browser of its own, counts the chat read."""
+    biz = await make_business(api, customers=1, staff=1)
+    owner, customer = biz["people"]["owner"], biz["people"]["customer0"]
+    writer = await xmpp_clients.connect(customer["jid"], customer["password"], "xep_0333")
+    writer.send_presence()
+    displayed: asyncio.Queue[Any] = asyncio.Queue()
+    writer.add_event_handler("marker_displayed", displayed.put_nowait)
+
+    await open_as(browser, api, biz, "owner")
+    for text in ("Hi Olga", "Is 10:00 still fine?"):
+        message = writer.make_message(mto=owner["jid"], mbody=text, mtype="chat")
+        message.xml.append(ET.Element("{urn:xmpp:chat-markers:0}markable"))  # as clients ask for markers
+        message.send()
+    await browser.wait_for(f"{row(customer['jid'])} .dt-unread:text-is('2')", timeout=15)
+    await open_as(browser, api, biz, "owner", page="laptop")  # the other device counts them too
+    await browser.wait_for(f"{row(customer['jid'])} .dt-unread:text-is('2')", page="laptop", timeout=20)
+    await browser.call("closePage", page="laptop")
+
+    await browser.click(row(customer["jid"]))  # read here: Converse sends 'displayed' for the last one
+    marker = await asyncio.wait_for(displayed.get(), 15)
+    assert marker["from"].bare == owner["jid"]
+    await browser.screenshot("read-here")
+
+    await open_as(browser, api, biz, "owner", page="laptop")
+    await browser.wait_for(f"{row(customer['jid'])} .dt-conversation-time:text-matches('.')", page="laptop",
+                           timeout=20)
+    await asyncio.sleep(1.5)  # the archive is read by the time the list shows; a late count would show by now
+    assert await browser.count(f"{row(customer['jid'])} .dt-unread", page="laptop") == 0
+    await browser.screenshot("read-on-the-other-device", page="laptop")

@@ -8,12 +8,16 @@ import datetime as dt
 import time
 from typing import Any
 
+import pytest
+
 from dotimely_chat.app import ChatService
 from tests.support.browser import Browser
 from tests.support.business import Api, make_business
 from tests.support.clients import ClientFactory
 from tests.support.presence import PresenceOf
 from tests.support.web_page import open_as
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")  # the same page on both servers
 
 DELAY = "{urn:xmpp:delay}delay"
 

@@ -26,6 +26,7 @@ export class OwnArchive {
         this.lastId = null;  // the archive id of the last result read; '' once an empty archive was read
         this.chats = new Map();  // peer -> {last, unread: [{id, time}], mine: Map(id -> time)}
         this.readBy = new Map();  // peer -> {id, time}: the latest of our messages the peer displayed
+        this.pending = [];  // live markers of messages not read from the archive yet: [{peer, id, stamp}]
         this.queue = Promise.resolve();
         this.timer = null;
     }
@@ -38,6 +39,17 @@ export class OwnArchive {
     noteReadBy(peer, id, time) {
         const known = this.readBy.get(peer);
         if (!known || Date.parse(time) >= Date.parse(known.time)) this.readBy.set(peer, { id, time });
+    }
+
+    /** A peer's 'displayed' marker that came live. The server hands those it kept while the page was away
+     *  at login, often before the archive is read (ejabberd 23.01 does not archive them, so the archive never
+     *  tells): one whose message is not known yet waits for the next read; `stamp` (its delay) is the
+     *  fallback when the archive read does not reach that message. True when it counted at once. */
+    markerSeen(peer, id, time, stamp) {
+        const known = time || this.chats.get(peer)?.mine.get(id);
+        if (known) this.noteReadBy(peer, id, known);
+        else if (stamp) this.pending.push({ peer, id, stamp });
+        return !!known;
     }
 
     /** Reads run one after the other. */
@@ -65,6 +77,9 @@ export class OwnArchive {
         } catch (error) {
             console.warn('DoTimely: reading the own archive failed', error);
         }
+        const waiting = this.pending;
+        this.pending = [];
+        for (const { peer, id, stamp } of waiting) this.noteReadBy(peer, id, this.chats.get(peer)?.mine.get(id) || stamp);
     }
 
     /** One MAM query: {results: [{stanza, time, id}], complete}. */

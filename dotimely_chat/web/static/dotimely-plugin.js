@@ -12,6 +12,7 @@ import { childNS, dateLabel, presenceText, timeLabel } from './dotimely-text.js'
 const { Strophe } = converse.env;
 const MARKERS = 'urn:xmpp:chat-markers:0';
 const IDLE = 'urn:xmpp:idle:1';
+const DELAY = 'urn:xmpp:delay';
 const LIST_REFRESH_MS = 15000;
 const DECORATE_MS = 1000;
 
@@ -298,7 +299,8 @@ converse.plugins.add('dotimely', {
         // ------------------------------------------------------------------ read markers (one to one)
         // Converse 14 answers markers but never shows a read state. We keep the peer's latest 'displayed'
         // per chat: everything of ours up to the marked message is read. Live markers land here; those sent
-        // while this page was closed come from the archive (applyArchived).
+        // while this page was closed come from the archive (OwnArchive.apply) or, kept offline by the
+        // server, at login (OwnArchive.markerSeen).
         function onMarker(stanza) {
             const displayed = childNS(stanza, MARKERS, 'displayed');
             if (!displayed || stanza.getAttribute('type') === 'groupchat') return true;
@@ -307,11 +309,8 @@ converse.plugins.add('dotimely', {
             const id = displayed.getAttribute('id');
             const box = _converse.state?.chatboxes?.get(peer);
             const message = box?.messages?.find((m) => m.get('msgid') === id || m.get('origin_id') === id);
-            const time = message?.get('time') || archive.chat(peer).mine.get(id);
-            if (time) {
-                archive.noteReadBy(peer, id, time);
-                decorate();
-            }
+            const stamp = childNS(stanza, DELAY, 'delay')?.getAttribute('stamp');
+            if (archive.markerSeen(peer, id, message?.get('time'), stamp)) decorate();
             return true;
         }
 

@@ -1,0 +1,58 @@
+"""Where the web page's Converse connects (Config.websocket_url) is where the rendered server config serves
+its websocket: one ejabberd node, the first node of a cluster (each node listens on its own address only),
+or web.websocket_url when a proxy stands in front; the page's CSP lets exactly that origin in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotimely_chat.config import Config, parse_config
+from dotimely_chat.servers.ejabberd_cluster import node_config
+from dotimely_chat.servers.ejabberd_config import EjabberdPaths, ejabberd_config_document
+from dotimely_chat.web.page import content_security_policy
+
+from ..support.config import config_document
+
+
+def _ejabberd(tmp_path: Path, **sections: dict[str, Any]) -> Config:
+    xmpp = {"server": "ejabberd", **sections.pop("xmpp", {})}
+    return parse_config(config_document(tmp_path, xmpp=xmpp, **sections), tmp_path)
+
+
+def _websockets(config: Config) -> set[tuple[str, int, str]]:
+    """(address, port, path) of every ejabberd_http_ws handler in the node's ejabberd.yml."""
+    document = ejabberd_config_document(config, EjabberdPaths.for_config(config))
+    return {(item["ip"], item["port"], path) for item in document["listen"] if item["module"] == "ejabberd_http"
+            for path, handler in item.get("request_handlers", {}).items() if handler == "ejabberd_http_ws"}
+
+
+def _target(url: str) -> tuple[str, int, str]:
+    parts = urlsplit(url)
+    assert parts.scheme == "ws" and parts.hostname and parts.port, url
+    return parts.hostname, parts.port, parts.path
+
+
+def test_one_ejabberd_node_the_page_connects_to_its_websocket(tmp_path: Path) -> None:
+    config = _ejabberd(tmp_path)
+    assert _target(config.websocket_url) in _websockets(node_config(config, config.ejabberd.node))
+    assert f"connect-src 'self' ws://127.0.0.1:{config.xmpp.http_port} " in content_security_policy(config)
+
+
+def test_in_a_cluster_the_page_connects_to_the_first_node_on_its_own_address(tmp_path: Path) -> None:
+    nodes = ["ejabberd@127.0.0.2", "ejabberd@127.0.0.3"]  # xmpp.client_interfaces stays 127.0.0.1
+    config = _ejabberd(tmp_path, ejabberd={"nodes": nodes})
+    target = _target(config.websocket_url)
+    assert target[0] == "127.0.0.2"
+    assert target in _websockets(node_config(config, nodes[0]))
+    assert target not in _websockets(node_config(config, nodes[1]))
+    assert f"ws://127.0.0.2:{config.xmpp.http_port}" in content_security_policy(config)
+
+
+def test_a_configured_websocket_url_wins_on_either_server(tmp_path: Path) -> None:
+    url = "wss://chat.example.com/xmpp-websocket"
+    for server in ("prosody", "ejabberd"):
+        config = _ejabberd(tmp_path, xmpp={"server": server}, web={"websocket_url": url})
+        assert config.websocket_url == url
+        assert "connect-src 'self' wss://chat.example.com " in content_security_policy(config)
