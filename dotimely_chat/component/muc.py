@@ -1,20 +1,27 @@
-"""The component's gateway to the server's MUC service (XEP-0045) and to users' PEP bookmarks (XEP-0402).
+"""The component's gateway to the server's MUC service (XEP-0045) and to users' room bookmarks.
 
 Thin on purpose: no business rule, no database. The component takes part in rooms as the *observer*
-(`rooms@<component jid>`, a MUC service admin in the generated Prosody config, hence an implicit owner of
-every room that nobody can demote). While it is an occupant of a non-anonymous room it hears every
+(`rooms@<component jid>`, a MUC service admin in the generated Prosody and ejabberd configs, hence an
+implicit owner of every room that nobody can demote; on ejabberd the component is also the only room
+creator). While it is an occupant of a non-anonymous room it hears every
 affiliation and configuration change and reports them through `on_affiliation_change` and
 `on_config_change` (muc_changes.py); what to do about them is the services' business. The parts:
 `muc_events` (what the rooms send the observer, routed), `muc_requests` (IQs and answers), `muc_lifecycle`
-(join, owner form, destroy), `muc_bookmarks`, `invitations`.
+(join, owner form, destroy), `muc_config` (the owner form, one table per server: `xmpp.server`), the
+bookmarks (`PepBookmarks` by default: XEP-0402 through XEP-0356 privileged IQs, Prosody), `invitations`.
 
-Protocol traps (seen on Prosody 0.12):
-- a new room is locked until its owner form is submitted, even when nothing needs changing: `open_room`
-  submits it right after creating it;
-- a `muc#admin` set with several items applies only the first and still answers `result`: one item per IQ;
-- a stanza bounced while the component is disconnected makes each room kick the observer (status 333), and
-  changes made while it is out of a room are not replayed when it rejoins: after every reconnection, `join`
-  each room of `joined_rooms()` and read the affiliation lists.
+Protocol traps:
+- Prosody 0.12 locks a new room until its owner form is submitted, even when nothing needs changing:
+  `open_room` submits it right after creating it (ejabberd 23.01 does not lock rooms);
+- Prosody 0.12 applies only the first item of a `muc#admin` set with several and still answers `result`:
+  one item per IQ (ejabberd 23.01 applies them all; one per IQ works on both);
+- a stanza bounced while the component is disconnected makes each Prosody room kick the observer (status
+  333), and changes made while it is out of a room are not replayed when it rejoins: after every
+  reconnection, `join` each room of `joined_rooms()` and read the affiliation lists. (ejabberd 23.01 keeps
+  the observer an occupant while the component is away, no 333, and drops what the rooms send it
+  meanwhile: the same rejoin and read after each reconnection covers both.)
+- ejabberd 23.01 posts a groupchat message of a service admin who is no occupant (under the JID's localpart
+  as nick, without an echo): `send_notice` joins first when the observer is not in the room.
 
 slixmpp's xep_0045 plugin is not used: on a component it would advertise the MUC feature in the component's
 disco#info (clients would list the component as a group chat service), and it needs `pfrom` everywhere.
@@ -29,11 +36,13 @@ from xml.etree.ElementTree import Element, SubElement
 
 from slixmpp import JID
 
+from ..services.ports import BookmarkStore
 from ..services.status import StatusRecorder
 from .invitations import Invitations
 from .link import ChatComponent
 from .muc_bookmarks import BookmarkError, PepBookmarks
 from .muc_changes import AffiliationCallback, AffiliationChange, ConfigCallback
+from .muc_config import room_form
 from .muc_events import RoomEvents
 from .muc_lifecycle import RoomLifecycle
 from .muc_requests import IQ_TIMEOUT, MucError, MucRequests
@@ -49,20 +58,25 @@ __all__ = ["AffiliationChange", "BookmarkError", "MucError", "MucRooms"]
 
 
 class MucRooms:
-    """Rooms of one MUC service, joined from `observer_jid` with nickname `nick`."""
+    """Rooms of one MUC service, joined from `observer_jid` with nickname `nick`. The owner form's dialect
+    is the one of `server` (default: the component's `xmpp.server`); `bookmarks` default to PepBookmarks
+    (XEP-0402 through privileged IQs: Prosody; ejabberd 23.01 grants no IQ privilege and needs
+    servers.ejabberd_pep.EjabberdBookmarks)."""
 
-    def __init__(self, component: ChatComponent, muc_host: str, observer_jid: str, nick: str = "DoTimely") -> None:
+    def __init__(self, component: ChatComponent, muc_host: str, observer_jid: str, nick: str = "DoTimely", *,
+                 bookmarks: BookmarkStore | None = None, server: str | None = None) -> None:
         self.component = component
         self.muc_host = JID(muc_host).domain
         self.observer = JID(observer_jid).bare
         self.nick = nick
-        self._bookmarks = PepBookmarks(component, IQ_TIMEOUT)
+        self.form = room_form(server or component.config.xmpp.server)
         for plugin in ("xep_0004", "xep_0060", "xep_0402"):  # data forms, pubsub and bookmark stanzas
             if plugin not in component.plugin:
                 component.register_plugin(plugin)
+        self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else PepBookmarks(component, IQ_TIMEOUT)
         self._events = RoomEvents(component, self.muc_host, self.observer)
         self._requests = MucRequests(component, self._events, self.observer)
-        self._lifecycle = RoomLifecycle(self._requests, self._events, nick)
+        self._lifecycle = RoomLifecycle(self._requests, self._events, nick, self.form)
         # The component's JID is a direct subdomain of the users' domain (config.py checks it).
         users_domain = component.boundjid.domain.split(".", 1)[1]
         self.invitations = Invitations(component, self._events.occupants, users_domain, self._send_invitation)
@@ -71,7 +85,8 @@ class MucRooms:
     async def open_room(self, room_jid: str, name: str, description: str = "") -> bool:
         """Join as the observer, creating the room if needed, and make its configuration ours.
 
-        Returns True when this call created the room (its owner form is submitted at once, which unlocks it).
+        Returns True when this call created the room (its owner form is submitted at once, which unlocks it
+        on Prosody).
         """
         room = self._room(room_jid)
         async with self._requests.exclusive(room):
@@ -138,7 +153,8 @@ class MucRooms:
         return {jid: affiliation for pairs in lists for jid, affiliation in pairs}
 
     async def set_affiliation(self, room_jid: str, jid: str, affiliation: str, reason: str = "") -> None:
-        """Set one JID's affiliation ('none' removes it): one item per IQ, the only form Prosody 0.12 honours."""
+        """Set one JID's affiliation ('none' removes it): one item per IQ, the only form Prosody 0.12 honours
+        (ejabberd 23.01 would take several)."""
         room = self._room(room_jid)
         if affiliation not in (*AFFILIATIONS, "none"):
             raise ValueError(f"unknown affiliation {affiliation!r}")
@@ -154,8 +170,12 @@ class MucRooms:
     # ----------------------------------------------------------------------------------- messages
     async def send_notice(self, room_jid: str, text: str) -> None:
         """A groupchat message from the observer; returns once the room has echoed it (so it is archived).
-        If the room no longer counts us as an occupant, rejoin once and resend."""
+        The observer joins first when it is not in the room on this stream: ejabberd 23.01 takes a groupchat
+        message from a service admin who is no occupant, posts it under the JID's localpart as nick and
+        echoes nothing (Prosody refuses it with not-acceptable: then rejoin once and resend)."""
         room = self._room(room_jid)
+        if room not in self._events.present:
+            await self.join(room)
         try:
             await self._requests.notice(room, text)
         except MucError as exc:
@@ -180,7 +200,8 @@ class MucRooms:
 
     # ----------------------------------------------------------------------------------- bookmarks
     async def publish_bookmark(self, user_jid: str, room_jid: str, name: str, nick: str) -> None:
-        """XEP-0402 autojoin bookmark in the user's PEP, item id = room JID. Raises BookmarkError."""
+        """An autojoin bookmark of the room for the user (XEP-0402 in their PEP with PepBookmarks, item id =
+        room JID). Raises BookmarkError."""
         await self._bookmarks.publish(user_jid, self._room(room_jid), name, nick)
 
     async def retract_bookmark(self, user_jid: str, room_jid: str) -> None:
@@ -189,7 +210,7 @@ class MucRooms:
         await self._bookmarks.retract(user_jid, self._room(room_jid))
 
     async def get_bookmarks(self, user_jid: str) -> dict[str, dict[str, Any]]:
-        """Room JID -> {'name', 'autojoin', 'nick'} from the user's PEP."""
+        """Room JID -> {'name', 'autojoin', 'nick'} of the user's room bookmarks."""
         return await self._bookmarks.read(user_jid)
 
     # ----------------------------------------------------------------------------------- events

@@ -1,8 +1,9 @@
 """Reading a room's archive from the component: XEP-0313 (`urn:xmpp:mam:2`) paged with XEP-0059 RSM.
 
 Used by the export and to back-fill what was said while the component was away. The component's bare JID
-(and the observer `rooms@<component>`) are MUC service admins in the generated Prosody config, so
-`room:get_affiliation` answers 'owner' for them and every room's archive is readable without joining.
+(and the observer `rooms@<component>`) are MUC service admins in the generated Prosody and ejabberd configs,
+so every room's archive is readable without joining (Prosody: `room:get_affiliation` answers 'owner' for
+them; ejabberd: `access_admin`).
 
 What Prosody 0.12's mod_muc_mam does (read in /usr/lib/prosody/modules/mod_muc_mam.lua, muc/history.lib.lua,
 and seen in tests/integration/test_muc_archive.py):
@@ -23,6 +24,23 @@ and seen in tests/integration/test_muc_archive.py):
   answer is awaited every result of the page has been collected.
 - Refusals: `item-not-found` for a room that does not exist (and for an RSM `after` id unknown to the
   archive), `forbidden` when the asker has no affiliation in a members-only room or is banned.
+
+What ejabberd 23.01's mod_mam does for rooms (EJABBERD.md §3, seen in tests/integration/test_ejabberd_rooms.py):
+- Only messages with a body or subject, or with a `<store/>` hint, are archived (`should_archive_muc`): a
+  bodyless `displayed`/`received` marker or receipt **without `<store/>` is broadcast live but never
+  archived**. For the back-fill this means: markers a member's client sent while the component was away are
+  recovered only when the client added `<store/>` (Conversations does for its room markers; Converse 14, the
+  web page's client, does not). A marker that was lost leaves those messages delivered (the member is in the
+  room when the observer comes back: "join") but unread until the member's next `displayed` marker, which
+  covers every earlier message (policies/status_marks.py) at its own, later time. The component's own room
+  stanzas are notices with a body: archived, with a stanza-id, on both servers.
+- Results carry the sender's real **full** JID in `<x muc#user><item jid>` (the bare JID is used);
+  stamps carry microseconds; the result id is the room's stanza-id; `complete` on `<fin>` tells the last
+  page, as on Prosody.
+- Stanza-ids are the archive times in microseconds: an RSM `after` id the archive does not hold is no error
+  (Prosody: `item-not-found`) but a position in time (one that is no number reads from the start), so the
+  back-fill after an id the retention deleted reads what followed it.
+- Every JID of the component's domain is a MUC service admin (one `server:` ACL in the generated config).
 
 slixmpp's xep_0313/xep_0059 iterators are not used: `ResultIterator` turns every error (forbidden,
 item-not-found, timeout) into a silent end of iteration, ignores `complete`, and registers a
@@ -85,7 +103,8 @@ class MucArchive:
                        end: dt.datetime | None = None, page_size: int = DEFAULT_PAGE_SIZE,
                        ) -> AsyncIterator[ArchivedMessage]:
         """The room's messages, oldest first, after `after_id` (exclusive) and within [start, end]
-        (inclusive, whole seconds). Streams page by page, asking for the next page while this one is
+        (inclusive, whole seconds: `start` rounded down, `end` up, so that a server stamping fractions of a
+        second, ejabberd, loses nothing within the bounds; callers cut exactly). Streams page by page, asking for the next page while this one is
         consumed (two pages in memory at most). Raises ArchiveError."""
         room = JID(room_jid).bare
         if page_size < 1:
@@ -158,7 +177,7 @@ def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.
         form = SubElement(query, f"{{{NS_DATA}}}x", {"type": "submit"})
         fields: list[tuple[str, str, str | None]] = [("FORM_TYPE", NS_MAM, "hidden")]
         fields += [("start", _stamp(start), None)] if start is not None else []
-        fields += [("end", _stamp(end), None)] if end is not None else []
+        fields += [("end", _stamp(end, round_up=True), None)] if end is not None else []
         for var, value, ftype in fields:
             field = SubElement(form, f"{{{NS_DATA}}}field", {"var": var, **({"type": ftype} if ftype else {})})
             SubElement(field, f"{{{NS_DATA}}}value").text = value
@@ -169,9 +188,11 @@ def _query(query_id: str, after: str | None, start: dt.datetime | None, end: dt.
     return query
 
 
-def _stamp(moment: dt.datetime) -> str:
+def _stamp(moment: dt.datetime, round_up: bool = False) -> str:
     if moment.tzinfo is None:
         raise ValueError("archive time bounds must be timezone-aware")
+    if round_up and moment.microsecond:
+        moment += dt.timedelta(microseconds=1_000_000 - moment.microsecond)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

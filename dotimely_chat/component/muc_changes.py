@@ -9,6 +9,12 @@ Seen on Prosody 0.12 (non-anonymous rooms, the observer an occupant):
 - a configuration change: a groupchat message from the room's bare JID with status 104.
 - Prosody broadcasts the change an IQ of ours causes before answering the IQ, on the same stream: while the
   IQ is in flight, that change is ours (`own_affiliation_change`, `own_configuration`).
+
+Seen on ejabberd 23.01 (tests/integration/test_ejabberd_rooms.py), the same shapes except:
+- the actor of a change to an occupant is named by nick only (`<actor nick='Olga'/>`, no jid, even in a
+  non-anonymous room): the nick is resolved to the occupant's real JID (`jid_of`);
+- a configuration change is a groupchat message from the room's bare JID with status 104 (170-174 when
+  archiving or anonymity changed).
 """
 
 from __future__ import annotations
@@ -52,13 +58,16 @@ class AffiliationChange:
 
 AffiliationCallback = Callable[[AffiliationChange], Awaitable[None]]
 ConfigCallback = Callable[[str], Awaitable[None]]
+NickLookup = Callable[[str, str], str]  # (room, nick) -> the occupant's real bare JID, '' when unknown
 
 
 class RoomChanges:
-    """What changed in the rooms and who is told; callbacks run as tasks."""
+    """What changed in the rooms and who is told; callbacks run as tasks. `jid_of` names an actor the
+    server gives by nick only."""
 
-    def __init__(self, observer: str) -> None:
+    def __init__(self, observer: str, jid_of: NickLookup | None = None) -> None:
         self.observer = observer
+        self.jid_of: NickLookup = jid_of or (lambda _room, _nick: "")
         self.affiliation_callbacks: list[AffiliationCallback] = []
         self.config_callbacks: list[ConfigCallback] = []
         self._own_changes: dict[tuple[str, str, str], list[object]] = {}
@@ -100,9 +109,17 @@ class RoomChanges:
             (previous_affiliation is not None and previous_affiliation != affiliation)
             or (previous_affiliation is None and actor is not None))
         if bare and changed:
-            actor_jid = JID(actor.get("jid", "")).bare if actor is not None and actor.get("jid") else None
+            actor_jid = self._actor(room, actor)
             self._report(AffiliationChange(room, bare, affiliation, actor_jid, item.get("role"), codes,
                                            item.findtext(f"{{{NS_USER}}}reason") or "", in_room=True))
+
+    def _actor(self, room: str, actor: Element | None) -> str | None:
+        """The bare JID of who made a change: the server's `jid`, else the occupant with the `nick`."""
+        if actor is None:
+            return None
+        if actor.get("jid"):
+            return JID(actor.get("jid", "")).bare
+        return (self.jid_of(room, actor.get("nick", "")) or None) if actor.get("nick") else None
 
     def room_announced(self, room: str, x: Element, codes: frozenset[int]) -> None:
         """A bodyless message from the room itself: a configuration change, or an absent user's new

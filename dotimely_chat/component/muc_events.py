@@ -4,6 +4,13 @@ the live traffic of the rooms for the status (`_traffic`: messages, XEP-0333 mar
 parsed with `stanzas` and handed to `services.status.StatusRecorder`). Used by `muc.MucRooms`.
 
 Only stanzas from a room of our MUC service addressed to the observer are read (PRODUCT.md §8).
+
+History: a room replays history right after our own join presence and before its subject (XEP-0045 §7.2.15;
+both servers send a `<subject/>`, empty when none is set), each message with the room's `<delay>`. Prosody
+0.12 strips a client's `<delay>` claiming to be from the room, **ejabberd 23.01 does not** (seen: a member's
+message with `<delay from=room>` is broadcast and archived with it): so a message is taken for history only
+while the room is replaying (`_replaying`: from our join until its subject or a message without the room's
+delay), never for its `<delay>` alone.
 """
 
 from __future__ import annotations
@@ -45,11 +52,13 @@ class RoomEvents:
     def __init__(self, component: ChatComponent, muc_host: str, observer: str) -> None:
         self.muc_host = muc_host
         self.observer = observer
-        self.joined: dict[str, str] = {}  # room -> our nick there
+        self.joined: dict[str, str] = {}  # room -> our nick there (kept over a lost link: what to rejoin)
+        self.present: set[str] = set()  # rooms whose answer to our join came on the current stream
         self.occupants = Occupants()
-        self.changes = RoomChanges(observer)
+        self.changes = RoomChanges(observer, self.occupants.jid_of)
         self.status: StatusRecorder | None = None  # the live traffic's recorder (`MucRooms.record_status`)
         self._joins: dict[str, asyncio.Future[StanzaBase]] = {}
+        self._replaying: set[str] = set()  # rooms that may still be replaying history to us (see above)
         self._echoes: dict[str, asyncio.Future[StanzaBase]] = {}
         ns, name = component.default_ns, f"dotimely muc {id(self):x}"
         component.register_handler(Callback(f"{name} presence", MatchXPath(f"{{{ns}}}presence"), self._on_presence))
@@ -59,6 +68,7 @@ class RoomEvents:
         # at 500 messages a second, bench/status.py).
         self._message_tag = f"{{{ns}}}message"
         self._body_tag = f"{{{ns}}}body"
+        self._subject_tag = f"{{{ns}}}subject"
         self._room_suffix = "@" + muc_host
         watchers = _groupchat_watchers.get(component)
         if watchers is None:
@@ -74,6 +84,7 @@ class RoomEvents:
         self._joins[room] = future
         future.add_done_callback(lambda _: self._joins.pop(room, None) if self._joins.get(room) is future else None)
         self.occupants.expect(room)
+        self._replaying.add(room)
         return future
 
     def expect_echo(self, message_id: str) -> asyncio.Future[StanzaBase]:
@@ -85,7 +96,9 @@ class RoomEvents:
 
     def forget(self, room: str) -> None:
         self.joined.pop(room, None)
+        self.present.discard(room)
         self.occupants.forget(room)
+        self._replaying.discard(room)
 
     # ------------------------------------------------------------------------------ stanza handlers
     def take_groupchat(self, stanza: StanzaBase) -> bool:
@@ -149,6 +162,9 @@ class RoomEvents:
             return
         if message["type"] == "error":
             return
+        if room in self._replaying and (message.xml.find(self._subject_tag) is not None
+                                        or not stanzas.is_room_history(message.xml, room)):
+            self._replaying.discard(room)  # the history (if any) is over: what follows is live
         if message["from"].resource:
             if message["type"] == "groupchat" and self.status is not None:
                 self._traffic(room, message, self.status)
@@ -165,7 +181,7 @@ class RoomEvents:
         theirs (`StatusRecorder.marked`). `sender` is the occupant's real bare JID (the rooms are
         non-anonymous)."""
         xml = message.xml
-        if stanzas.is_room_history(xml, room):
+        if room in self._replaying and stanzas.is_room_history(xml, room):
             return  # replayed on (re)join: recorded when it was live
         nick = message["from"].resource
         if nick == self.joined.get(room):
@@ -186,5 +202,7 @@ class RoomEvents:
             if not future.done():
                 future.set_exception(LinkUnavailable("the link to the XMPP server was lost; try again shortly"))
         self.occupants.clear()
+        self._replaying.clear()
+        self.present.clear()
         if self.status is not None:
             self.status.left_all_rooms()

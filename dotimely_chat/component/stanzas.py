@@ -52,7 +52,8 @@ def marks(message: Element) -> tuple[Mark, ...]:
     """The XEP-0333 `received`/`displayed` markers a message carries (in document order), then its XEP-0184
     receipt, each with the id it refers to (`receipt` is the kind of a receipt). Markers without an id are
     left out. Prosody 0.12 archives bodyless markers (any chat-markers child), receipts only with a
-    `<store/>` hint, so both can come from the live room and from its archive."""
+    `<store/>` hint; ejabberd 23.01 archives either only with a `<store/>` hint (muc_archive.py says what
+    that means for the back-fill). So both can come from the live room and from its archive."""
     found = tuple(Mark(_MARKER_TAGS[child.tag], reference) for child in message
                   if child.tag in _MARKER_TAGS and (reference := child.get("id")))
     receipt = message.find(_RECEIPT)
@@ -91,9 +92,10 @@ def delay_from(element: Element, stamped_by: str) -> Element | None:
 
 
 def is_room_history(message: Element, room: str) -> bool:
-    """A message the room replays as history on (re)join: it carries the room's own `<delay>`. Prosody 0.12
-    strips a client's `<delay>` claiming to be from the room (muc.lib.lua); tests/integration/test_status.py
-    checks it."""
+    """A message that carries the room's own `<delay>`, as history replayed on (re)join does. Prosody 0.12
+    strips a client's `<delay>` claiming to be from the room (muc.lib.lua; tests/integration/test_status.py
+    checks it), ejabberd 23.01 keeps it: alone it proves nothing (muc_events reads it only while the room
+    replays history)."""
     return delay_from(message, room) is not None
 
 
@@ -129,7 +131,8 @@ def server_item(message: Element) -> Element | None:
     """The `<item jid affiliation role>` the room stamped on an archived message. In rooms with whois=anyone
     Prosody appends `<x muc#user><item …>` with the sender's real JID *after* the client's own children: a
     client may add its own `<x muc#user>` to a groupchat message and Prosody keeps it, so only the **last**
-    such child is the server's. None when the archive does not say (non-anonymous off, or an older entry)."""
+    such child is the server's (ejabberd 23.01 likewise, with the sender's full JID; test_muc_archive.py checks
+    both). None when the archive does not say (non-anonymous off, or an older entry)."""
     stamped = message.findall(_USER_X)
     return stamped[-1].find(_USER_ITEM) if stamped else None
 

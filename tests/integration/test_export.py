@@ -22,6 +22,8 @@ from ..support.rooms import book, join, start
 from ..support.status import Member, status_of
 from ..support.waiting import eventually
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 OOB = "jabber:x:oob"
 
 

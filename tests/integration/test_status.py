@@ -19,6 +19,8 @@ from ..support.rooms import book, join, start
 from ..support.status import Member, by_member, room_with_people, status_of
 from ..support.waiting import eventually
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 
 async def test_delivery_and_read_follow_what_members_do(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
@@ -228,6 +230,45 @@ async def test_what_was_said_while_the_component_was_away_is_recorded_from_the_a
     assert summary["last_message"]["stanza_id"] == after
     report = chat_service.backfill.last_report
     assert report is not None and report.failed == 0 and report.messages >= 3
+
+
+@pytest.mark.servers("ejabberd")
+async def test_a_read_marker_ejabberd_did_not_archive_is_covered_by_the_next_one(
+    api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
+) -> None:
+    """ejabberd 23.01 archives a room marker only with a <store/> hint (component/muc_archive.py): one sent
+    without it while the component was away is lost to the back-fill; the message counts as delivered (the
+    reader was in the room when the observer came back) and is read with the reader's next marker."""
+    biz, room, clients = await room_with_people(api, xmpp_clients)
+    staff = biz["people"]["staff0"]["jid"]
+    await join(clients["customer0"], room, "customer")
+    await join(clients["staff0"], room, "staff")
+    speaker, listener = Member(clients["customer0"], room), Member(clients["staff0"], room)
+    before = await speaker.say("before the component goes away")
+    await eventually(lambda: _recorded(api, biz, room, before), 2.0)
+
+    link = chat_service.component
+    connections = link.state.connections
+    await link.stop()
+    away = await speaker.say("said while nobody records")
+    unhinted = listener.client.make_message(mto=room, mtype="groupchat")
+    unhinted.xml.append(unhinted.xml.makeelement("{urn:xmpp:chat-markers:0}displayed", {"id": away}))
+    unhinted.send()  # no <store/>: broadcast, not archived
+    await asyncio.sleep(0.3)
+    link.start()
+    await eventually(lambda: resynced(chat_service, connections + 1), 20)
+    await eventually(lambda: _recorded(api, biz, room, away), 2.0)
+    missed = by_member(await status_of(api, biz, room, away))[staff]
+    assert missed["delivered_via"] == "join" and missed["read_at"] is None
+
+    after = await speaker.say("after the component came back")
+    await eventually(lambda: _recorded(api, biz, room, after), 2.0)
+    listener.mark("displayed", after)
+
+    async def read() -> bool:
+        return by_member(await status_of(api, biz, room, away))[staff]["read_at"] is not None
+
+    await eventually(read, 3.0)
 
 
 async def test_message_status_command_shows_who_read_what(

@@ -33,3 +33,18 @@ def test_the_archive_time_keeps_its_fraction_of_a_second(stamp: str, expected: d
 
 def test_a_bad_stamp_leaves_the_message_out() -> None:
     assert parse_result(ROOM, fromstring(result("yesterday"))) is None
+
+
+def test_time_bounds_are_asked_wide_in_whole_seconds() -> None:
+    """ejabberd stamps microseconds: an end bound cut down to its second would lose what was said in its last
+    fraction of a second; the caller (the export) cuts exactly."""
+    from dotimely_chat.component.muc_archive import _query
+
+    start = dt.datetime(2026, 12, 3, 10, 0, 1, 700000, tzinfo=dt.UTC)
+    end = dt.datetime(2026, 12, 3, 10, 0, 5, 200000, tzinfo=dt.UTC)
+    fields = {f.get("var"): f.findtext("{jabber:x:data}value") for f in _query("q", None, start, end, 10).iter(
+        "{jabber:x:data}field")}
+    assert fields["start"] == "2026-12-03T10:00:01Z" and fields["end"] == "2026-12-03T10:00:06Z"
+    whole = _query("q", None, None, end.replace(microsecond=0), 10)
+    assert [f.findtext("{jabber:x:data}value") for f in whole.iter("{jabber:x:data}field")][-1] == \
+        "2026-12-03T10:00:05Z"
