@@ -86,14 +86,17 @@ def process_rss_mib(pid: int) -> float:
     return math.nan
 
 
-async def api_call(http: Any, url: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+async def api_call(http: Any, url: str, method: str, body: dict[str, Any],
+                   retried: list[str] | None = None) -> dict[str, Any]:
     """One API call of a benchmark's setup, as a good API client makes it: a 503 with Retry-After
     (database_busy on SQLite while the setup's other writes hold its lock, xmpp_unavailable) is retried after
-    the time it names."""
+    the time it names. Each retry's error code is appended to `retried` when given."""
     for _ in range(10):
         async with http.request(method, url, json=body) as response:
             answer: dict[str, Any] = await response.json()
             if response.status == 503 and "Retry-After" in response.headers:
+                if retried is not None:
+                    retried.append(str(answer.get("errcode")))
                 await asyncio.sleep(float(response.headers["Retry-After"]))
                 continue
             assert response.status in (200, 201), (url, response.status, answer)
