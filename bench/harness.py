@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -67,7 +68,7 @@ class BenchServer:
 
 
 def bench_config(kind: str, folder: Path) -> Config:
-    sections = {}
+    sections: dict[str, dict[str, Any]] = {}
     if kind == "ejabberd":
         sections = {"xmpp": {"server": "ejabberd"},
                     "ejabberd": {"distribution_port": free_port(), "admin_api_port": free_port()}}
