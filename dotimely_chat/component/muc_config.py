@@ -67,6 +67,8 @@ ROOM_FORMS: dict[str, RoomForm] = {
         "muc#roomconfig_allowinvites": False,
         "muc#roomconfig_changesubject": False,
         "muc#roomconfig_moderatedroom": False,  # a removed member got back in (see above)
+        "public_list": False,         # the occupant list is not shown to non-members
+        "allow_subscription": False,  # no MUC/Sub: membership is presence in the room, as on Prosody
     }, (*_ESSENTIAL, "mam", "allow_private_messages", "muc#roomconfig_moderatedroom"), locks_new_rooms=False, archiving="mam"),
 }
 
