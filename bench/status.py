@@ -320,7 +320,7 @@ async def connect_all(command: dict[str, Any]) -> list[Lean]:
 
     async def one(user: dict[str, Any]) -> Lean:
         async with semaphore:
-            conn = await lean_login(command["host"], command["port"], command["domain"], context,
+            conn = await lean_login(user.get("host", command["host"]), command["port"], command["domain"], context,
                                     user["jid"], user["password"])
             for room in user["rooms"]:
                 await lean_join(conn, room, user["nick"])
@@ -421,6 +421,7 @@ class StepResult:
     component_cpu: float
     others_cpu: float = 0.0
     server_rss: float = math.nan
+    node_cpu: list[float] = field(default_factory=list)  # CPU seconds per server process (cluster nodes)
     recorded: int = 0
     recorded_rate: float = math.nan
     recorder_lag_p99_ms: float = math.nan
@@ -599,13 +600,15 @@ async def sweep(args: argparse.Namespace, service: Any, worker: Worker, server_p
                 break
 
 
-async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, server_pid: int,
-                      database_file: str, result: LiveResult) -> int:
-    active = {"bare": True, "ours": True}
+async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, server_pid: int | list[int],
+                      database_file: str, result: LiveResult, kinds: tuple[str, ...] = ("bare", "ours")) -> int:
+    """The rates in turn for each kind of rooms in `kinds`. `server_pid`: the server's process (a cluster:
+    one per node, their CPU summed, each kept in StepResult.node_cpu)."""
+    active = {series: True for series in kinds}
     deadline = time.monotonic() + args.live_budget
     step_id = 0
     for rate in args.rates:
-        for series in ("bare", "ours"):
+        for series in kinds:
             failed = disturbed = 0
             # A failing rate is tried again (one GC pause is not saturation); a failure while other processes
             # took more than a quarter of a core is not counted (shared machine), up to three times.
@@ -632,9 +635,11 @@ async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, s
     return step_id
 
 
-async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, server_pid: int, database_file: str,
-                   series: str, rate: int, step_id: int) -> StepResult:
-    before = (process_cpu(server_pid), time.process_time(), recorder.stats.messages, recorder.stats.flushes,
+async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, server_pid: int | list[int],
+                   database_file: str, series: str, rate: int, step_id: int) -> StepResult:
+    pids = server_pid if isinstance(server_pid, list) else [server_pid]
+    nodes_before = [process_cpu(pid) for pid in pids]
+    before = (sum(nodes_before), time.process_time(), recorder.stats.messages, recorder.stats.flushes,
               machine_busy())
     samples: list[tuple[float, int]] = []
     queued = [0]
@@ -651,9 +656,10 @@ async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, serv
                                "seconds": args.step_seconds, "drain": 3.0, "receivers": 2,
                                "db": database_file if series == "ours" else None})
     sampler.cancel()
-    step = StepResult(series, rate, reply, process_cpu(server_pid) - before[0], time.process_time() - before[1])
+    node_cpu = [process_cpu(pid) - cpu for pid, cpu in zip(pids, nodes_before, strict=True)]
+    step = StepResult(series, rate, reply, sum(node_cpu), time.process_time() - before[1], node_cpu=node_cpu)
     step.others_cpu = machine_busy() - before[4] - step.server_cpu - step.component_cpu - reply["cpu"]
-    step.server_rss = process_rss_mib(server_pid)
+    step.server_rss = sum(process_rss_mib(pid) for pid in pids)
     if series == "ours":
         waited = time.perf_counter() + 10
         while recorder.stats.messages - before[2] < reply["sent"] and time.perf_counter() < waited:
