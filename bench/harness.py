@@ -67,11 +67,14 @@ class BenchServer:
         return process_cpu(self.pid)
 
 
-def bench_config(kind: str, folder: Path) -> Config:
+def bench_config(kind: str, folder: Path, nodes: list[str] | None = None) -> Config:
+    """The test config on free ports for `kind`; `nodes`: an ejabberd cluster (the same ports on each node's
+    loopback address)."""
     sections: dict[str, dict[str, Any]] = {}
     if kind == "ejabberd":
         sections = {"xmpp": {"server": "ejabberd"},
-                    "ejabberd": {"distribution_port": free_port(), "admin_api_port": free_port()}}
+                    "ejabberd": {"distribution_port": free_port(), "admin_api_port": free_port(),
+                                 **({"nodes": nodes} if nodes else {})}}
     return parse_config(config_document(folder / "state", **sections), folder)
 
 
