@@ -136,7 +136,7 @@ def report(results: list[LiveResult]) -> None:
                 print(f"{'':18}per node: " + ", ".join(
                     f"{NODES[i].split('@')[1]} {100 * cpu / step.wall:.0f}%" for i, cpu in enumerate(step.node_cpu)))
     print("\nsaturation (p99 < 200 ms, every copy, schedule held):")
-    one = results[0].saturation.get("bare")
+    one = next((r.saturation.get("bare") for r in results if r.server.endswith(LAYOUTS[0])), None)
     for result in results:
         rate = result.saturation.get("bare")
         ratio = f"  ({rate / one:.2f} of one node)" if rate and one else ""
