@@ -1102,7 +1102,8 @@ def report_live(live_result: LiveResult) -> None:
             (s for s in reversed(at_bare) if not s.disturbed), None) or (at_bare[-1] if at_bare else None)
         if at is not None:
             print(f"recording rate at {bare} msg/s offered           {at.recorded_rate:8,.0f} msg/s   "
-                  f"ratio {at.recorded_rate / bare:.2f} (target >= 1.0)")
+                  f"ratio {at.recorded_rate / bare:.2f} (target >= 1.0); recorded {at.recorded:,} of "
+                  f"{at.reply['sent']:,} sent")
             print(f"status lag p99 at {bare} msg/s (send -> DB row)  {fmt_ms(at.reply['db_lag']['p99']):>8} ms"
                   f"      (target 200 ms; p50 {fmt_ms(at.reply['db_lag']['p50'])} ms, the recorder's own p99 "
                   f"{fmt_ms(at.recorder_lag_p99_ms)} ms)")
