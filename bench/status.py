@@ -1,10 +1,11 @@
-"""Status benchmark: the observer beside Prosody's MUC at increasing rates, and status queries over a million
-recorded messages, in one run.
+"""Status benchmark: the observer beside the XMPP server's MUC at increasing rates, and status queries over a
+million recorded messages, in one run.
 
-1. Live (Prosody from the generated config and the whole service on free loopback ports in a temp dir):
+1. Live (the XMPP server from the generated config — Prosody, one ejabberd node, or both one after the other:
+   --server — and the whole service on free loopback ports in a temp dir):
    rooms of three members (owner, staff, customer; by default 50 rooms), the customer of each room sending
    at a fixed rate and the two others receiving, at increasing offered rates, in two kinds of rooms:
-     - bare: opened through the component's MUC gateway, the observer then left: Prosody's MUC alone;
+     - bare: opened through the component's MUC gateway, the observer then left: the server's MUC alone;
      - ours: opened by POST /v1/businesses/{b}/conversations, the observer in the room and recording.
    The load comes from a lean generator in a child process (raw XMPP over TLS on asyncio, no stanza
    parsing: a regular expression finds the bodies), which measures delivery latency from the scheduled
@@ -18,6 +19,7 @@ recorded messages, in one run.
    conversation_status and presence over random arguments, p50/p99, and the plans of the status SQL.
 
 Run: .venv/bin/python bench/status.py [--messages 1000000] [--rooms 50] [--rates 250,500,...]
+     [--server prosody|ejabberd|both]
 """
 
 from __future__ import annotations
@@ -86,14 +88,17 @@ def process_rss_mib(pid: int) -> float:
     return math.nan
 
 
-async def api_call(http: Any, url: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+async def api_call(http: Any, url: str, method: str, body: dict[str, Any],
+                   retried: list[str] | None = None) -> dict[str, Any]:
     """One API call of a benchmark's setup, as a good API client makes it: a 503 with Retry-After
     (database_busy on SQLite while the setup's other writes hold its lock, xmpp_unavailable) is retried after
-    the time it names."""
+    the time it names. Each retry's error code is appended to `retried` when given."""
     for _ in range(10):
         async with http.request(method, url, json=body) as response:
             answer: dict[str, Any] = await response.json()
             if response.status == 503 and "Retry-After" in response.headers:
+                if retried is not None:
+                    retried.append(str(answer.get("errcode")))
                 await asyncio.sleep(float(response.headers["Retry-After"]))
                 continue
             assert response.status in (200, 201), (url, response.status, answer)
@@ -315,7 +320,7 @@ async def connect_all(command: dict[str, Any]) -> list[Lean]:
 
     async def one(user: dict[str, Any]) -> Lean:
         async with semaphore:
-            conn = await lean_login(command["host"], command["port"], command["domain"], context,
+            conn = await lean_login(user.get("host", command["host"]), command["port"], command["domain"], context,
                                     user["jid"], user["password"])
             for room in user["rooms"]:
                 await lean_join(conn, room, user["nick"])
@@ -395,7 +400,7 @@ async def run_step(command: dict[str, Any], receiving: Receiving, room_jids: lis
 
 
 # =============================================================================================
-# 1. Live: Prosody, the service, the generator.
+# 1. Live: the XMPP server, the service, the generator.
 # =============================================================================================
 @dataclass
 class Trio:
@@ -412,10 +417,11 @@ class StepResult:
     series: str
     rate: int
     reply: dict[str, Any]
-    prosody_cpu: float
+    server_cpu: float
     component_cpu: float
     others_cpu: float = 0.0
-    prosody_rss: float = math.nan
+    server_rss: float = math.nan
+    node_cpu: list[float] = field(default_factory=list)  # CPU seconds per server process (cluster nodes)
     recorded: int = 0
     recorded_rate: float = math.nan
     recorder_lag_p99_ms: float = math.nan
@@ -453,6 +459,7 @@ class StepResult:
 @dataclass
 class LiveResult:
     rooms: int
+    server: str = "Prosody"  # the XMPP server's name, as printed
     steps: list[StepResult] = field(default_factory=list)
     saturation: dict[str, int] = field(default_factory=dict)
     capacity_messages: float = math.nan
@@ -540,28 +547,19 @@ async def provision(service: Any, config: Any, rooms: int) -> list[Trio]:
     return trios
 
 
-async def live(args: argparse.Namespace) -> LiveResult:
-    from dotimely_chat.app import ChatService
-    from dotimely_chat.config import parse_config
-    from dotimely_chat.servers.prosody_process import ProsodyProcess
-    from tests.support.config import config_document
+async def live(args: argparse.Namespace, kind: str) -> LiveResult:
+    from harness import running_service  # bench/ is on sys.path when run as a script
 
     result = LiveResult(rooms=args.rooms)
-    with tempfile.TemporaryDirectory(prefix="dotimely-bench-") as tmp:
-        config = parse_config(config_document(Path(tmp) / "state"), Path(tmp))
-        prosody = ProsodyProcess(config)
-        await prosody.start()
-        service = ChatService(config)
-        await service.start()
+    async with running_service(kind) as (config, server, service):
+        result.server = server.name
         worker: Worker | None = None
         try:
-            assert await service.component.wait_connected(20)
-            assert prosody.process is not None
-            prosody_pid = prosody.process.pid
             started = time.perf_counter()
             trios = await provision(service, config, args.rooms)
             worker = await Worker.start()
-            users, senders = [], []
+            users: list[dict[str, Any]] = []
+            senders: list[int] = []
             for trio in trios:
                 for key in ("owner", "staff", "customer"):
                     person = getattr(trio, key)
@@ -570,32 +568,30 @@ async def live(args: argparse.Namespace) -> LiveResult:
                     users.append({"jid": person["jid"], "password": person["password"], "nick": key,
                                   "rooms": [trio.bare, trio.ours], "sends": [trio.index] if key == "customer" else []})
             await worker.call({"cmd": "setup", "host": "127.0.0.1", "port": config.xmpp.client_port,
-                               "domain": config.xmpp.domain, "cafile": str(prosody.paths.certificate),
+                               "domain": config.xmpp.domain, "cafile": str(server.cafile),
                                "users": users, "senders": senders,
                                "rooms": {"bare": [t.bare for t in trios], "ours": [t.ours for t in trios]}})
             result.setup_seconds = time.perf_counter() - started
-            print(f"set up {args.rooms} rooms of each kind and {len(users)} clients in {result.setup_seconds:.1f} s",
-                  flush=True)
+            print(f"{server.name}: set up {args.rooms} rooms of each kind and {len(users)} clients in "
+                  f"{result.setup_seconds:.1f} s", flush=True)
             database_file = str((config.state_directory / "dotimely.db").resolve())
-            await sweep(args, service, worker, prosody_pid, database_file, result)
+            await sweep(args, service, worker, server.pid, database_file, result)
             await recorder_capacity(service, trios, args.capacity_messages, result)
         finally:
             if worker is not None:
                 await worker.stop()
-            await service.stop()
-            await prosody.stop()
     return result
 
 
-async def sweep(args: argparse.Namespace, service: Any, worker: Worker, prosody_pid: int, database_file: str,
+async def sweep(args: argparse.Namespace, service: Any, worker: Worker, server_pid: int, database_file: str,
                 result: LiveResult) -> None:
-    """The rates in turn for both kinds of rooms; then, if our rooms stopped below Prosody's own saturation
+    """The rates in turn for both kinds of rooms; then, if our rooms stopped below the server's own saturation
     rate, one step of our rooms at that rate: the recording rate and status lag at that load."""
-    step_id = await sweep_rates(args, service.recorder, worker, prosody_pid, database_file, result)
+    step_id = await sweep_rates(args, service.recorder, worker, server_pid, database_file, result)
     bare = result.saturation.get("bare")
     if bare and not any(s.series == "ours" and s.rate == bare for s in result.steps):
         for attempt in range(3):
-            step = await one_step(args, service.recorder, worker, prosody_pid, database_file, "ours", bare,
+            step = await one_step(args, service.recorder, worker, server_pid, database_file, "ours", bare,
                                   step_id + 1 + attempt)
             result.steps.append(step)
             print_step(step, flush=True)
@@ -604,13 +600,15 @@ async def sweep(args: argparse.Namespace, service: Any, worker: Worker, prosody_
                 break
 
 
-async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, prosody_pid: int,
-                      database_file: str, result: LiveResult) -> int:
-    active = {"bare": True, "ours": True}
+async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, server_pid: int | list[int],
+                      database_file: str, result: LiveResult, kinds: tuple[str, ...] = ("bare", "ours")) -> int:
+    """The rates in turn for each kind of rooms in `kinds`. `server_pid`: the server's process (a cluster:
+    one per node, their CPU summed, each kept in StepResult.node_cpu)."""
+    active = {series: True for series in kinds}
     deadline = time.monotonic() + args.live_budget
     step_id = 0
     for rate in args.rates:
-        for series in ("bare", "ours"):
+        for series in kinds:
             failed = disturbed = 0
             # A failing rate is tried again (one GC pause is not saturation); a failure while other processes
             # took more than a quarter of a core is not counted (shared machine), up to three times.
@@ -619,7 +617,7 @@ async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, p
                     print("live time budget spent: stopping the sweep", flush=True)
                     return step_id
                 step_id += 1
-                step = await one_step(args, recorder, worker, prosody_pid, database_file, series, rate, step_id)
+                step = await one_step(args, recorder, worker, server_pid, database_file, series, rate, step_id)
                 result.steps.append(step)
                 print_step(step, flush=True)
                 await settle(recorder)
@@ -637,9 +635,11 @@ async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, p
     return step_id
 
 
-async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, prosody_pid: int, database_file: str,
-                   series: str, rate: int, step_id: int) -> StepResult:
-    before = (process_cpu(prosody_pid), time.process_time(), recorder.stats.messages, recorder.stats.flushes,
+async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, server_pid: int | list[int],
+                   database_file: str, series: str, rate: int, step_id: int) -> StepResult:
+    pids = server_pid if isinstance(server_pid, list) else [server_pid]
+    nodes_before = [process_cpu(pid) for pid in pids]
+    before = (sum(nodes_before), time.process_time(), recorder.stats.messages, recorder.stats.flushes,
               machine_busy())
     samples: list[tuple[float, int]] = []
     queued = [0]
@@ -656,9 +656,10 @@ async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, pros
                                "seconds": args.step_seconds, "drain": 3.0, "receivers": 2,
                                "db": database_file if series == "ours" else None})
     sampler.cancel()
-    step = StepResult(series, rate, reply, process_cpu(prosody_pid) - before[0], time.process_time() - before[1])
-    step.others_cpu = machine_busy() - before[4] - step.prosody_cpu - step.component_cpu - reply["cpu"]
-    step.prosody_rss = process_rss_mib(prosody_pid)
+    node_cpu = [process_cpu(pid) - cpu for pid, cpu in zip(pids, nodes_before, strict=True)]
+    step = StepResult(series, rate, reply, sum(node_cpu), time.process_time() - before[1], node_cpu=node_cpu)
+    step.others_cpu = machine_busy() - before[4] - step.server_cpu - step.component_cpu - reply["cpu"]
+    step.server_rss = sum(process_rss_mib(pid) for pid in pids)
     if series == "ours":
         waited = time.perf_counter() + 10
         while recorder.stats.messages - before[2] < reply["sent"] and time.perf_counter() < waited:
@@ -677,7 +678,7 @@ async def one_step(args: argparse.Namespace, recorder: Any, worker: Worker, pros
 
 
 async def settle(recorder: Any) -> None:
-    """Let Prosody and the recorder drain before the next step."""
+    """Let the server and the recorder drain before the next step."""
     deadline = time.perf_counter() + 10
     await asyncio.sleep(0.5)
     while recorder.queued and time.perf_counter() < deadline:
@@ -727,8 +728,8 @@ def fmt_ms(value: float) -> str:
 
 
 STEP_HEADER = (f"{'offered/s':>9} {'rooms':<5} {'sent/s':>7} {'deliv.':>7} {'p50 ms':>7} {'p99 ms':>7} "
-               f"{'max ms':>7} {'Prosody':>7} {'compon.':>7} {'gener.':>6} {'rec./s':>7} {'DB lag':>7} "
-               f"{'rec.lag':>7} {'others':>6} {'P.RSS':>5}  keeps up")
+               f"{'max ms':>7} {'server':>7} {'compon.':>7} {'gener.':>6} {'rec./s':>7} {'DB lag':>7} "
+               f"{'rec.lag':>7} {'others':>6} {'S.RSS':>5}  keeps up")
 
 
 def print_step(step: StepResult, flush: bool = False) -> None:
@@ -747,9 +748,9 @@ def print_step(step: StepResult, flush: bool = False) -> None:
         flags += f" (recorder queue up to {step.backlog:,})"
     print(f"{step.rate:>9} {step.series:<5} {step.achieved:>7,.0f} {delivered:>7} {fmt_ms(r['latency']['p50']):>7} "
           f"{fmt_ms(r['latency']['p99']):>7} {fmt_ms(r['latency']['max']):>7} "
-          f"{100 * step.prosody_cpu / step.wall:>6.0f}% {100 * step.component_cpu / step.wall:>6.0f}% "
+          f"{100 * step.server_cpu / step.wall:>6.0f}% {100 * step.component_cpu / step.wall:>6.0f}% "
           f"{100 * step.generator_share:>5.0f}% {recorded:>7} {db:>7} {fmt_ms(step.recorder_lag_p99_ms):>7} "
-          f"{100 * max(0.0, step.others_cpu) / step.wall:>5.0f}% {step.prosody_rss:>5.0f}  {flags}",
+          f"{100 * max(0.0, step.others_cpu) / step.wall:>5.0f}% {step.server_rss:>5.0f}  {flags}",
           flush=flush)
 
 
@@ -1076,35 +1077,45 @@ async def queries_on_postgres(url: str, data: Dataset, calls: int) -> QueryResul
 # =============================================================================================
 def report_live(live_result: LiveResult) -> None:
     print()
-    print(f"== 1. Rooms of 3 members through Prosody ({live_result.rooms} rooms, one sender per room) ==")
+    name = live_result.server
+    print(f"== 1. Rooms of 3 members through {name} ({live_result.rooms} rooms, one sender per room) ==")
     print(STEP_HEADER)
     for step in live_result.steps:
         print_step(step)
     print("  sent/s: achieved offered rate; deliv.: copies received by the two receiving members; p50/p99/max:")
-    print("  scheduled send -> receipt; CPU in % of one core (Prosody, the component process, the generator);")
+    print(f"  scheduled send -> receipt; CPU in % of one core (server: {name}'s process"
+          + (", beam.smp of our node" if name == "ejabberd" else "")
+          + "; the component process; the generator);")
     print("  rec./s: messages the recorder committed per second while sending (ours); DB lag: scheduled send ->")
     print("  the message's row visible in the database (p99, polled every 20 ms); rec.lag: the recorder's own")
     print("  p99 from the stanza's arrival to its batch's commit; others: CPU of everything else on the machine")
-    print("  (other people's tests disturb the figures: rerun when it is high); P.RSS: Prosody's memory, MiB.")
+    print(f"  (other people's tests disturb the figures: rerun when it is high); S.RSS: {name}'s memory, MiB.")
     bare = live_result.saturation.get("bare")
     ours = live_result.saturation.get("ours")
     print()
-    print(f"Prosody saturation, rooms without the observer  {bare or 'none of the rates':>8} msg/s")
-    print(f"Prosody saturation, our rooms with the observer {ours or 'none of the rates':>8} msg/s"
+    print(f"{name + ' saturation, rooms without the observer':47} {bare or 'none of the rates':>8} msg/s")
+    print(f"{name + ' saturation, our rooms with the observer':47} {ours or 'none of the rates':>8} msg/s"
           + (f"   ({ours / bare:.2f} of the rate without)" if bare and ours else ""))
     if bare:
         at_bare = [s for s in live_result.steps if s.series == "ours" and s.rate == bare]
         at = next((s for s in at_bare if s.keeps_up), None) or next(
             (s for s in reversed(at_bare) if not s.disturbed), None) or (at_bare[-1] if at_bare else None)
         if at is not None:
-            ratio = at.recorded_rate / bare
             print(f"recording rate at {bare} msg/s offered           {at.recorded_rate:8,.0f} msg/s   "
-                  f"ratio {ratio:.2f} (target >= 1.0)")
+                  f"ratio {at.recorded_rate / bare:.2f} (target >= 1.0); recorded {at.recorded:,} of "
+                  f"{at.reply['sent']:,} sent")
             print(f"status lag p99 at {bare} msg/s (send -> DB row)  {fmt_ms(at.reply['db_lag']['p99']):>8} ms"
                   f"      (target 200 ms; p50 {fmt_ms(at.reply['db_lag']['p50'])} ms, the recorder's own p99 "
                   f"{fmt_ms(at.recorder_lag_p99_ms)} ms)")
         else:
             print(f"no step of our rooms ran at {bare} msg/s")
+    for series, rate in (("bare", bare), ("ours", ours)):
+        at_rate = [s for s in live_result.steps if s.series == series and s.rate == rate and s.keeps_up]
+        if rate and at_rate:
+            s = at_rate[-1]
+            print(f"CPU at {rate} msg/s, {series} rooms (of one core)  {name} {100 * s.server_cpu / s.wall:.0f}%, "
+                  f"component {100 * s.component_cpu / s.wall:.0f}%, generator {100 * s.generator_share:.0f}%, "
+                  f"others {100 * max(0.0, s.others_cpu) / s.wall:.0f}%")
     if live_result.steps:
         top = max(live_result.steps, key=lambda s: s.generator_share)
         verdict = "not the bottleneck" if top.generator_share < 0.85 else "NEAR A FULL CORE: it may be the bottleneck"
@@ -1117,7 +1128,22 @@ def report_live(live_result: LiveResult) -> None:
     if not math.isnan(live_result.capacity_messages):
         ratio = f"{live_result.capacity_messages / bare:.2f}" if bare else "-"
         print(f"recorder capacity, synthetic (DB side only)     {live_result.capacity_messages:8,.0f} msg/s   "
-              f"ratio to Prosody's saturation {ratio}; displayed markers {live_result.capacity_markers:,.0f}/s")
+              f"ratio to {name}'s saturation {ratio}; displayed markers {live_result.capacity_markers:,.0f}/s")
+
+
+def report_servers(results: list[LiveResult]) -> None:
+    """The servers side by side (--server both): the ratio of their saturation rates, in the same run."""
+    if len(results) < 2:
+        return
+    first, *others = results
+    print()
+    print("== Servers compared (same run, same machine) ==")
+    for series, what in (("bare", "rooms without the observer"), ("ours", "our rooms with the observer")):
+        for other in others:
+            a, b = first.saturation.get(series), other.saturation.get(series)
+            ratio = f"{b / a:.2f}" if a and b else "-"
+            print(f"{what:28} {first.server} {a or 'none'} msg/s, {other.server} {b or 'none'} msg/s: "
+                  f"ratio {other.server}/{first.server} {ratio}")
 
 
 def report_queries(messages: int, results: list[QueryResult], data: Dataset | None) -> None:
@@ -1160,10 +1186,13 @@ def report_queries(messages: int, results: list[QueryResult], data: Dataset | No
 
 
 async def run(args: argparse.Namespace) -> None:
-    live_result = None
+    from harness import servers_of  # bench/ is on sys.path when run as a script
+
+    live_results = []
     if not args.skip_live:
-        print(STEP_HEADER, flush=True)
-        live_result = await live(args)
+        for kind in servers_of(args.server):
+            print(STEP_HEADER, flush=True)
+            live_results.append(await live(args, kind))
     results: list[QueryResult] = []
     data = None
     if not args.skip_queries:
@@ -1176,13 +1205,16 @@ async def run(args: argparse.Namespace) -> None:
             results.append(await queries_on_postgres(args.postgres_url, data, args.calls))
             print(f"PostgreSQL done (fill {results[-1].fill_seconds:.1f} s)", flush=True)
     print("\n" + "=" * 110)
-    if live_result is not None:
+    for live_result in live_results:
         report_live(live_result)
+    report_servers(live_results)
     if results:
         report_queries(args.messages, results, data)
 
 
 def main() -> None:
+    from harness import add_server_argument  # bench/ is on sys.path when run as a script
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rooms", type=int, default=50, help="rooms of each kind (3 members each)")
     parser.add_argument("--rates", type=lambda s: [int(x) for x in s.split(",")],
@@ -1200,6 +1232,7 @@ def main() -> None:
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_server_argument(parser)
     args = parser.parse_args()
     if args.worker:
         asyncio.run(worker_main())
