@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import secrets
 import weakref
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,8 @@ IQ_TIMEOUT = 10.0
 # How long a PEP write made through send_stanza may take to become readable (it is usually at once).
 READ_BACK_SECONDS = 1.0
 READ_BACK_STEP = 0.05
+# private_set attempts when ejabberd answers 500 (see EjabberdBookmarks._write).
+WRITE_ATTEMPTS = 4
 
 
 def _failure(what: str, status: int, body: Any) -> BookmarkError:
@@ -162,8 +165,23 @@ class EjabberdBookmarks(BookmarkStore):
         return storage if storage is not None else ET.Element(f"{{{NS_STORAGE}}}storage")
 
     async def _write(self, user: JID, storage: ET.Element, what: str) -> None:
-        """private_set stores the list and publishes it to PEP, and answers 1 if either failed."""
-        await self.calls.ok(what, "private_set", user=user.user, host=user.domain, element=tostring(storage))
+        """private_set stores the list and publishes it to PEP, and answers 1 if either failed.
+
+        Protocol trap (seen on 23.01 with Mnesia): private_set calls for several users at once, each creating
+        its user's `storage:bookmarks` PEP node, can deadlock in Mnesia (`{aborted,{cyclic,…,{pubsub_index,
+        node},write,…}}` in pubsub_index:new) and the API answers 500 internal_error. The write is the whole
+        list, so it is safe to repeat: retry a few times after a short random pause.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            status, body = await self.calls.call(what, "private_set", user=user.user, host=user.domain,
+                                                 element=tostring(storage))
+            if status == 200 and body == 0:
+                return
+            if status != 500 or attempt == WRITE_ATTEMPTS:
+                raise _failure(what, status, body)
+            log.info("%s: ejabberd answered 500 (attempt %d of %d, most likely a Mnesia lock cycle); "
+                     "writing again", what, attempt, WRITE_ATTEMPTS)
+            await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
 
 
 def _conferences(storage: ET.Element, room: str) -> list[ET.Element]:
