@@ -19,7 +19,7 @@ ours (rooms' reconciliation publishes it again). A removed room reaches online c
 Names go where clients look (as on Prosody): the XEP-0172 nick and the vCard 4 PEP nodes, published with
 access model `open` through `send_stanza` (no admin command publishes PEP items), and the vcard-temp FN
 through `set_vcard` (ejabberd keeps vcard-temp apart from PEP; `set_nickname` would replace the whole vCard
-with a NICKNAME). Protocol trap: `send_stanza` answers 0 even when the inner IQ fails (the error goes to the
+with a NICKNAME; the FN is removed by writing the vCard back without it). Protocol trap: `send_stanza` answers 0 even when the inner IQ fails (the error goes to the
 user's bare JID), so every PEP write is checked by reading the node back over the component's own stream
 (an `open` node is readable by anyone: that is also how room members read it).
 """
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 NS_STORAGE = "storage:bookmarks"
 NS_PRIVATE = "jabber:iq:private"
 NS_DATA = "jabber:x:data"
+NS_VCARD_TEMP = "vcard-temp"
 IQ_TIMEOUT = 10.0
 # How long a PEP write made through send_stanza may take to become readable (it is usually at once).
 READ_BACK_SECONDS = 1.0
@@ -222,9 +223,44 @@ class EjabberdProfile(ProfileGateway):
             ET.SubElement(retract, f"{{{NS_PUBSUB}}}item", {"id": ITEM_ID})
             await self._send(user, [retract], what)
             await self._until(functools.partial(self._read, user, node), lambda payload: payload is None, what)
-        await self.calls.ok(f"clearing the vCard name of {user.bare}", "set_vcard", user=user.user,
-                            host=user.domain, name="FN", content="")
+        await self._clear_vcard_name(user)
         log.info("Name of %s retracted", user.bare)
+
+    async def _clear_vcard_name(self, user: JID) -> None:
+        """Remove the vcard-temp FN and keep the rest of the user's vCard (a PHOTO, say).
+
+        Protocol trap: `set_vcard` with an empty content leaves an empty `<FN/>` (clients then read the name
+        '', not no name), and no admin command removes one field; so the vCard is read, edited and written
+        back as the user through send_stanza, then read back (send_stanza hides the answer).
+        """
+        what = f"clearing the vCard name of {user.bare}"
+        vcard = await self._vcard(user, what)
+        if vcard is None or vcard.find(f"{{{NS_VCARD_TEMP}}}FN") is None:
+            return
+        for fn in vcard.findall(f"{{{NS_VCARD_TEMP}}}FN"):
+            vcard.remove(fn)
+        await self._send_as_user(user, vcard, what)
+
+        async def name() -> ET.Element | None:
+            found = await self._vcard(user, what)
+            return None if found is None else found.find(f"{{{NS_VCARD_TEMP}}}FN")
+
+        await self._until(name, lambda fn: fn is None, what)
+
+    async def _vcard(self, user: JID, what: str) -> ET.Element | None:
+        """The user's vcard-temp as anyone reads it (None when the server has none)."""
+        iq = self.component.make_iq_get(ito=user.bare, ifrom=self.component.boundjid.bare)
+        ET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+        try:
+            reply = await iq.send(timeout=self.timeout)
+        except IqError as exc:
+            condition = error_condition(exc.iq.xml)
+            if condition == "item-not-found":
+                return None
+            raise BookmarkError(f"{what} failed: {error_detail(exc.iq.xml)}", condition) from None
+        except IqTimeout:
+            raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
+        return reply.xml.find(f"{{{NS_VCARD_TEMP}}}vCard")
 
     async def _publish(self, user: JID, node: str, payload: ET.Element, name: str) -> None:
         what = f"publishing {node} for {user.bare}"
@@ -247,9 +283,15 @@ class EjabberdProfile(ProfileGateway):
         await self._until(read, ours, what)
 
     async def _send(self, user: JID, pubsub_children: list[ET.Element], what: str) -> None:
+        """A pubsub IQ set from and to the user (see _send_as_user)."""
+        pubsub = ET.Element(f"{{{NS_PUBSUB}}}pubsub")
+        pubsub.extend(pubsub_children)
+        await self._send_as_user(user, pubsub, what)
+
+    async def _send_as_user(self, user: JID, payload: ET.Element, what: str) -> None:
         """An IQ set from and to the user, through send_stanza (which answers 0 whatever the IQ's fate)."""
         iq = ET.Element("{jabber:client}iq", {"type": "set", "id": f"dotimely-{secrets.token_hex(6)}"})
-        ET.SubElement(iq, f"{{{NS_PUBSUB}}}pubsub").extend(pubsub_children)
+        iq.append(payload)
         await self.calls.ok(what, "send_stanza", **{"from": user.bare, "to": user.bare, "stanza": tostring(iq)})
 
     async def _until(self, read: Callable[[], Awaitable[ET.Element | None]],
