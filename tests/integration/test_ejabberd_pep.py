@@ -353,6 +353,24 @@ async def test_names_are_read_by_another_user(api: EjabberdAdminApi, component: 
     assert not await _fetched_vcard_name(reader, person)
 
 
+async def test_a_retracted_name_leaves_no_fn_and_keeps_the_rest_of_the_vcard(
+        api: EjabberdAdminApi, component: ComponentXMPP, clients: Callable[..., Any]) -> None:
+    """set_vcard with '' would leave an empty <FN/>: the FN goes, what the user's client put there stays."""
+    profile = EjabberdProfile(api, component)
+    person, password = await _account(api, "name-own-vcard")
+    own = await clients(person, password)
+    vcard = ET.Element("{vcard-temp}vCard")
+    ET.SubElement(vcard, "{vcard-temp}DESC").text = "Colour specialist"
+    await _iq(own, "set", vcard)
+    await profile.publish_name(person, "Sam Stylist")
+    assert await _fetched_vcard_name(own, person) == "Sam Stylist"
+
+    await profile.retract_name(person)
+    reply = await _iq(own, "get", ET.Element("{vcard-temp}vCard"), person)
+    assert reply.find("{vcard-temp}vCard/{vcard-temp}FN") is None
+    assert reply.findtext("{vcard-temp}vCard/{vcard-temp}DESC") == "Colour specialist"
+
+
 async def test_a_refused_name_is_an_error(api: EjabberdAdminApi, component: ComponentXMPP,
                                           clients: Callable[..., Any]) -> None:
     """send_stanza answers 0 whatever the inner IQ's fate: the read-back tells."""
