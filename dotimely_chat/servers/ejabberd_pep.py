@@ -19,7 +19,7 @@ ours (rooms' reconciliation publishes it again). A removed room reaches online c
 Names go where clients look (as on Prosody): the XEP-0172 nick and the vCard 4 PEP nodes, published with
 access model `open` through `send_stanza` (no admin command publishes PEP items), and the vcard-temp FN
 through `set_vcard` (ejabberd keeps vcard-temp apart from PEP; `set_nickname` would replace the whole vCard
-with a NICKNAME). Protocol trap: `send_stanza` answers 0 even when the inner IQ fails (the error goes to the
+with a NICKNAME; the FN is removed by writing the vCard back without it). Protocol trap: `send_stanza` answers 0 even when the inner IQ fails (the error goes to the
 user's bare JID), so every PEP write is checked by reading the node back over the component's own stream
 (an `open` node is readable by anyone: that is also how room members read it).
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import secrets
 import weakref
 from collections.abc import Awaitable, Callable
@@ -52,10 +53,13 @@ log = logging.getLogger(__name__)
 NS_STORAGE = "storage:bookmarks"
 NS_PRIVATE = "jabber:iq:private"
 NS_DATA = "jabber:x:data"
+NS_VCARD_TEMP = "vcard-temp"
 IQ_TIMEOUT = 10.0
 # How long a PEP write made through send_stanza may take to become readable (it is usually at once).
 READ_BACK_SECONDS = 1.0
 READ_BACK_STEP = 0.05
+# private_set attempts when ejabberd answers 500 (see EjabberdBookmarks._write).
+WRITE_ATTEMPTS = 4
 
 
 def _failure(what: str, status: int, body: Any) -> BookmarkError:
@@ -162,8 +166,23 @@ class EjabberdBookmarks(BookmarkStore):
         return storage if storage is not None else ET.Element(f"{{{NS_STORAGE}}}storage")
 
     async def _write(self, user: JID, storage: ET.Element, what: str) -> None:
-        """private_set stores the list and publishes it to PEP, and answers 1 if either failed."""
-        await self.calls.ok(what, "private_set", user=user.user, host=user.domain, element=tostring(storage))
+        """private_set stores the list and publishes it to PEP, and answers 1 if either failed.
+
+        Protocol trap (seen on 23.01 with Mnesia): private_set calls for several users at once, each creating
+        its user's `storage:bookmarks` PEP node, can deadlock in Mnesia (`{aborted,{cyclic,…,{pubsub_index,
+        node},write,…}}` in pubsub_index:new) and the API answers 500 internal_error. The write is the whole
+        list, so it is safe to repeat: retry a few times after a short random pause.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            status, body = await self.calls.call(what, "private_set", user=user.user, host=user.domain,
+                                                 element=tostring(storage))
+            if status == 200 and body == 0:
+                return
+            if status != 500 or attempt == WRITE_ATTEMPTS:
+                raise _failure(what, status, body)
+            log.info("%s: ejabberd answered 500 (attempt %d of %d, most likely a Mnesia lock cycle); "
+                     "writing again", what, attempt, WRITE_ATTEMPTS)
+            await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)
 
 
 def _conferences(storage: ET.Element, room: str) -> list[ET.Element]:
@@ -204,9 +223,44 @@ class EjabberdProfile(ProfileGateway):
             ET.SubElement(retract, f"{{{NS_PUBSUB}}}item", {"id": ITEM_ID})
             await self._send(user, [retract], what)
             await self._until(functools.partial(self._read, user, node), lambda payload: payload is None, what)
-        await self.calls.ok(f"clearing the vCard name of {user.bare}", "set_vcard", user=user.user,
-                            host=user.domain, name="FN", content="")
+        await self._clear_vcard_name(user)
         log.info("Name of %s retracted", user.bare)
+
+    async def _clear_vcard_name(self, user: JID) -> None:
+        """Remove the vcard-temp FN and keep the rest of the user's vCard (a PHOTO, say).
+
+        Protocol trap: `set_vcard` with an empty content leaves an empty `<FN/>` (clients then read the name
+        '', not no name), and no admin command removes one field; so the vCard is read, edited and written
+        back as the user through send_stanza, then read back (send_stanza hides the answer).
+        """
+        what = f"clearing the vCard name of {user.bare}"
+        vcard = await self._vcard(user, what)
+        if vcard is None or vcard.find(f"{{{NS_VCARD_TEMP}}}FN") is None:
+            return
+        for fn in vcard.findall(f"{{{NS_VCARD_TEMP}}}FN"):
+            vcard.remove(fn)
+        await self._send_as_user(user, vcard, what)
+
+        async def name() -> ET.Element | None:
+            found = await self._vcard(user, what)
+            return None if found is None else found.find(f"{{{NS_VCARD_TEMP}}}FN")
+
+        await self._until(name, lambda fn: fn is None, what)
+
+    async def _vcard(self, user: JID, what: str) -> ET.Element | None:
+        """The user's vcard-temp as anyone reads it (None when the server has none)."""
+        iq = self.component.make_iq_get(ito=user.bare, ifrom=self.component.boundjid.bare)
+        ET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+        try:
+            reply = await iq.send(timeout=self.timeout)
+        except IqError as exc:
+            condition = error_condition(exc.iq.xml)
+            if condition == "item-not-found":
+                return None
+            raise BookmarkError(f"{what} failed: {error_detail(exc.iq.xml)}", condition) from None
+        except IqTimeout:
+            raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
+        return reply.xml.find(f"{{{NS_VCARD_TEMP}}}vCard")
 
     async def _publish(self, user: JID, node: str, payload: ET.Element, name: str) -> None:
         what = f"publishing {node} for {user.bare}"
@@ -229,9 +283,15 @@ class EjabberdProfile(ProfileGateway):
         await self._until(read, ours, what)
 
     async def _send(self, user: JID, pubsub_children: list[ET.Element], what: str) -> None:
+        """A pubsub IQ set from and to the user (see _send_as_user)."""
+        pubsub = ET.Element(f"{{{NS_PUBSUB}}}pubsub")
+        pubsub.extend(pubsub_children)
+        await self._send_as_user(user, pubsub, what)
+
+    async def _send_as_user(self, user: JID, payload: ET.Element, what: str) -> None:
         """An IQ set from and to the user, through send_stanza (which answers 0 whatever the IQ's fate)."""
         iq = ET.Element("{jabber:client}iq", {"type": "set", "id": f"dotimely-{secrets.token_hex(6)}"})
-        ET.SubElement(iq, f"{{{NS_PUBSUB}}}pubsub").extend(pubsub_children)
+        iq.append(payload)
         await self.calls.ok(what, "send_stanza", **{"from": user.bare, "to": user.bare, "stanza": tostring(iq)})
 
     async def _until(self, read: Callable[[], Awaitable[ET.Element | None]],

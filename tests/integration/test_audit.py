@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dotimely_chat.app import ChatService
 
 from ..support.business import Api, make_business, roster_of
@@ -12,6 +14,8 @@ from ..support.clients import ClientFactory
 from ..support.rooms import admin_iq, book, has_affiliation, join, start
 from ..support.status import Member
 from ..support.waiting import eventually
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 
 async def test_memberships_foreign_changes_reverts_and_removals_are_audited(
@@ -36,9 +40,12 @@ async def test_memberships_foreign_changes_reverts_and_removals_are_audited(
 
     entries = (await api.call("GET", f"/v1/businesses/{biz['id']}/audit", expect=200))["entries"]
     facts = [(e["action"], e["actor"], e["subject"], e["details"]) for e in entries]
-    # The customer was not in the room: Prosody 0.12 names no actor then (muc_events.py), so 'unknown'.
+    # The customer was not in the room: neither server names an actor then (muc_events.py), so 'unknown'.
+    # The audit keeps the status codes the server sent: Prosody 0.12 adds 301 (banned) to the bodyless
+    # message about a non-occupant, ejabberd 23.01 sends none (seen in its notification).
+    codes = [] if chat_service.server.server == "ejabberd" else [301]
     assert ("affiliation_changed", "unknown", customer["jid"],
-            {"to": "outcast", "wanted": "member", "status_codes": [301]}) in facts
+            {"to": "outcast", "wanted": "member", "status_codes": codes}) in facts
     assert any(a == "affiliation_reverted" and s == customer["jid"] and d["from"] == "outcast"
                for a, _, s, d in facts)
     assert any(a == "member_added" and s == staff1 and e["room"] == room

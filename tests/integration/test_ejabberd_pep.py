@@ -21,7 +21,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from dotimely_chat.component.muc_bookmarks import BookmarkError
-from dotimely_chat.servers import ejabberd_process
+from dotimely_chat.servers import ejabberd_pep, ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_pep import EjabberdBookmarks, EjabberdProfile
 from dotimely_chat.servers.ejabberd_process import EjabberdProcess
@@ -275,6 +275,36 @@ async def test_bookmark_errors_are_raised(node: EjabberdProcess, api: EjabberdAd
         await unreachable.close()
 
 
+async def test_a_bookmark_write_answered_500_is_retried_then_given_up(
+        node: EjabberdProcess, api: EjabberdAdminApi, clients: Callable[..., Any]) -> None:
+    """private_set answers 500 when Mnesia aborts a lock cycle (several users' nodes created at once): the
+    whole list is written again, a few times at most (servers/ejabberd_pep.py, EjabberdBookmarks._write)."""
+    jid, password = await _account(api, "bm-busy")
+    room = _room(node, "busy")
+    flaky = EjabberdAdminApi(api.base_url)
+    real_call, failures = flaky.call, {"left": 2, "seen": 0}
+
+    async def call(command: str, **arguments: Any) -> tuple[int, Any]:
+        if command == "private_set" and failures["left"] != 0:
+            failures["left"] -= 1
+            failures["seen"] += 1
+            return 500, {"status": "error", "code": 500, "message": "internal_error"}
+        return await real_call(command, **arguments)
+
+    flaky.call = call  # type: ignore[method-assign]
+    try:
+        await EjabberdBookmarks(flaky).publish(jid, room, "Haircut", "Cathy")
+        assert failures["seen"] == 2
+        assert await _private_rooms(await clients(jid, password)) == {room}
+
+        failures["left"], failures["seen"] = -1, 0  # 500 for ever
+        with pytest.raises(BookmarkError, match="admin API answered 500"):
+            await EjabberdBookmarks(flaky).publish(jid, _room(node, "never"), "Haircut", "Cathy")
+        assert failures["seen"] == ejabberd_pep.WRITE_ATTEMPTS
+    finally:
+        await flaky.close()
+
+
 # ------------------------------------------------------------------------------------------ names
 
 
@@ -321,6 +351,24 @@ async def test_names_are_read_by_another_user(api: EjabberdAdminApi, component: 
     assert await profile.read_nick(person) is None
     assert await _fetched_nick(reader, person) is None
     assert not await _fetched_vcard_name(reader, person)
+
+
+async def test_a_retracted_name_leaves_no_fn_and_keeps_the_rest_of_the_vcard(
+        api: EjabberdAdminApi, component: ComponentXMPP, clients: Callable[..., Any]) -> None:
+    """set_vcard with '' would leave an empty <FN/>: the FN goes, what the user's client put there stays."""
+    profile = EjabberdProfile(api, component)
+    person, password = await _account(api, "name-own-vcard")
+    own = await clients(person, password)
+    vcard = ET.Element("{vcard-temp}vCard")
+    ET.SubElement(vcard, "{vcard-temp}DESC").text = "Colour specialist"
+    await _iq(own, "set", vcard)
+    await profile.publish_name(person, "Sam Stylist")
+    assert await _fetched_vcard_name(own, person) == "Sam Stylist"
+
+    await profile.retract_name(person)
+    reply = await _iq(own, "get", ET.Element("{vcard-temp}vCard"), person)
+    assert reply.find("{vcard-temp}vCard/{vcard-temp}FN") is None
+    assert reply.findtext("{vcard-temp}vCard/{vcard-temp}DESC") == "Colour specialist"
 
 
 async def test_a_refused_name_is_an_error(api: EjabberdAdminApi, component: ComponentXMPP,

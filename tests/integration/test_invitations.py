@@ -1,4 +1,4 @@
-"""One invitation, only where needed: a client that joins a room from its XEP-0402 bookmark (at login, or
+"""One invitation, only where needed: a client that joins a room from its bookmark (XEP-0402; XEP-0048 on ejabberd) (at login, or
 on the live bookmark notification) gets no XEP-0249 invitation; a client that does not join gets one."""
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from ..support.business import Api, make_business
 from ..support.clients import ClientFactory
 from ..support.rooms import book, join, start
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 NS_BOOKMARKS = "urn:xmpp:bookmarks:1"
+NS_LEGACY_BOOKMARKS = "storage:bookmarks"  # what the service writes, and clients read, on ejabberd 23.01
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
 NS_EVENT = f"{NS_PUBSUB}#event"
 NS_CONFERENCE = "jabber:x:conference"
@@ -71,39 +74,58 @@ def invites_of(client: ClientXMPP) -> Invites:
     return invites
 
 
-async def log_in_like_gajim(xmpp_clients: ClientFactory, person: dict[str, Any]) -> tuple[ClientXMPP, Invites]:
-    """Log in, then join every autojoin room of one's own XEP-0402 bookmarks (what Gajim does at login),
+def autojoin_rooms(item: ET.Element, node: str) -> list[str]:
+    """The autojoin rooms of one PEP item: XEP-0402 (one room, the item id) or XEP-0048 (a <storage> list)."""
+    if node == NS_BOOKMARKS:
+        conference = item.find(f"{{{NS_BOOKMARKS}}}conference")
+        found = [] if conference is None else [(item.get("id", ""), conference)]
+    else:
+        found = [(c.get("jid", ""), c) for c in item.iterfind(f"{{{node}}}storage/{{{node}}}conference")]
+    return [room for room, conference in found if conference.get("autojoin") in ("true", "1")]
+
+
+async def log_in_like_gajim(xmpp_clients: ClientFactory, person: dict[str, Any],
+                            node: str = NS_BOOKMARKS) -> tuple[ClientXMPP, Invites]:
+    """Log in, then join every autojoin room of one's own PEP bookmarks on `node` (what Gajim does at login),
     and join any room whose bookmark is notified while online (+notify in the client's caps)."""
     client = await xmpp_clients.connect(person["jid"], person["password"], "xep_0115")
     invites = invites_of(client)
-    client.plugin["xep_0030"].add_feature(f"{NS_BOOKMARKS}+notify")
+    client.plugin["xep_0030"].add_feature(f"{node}+notify")
     await client.plugin["xep_0115"].update_caps(broadcast=False)  # the server reads +notify from the caps
+    joined: set[str] = set()
+
+    async def join_new(rooms: list[str]) -> None:
+        for room in rooms:
+            if room not in joined:  # XEP-0048 notifies the whole list each time
+                joined.add(room)
+                await join(client, room, "autojoined")
 
     async def on_notification(message: Any) -> None:
         for item in message.xml.iter(f"{{{NS_EVENT}}}item"):
-            conference = item.find(f"{{{NS_BOOKMARKS}}}conference")
-            if conference is not None and conference.get("autojoin") in ("true", "1"):
-                await join(client, item.get("id", ""), "autojoined")
+            await join_new(autojoin_rooms(item, node))
 
     def on_message(message: Any) -> None:
         event = message.xml.find(f"{{{NS_EVENT}}}event/{{{NS_EVENT}}}items")
-        if event is not None and event.get("node") == NS_BOOKMARKS and message["from"].bare == person["jid"]:
+        if event is not None and event.get("node") == node and message["from"].bare == person["jid"]:
             asyncio.ensure_future(on_notification(message))
 
     client.register_handler(_any_message(client, on_message))
     await client.get_roster(timeout=10)
     client.send_presence()
     iq = client.make_iq_get(ito=person["jid"])
-    ET.SubElement(ET.SubElement(iq.xml, f"{{{NS_PUBSUB}}}pubsub"), f"{{{NS_PUBSUB}}}items", node=NS_BOOKMARKS)
+    ET.SubElement(ET.SubElement(iq.xml, f"{{{NS_PUBSUB}}}pubsub"), f"{{{NS_PUBSUB}}}items", node=node)
     try:
         reply = await iq.send(timeout=10)
     except Exception:  # noqa: BLE001 - no bookmarks yet
         return client, invites
     for item in reply.xml.iter(f"{{{NS_PUBSUB}}}item"):
-        conference = item.find(f"{{{NS_BOOKMARKS}}}conference")
-        if conference is not None and conference.get("autojoin") in ("true", "1"):
-            await join(client, item.get("id", ""), "autojoined")
+        await join_new(autojoin_rooms(item, node))
     return client, invites
+
+
+def bookmarks_node(service: ChatService) -> str:
+    """Where clients read room bookmarks on the test's server (servers/ejabberd_pep.py says why)."""
+    return NS_LEGACY_BOOKMARKS if service.server.server == "ejabberd" else NS_BOOKMARKS
 
 
 async def log_in_without_autojoin(xmpp_clients: ClientFactory, person: dict[str, Any]) -> tuple[ClientXMPP, Invites]:
@@ -122,7 +144,8 @@ async def test_clients_that_join_from_the_bookmark_at_login_get_no_invitation_th
     room = (await start(api, biz, "customer0", appointment))["jid"]
     await asyncio.sleep(0.5)  # the bookmarks are published (offline people: nothing is sent to them)
 
-    customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"])
+    customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"],
+                                                         bookmarks_node(service))
     _staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
     # joined from the bookmark
     assert customer.boundjid.full in service.muc._events.occupants.clients_in(room)
@@ -145,7 +168,8 @@ async def test_clients_that_join_from_the_bookmark_at_login_get_no_invitation_th
 async def test_a_client_online_that_joins_on_the_bookmark_notification_gets_no_invitation(
         api: Api, service: ChatService, xmpp_clients: ClientFactory) -> None:
     biz = await make_business(api, customers=1, staff=1)
-    customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"])
+    customer, customer_invites = await log_in_like_gajim(xmpp_clients, biz["people"]["customer0"],
+                                                         bookmarks_node(service))
     _staff, staff_invites = await log_in_without_autojoin(xmpp_clients, biz["people"]["staff0"])
     await asyncio.sleep(AFTER_LOGIN + 0.5)  # both have been online longer than the login wait
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
+import pytest
 from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError
 
@@ -12,6 +13,8 @@ from dotimely_chat.app import ChatService
 
 from ..support.business import Api, make_business
 from ..support.clients import ClientFactory
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 NS_NICK = "http://jabber.org/protocol/nick"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"

@@ -8,16 +8,20 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
 from slixmpp import ClientXMPP
 
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.muc_archive import archived_messages
+from dotimely_chat.services.ports import ArchiveError
 
 from ..support.business import Api, make_business
 from ..support.clients import ClientFactory
 from ..support.rooms import book, join, start
 from ..support.status import Member
 from ..support.waiting import eventually
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 
 async def mam_history(client: ClientXMPP, archive: str | None, page: int = 100,
@@ -42,7 +46,16 @@ async def flood(service: ChatService, room: str, count: int) -> None:
 
 
 async def archived(service: ChatService, room: str) -> int:
-    return len([m async for m in archived_messages(service.component, room)])
+    """How many messages the room's archive holds; -1 while the server is still busy with the flood.
+
+    A query sent after the flood waits behind it on the component stream: ejabberd 23.01 (Mnesia MAM) took
+    ≈30 s here to route and archive the 3,000 messages before answering, beyond the reader's IQ timeout."""
+    try:
+        return len([m async for m in archived_messages(service.component, room)])
+    except ArchiveError as exc:
+        if exc.condition != "remote-server-timeout":
+            raise
+        return -1
 
 
 async def test_the_owner_pages_every_room_of_the_business_without_joining(
@@ -65,7 +78,7 @@ async def test_the_owner_pages_every_room_of_the_business_without_joining(
 
     total = 3000
     await flood(chat_service, busy["jid"], total)
-    await eventually(lambda: _at_least(chat_service, busy["jid"], total + 1), 60)
+    await eventually(lambda: _at_least(chat_service, busy["jid"], total + 1), 90)
 
     owner = biz["people"]["owner"]
     client = await xmpp_clients.connect(owner["jid"], owner["password"], "xep_0313")

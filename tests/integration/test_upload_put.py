@@ -19,6 +19,8 @@ from dotimely_chat.storage.repositories.uploads import UploadBatchRepository
 from ..support.business import Api
 from ..support.uploads import WAIT, UploadEnv, raw_request, status_of
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 PDF = b"%PDF-1.4\n" + os.urandom(5000) + b"\n%%EOF\n"
 
