@@ -201,7 +201,7 @@ class ChatService:
                                "http.upload_listen or web.listen") from None
 
     async def stop(self) -> None:
-        if self.component.state.connected:
+        if self.component.link_up:
             self.service_presence.leave()
         await self.component.stop()
         await self.recorder.stop()
