@@ -9,6 +9,7 @@ Facts behind the expectations: ../shared/EJABBERD.md §6, component/node_links.p
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,8 @@ from ..support.rooms import book, join, start
 from ..support.server_logs import RUNNING_SERVERS
 from ..support.status import Member, by_member, status_of
 from ..support.waiting import eventually
+
+log = logging.getLogger(__name__)
 
 A, B = "ejabberd@127.0.0.1", "ejabberd@127.0.0.2"
 
@@ -123,9 +126,12 @@ async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_throug
         await eventually(lambda: _read(api, biz, room, before, owner["jid"]), 10)
 
         # A stops in the middle of the conversation: B goes on, the component serves through B.
+        log.warning("test: stopping node A")
         await cluster.stop_node(A)
         await eventually(lambda: _true(not component.home_live and component.link_up), 20)
         await eventually(lambda: _healthy(api), 10)
+        async with http.get(f"{api.base}/metrics") as response:
+            assert "dotimely_xmpp_link_up 1.0" in await response.text()
         assert (await api.call("GET", presence, expect=200))["last_seen_at"] is not None
         await join(customer_b, room, "customer")  # the room ran on A: it restarts on B
         owner_b = await login(cluster.node(B), owner["jid"], owner["password"], "xep_0045")
@@ -141,6 +147,7 @@ async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_throug
         assert by_member(await status_of(api, biz, room, before))[owner["jid"]]["read_at"] is not None
 
         # A back: the home stream re-attaches, the room goes on.
+        log.warning("test: starting node A again")
         await cluster.start_node(A)
         await eventually(lambda: _true(component.home_live), 30)
         await eventually(lambda: _healthy(api), 10)
