@@ -58,6 +58,9 @@ READ_BACK_SECONDS = 1.0
 READ_BACK_STEP = 0.05
 
 
+PRIVATE_SET_ATTEMPTS = 4
+
+
 def _failure(what: str, status: int, body: Any) -> BookmarkError:
     detail = f"{body.get('message', body)} (code {body.get('code', '?')})" if isinstance(body, dict) else str(body)[:300]
     condition = "item-not-found" if status == 404 else "undefined-condition"
@@ -162,8 +165,20 @@ class EjabberdBookmarks(BookmarkStore):
         return storage if storage is not None else ET.Element(f"{{{NS_STORAGE}}}storage")
 
     async def _write(self, user: JID, storage: ET.Element, what: str) -> None:
-        """private_set stores the list and publishes it to PEP, and answers 1 if either failed."""
-        await self.calls.ok(what, "private_set", user=user.user, host=user.domain, element=tostring(storage))
+        """private_set stores the list and publishes it to PEP, and answers 1 if either failed.
+
+        On a cluster, private_sets of several users at once (a room opened for three members) make some
+        answer 500 internal_error (mnesia aborts one of the concurrent transactions; EJABBERD.md §6 saw the
+        same in mod_pubsub): the whole list is written each time, so it is written again."""
+        for attempt in range(PRIVATE_SET_ATTEMPTS):
+            status, body = await self.calls.call(what, "private_set", user=user.user, host=user.domain,
+                                                 element=tostring(storage))
+            if status == 200 and body == 0:
+                return
+            if status != 500 or attempt == PRIVATE_SET_ATTEMPTS - 1:
+                raise _failure(what, status, body)
+            log.info("%s: ejabberd answered %s %s; writing it again", what, status, body)
+            await asyncio.sleep(0.05 * 2 ** attempt)
 
 
 def _conferences(storage: ET.Element, room: str) -> list[ET.Element]:

@@ -112,6 +112,9 @@ async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_throug
 
         # A room opened through the API, its members on both nodes; status recorded.
         room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+        # Bookmarks of all three members, written at once (concurrent private_sets on a cluster: ejabberd_pep).
+        for person in (owner, customer, staff):
+            await eventually(lambda p=person: _bookmarked(service, p["jid"], room), 10)
         await join(owner_a, room, "owner")
         await join(customer_b, room, "customer")
         speaker, reader = Member(customer_b, room), Member(owner_a, room)
@@ -155,6 +158,10 @@ async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_throug
         await eventually(lambda: _customer_delivered(api, biz, room, after, customer["jid"]), 20)
         for client in (owner_a, owner_b, customer_b):
             client.disconnect()
+
+
+async def _bookmarked(service: ChatService, jid: str, room: str) -> bool:
+    return room in await service.server.bookmarks.read(jid)  # type: ignore[attr-defined]
 
 
 async def _true(value: bool) -> bool:
