@@ -9,6 +9,7 @@ Facts behind the expectations: ../shared/EJABBERD.md §6, component/node_links.p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -113,8 +114,8 @@ async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_throug
         # A room opened through the API, its members on both nodes; status recorded.
         room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
         # Bookmarks of all three members, written at once (concurrent private_sets on a cluster: ejabberd_pep).
-        for person in (owner, customer, staff):
-            await eventually(lambda p=person: _bookmarked(service, p["jid"], room), 10)
+        for jid in (owner["jid"], customer["jid"], staff["jid"]):
+            await eventually(functools.partial(_bookmarked, service, jid, room), 10)
         await join(owner_a, room, "owner")
         await join(customer_b, room, "customer")
         speaker, reader = Member(customer_b, room), Member(owner_a, room)
