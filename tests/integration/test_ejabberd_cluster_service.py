@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,18 +23,21 @@ import pytest
 
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.node_links import ClusterComponent
+from dotimely_chat.config import load_config
 from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_admin_failover import ClusterAdminApi
 from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
 from dotimely_chat.servers.ejabberd_process import _node_pids
 
 from ..support.business import Api, make_business
-from ..support.config import make_test_config
+from ..support.config import config_document, free_port, make_test_config
+from ..support.ejabberd import reachable_temp_dir
 from ..support.ejabberd_nodes import ejabberd_config, login
 from ..support.people import Inbox, from_
 from ..support.rooms import book, join, start
 from ..support.server_logs import RUNNING_SERVERS
 from ..support.status import Member, by_member, status_of
+from ..support.up import UpProcess, write_config
 from ..support.waiting import eventually
 
 log = logging.getLogger(__name__)
@@ -181,3 +185,31 @@ async def _read(api: Api, biz: dict, room: str, stanza: str, jid: str) -> bool:
 async def _customer_delivered(api: Api, biz: dict, room: str, stanza: str, jid: str) -> bool:
     answer = await status_of(api, biz, room, stanza, expect=None)
     return "members" in answer and by_member(answer)[jid]["delivered_at"] is not None
+
+
+async def test_up_with_two_nodes_prints_both_serves_and_ctrl_c_leaves_no_node() -> None:
+    """`up` as a person runs it with ejabberd.nodes (beside the module's cluster: the same node names, ports of its own)."""
+    with reachable_temp_dir() as folder:
+        doc = config_document(folder / "state", xmpp={"server": "ejabberd"},
+                              ejabberd={"nodes": [A, B], "distribution_port": free_port(),
+                                        "admin_api_port": free_port()})
+        config_path = folder / "config.toml"
+        write_config(config_path, doc)
+        up = UpProcess(config_path)
+        cluster = EjabberdCluster(load_config(config_path))
+        try:
+            banner = await up.start(timeout=120)
+            assert f"node {A}" in banner and f"node {B}" in banner, banner
+            assert all(len(_node_pids(node.paths.spool_dir)) == 1 for node in cluster.nodes)
+            async with aiohttp.ClientSession() as http, \
+                    http.get(f"{doc['http']['api_public_url']}/healthz") as response:
+                assert response.status == 200, await response.text()
+            assert await up.interrupt() == 0, "".join(up.output)
+            assert all(_node_pids(node.paths.spool_dir) == [] for node in cluster.nodes), "a node outlived up"
+        finally:
+            if up.process and up.process.returncode is None:
+                up.process.kill()
+                await up.process.wait()
+            for node in cluster.nodes:
+                for pid in _node_pids(node.paths.spool_dir):
+                    os.kill(pid, signal.SIGKILL)
