@@ -21,6 +21,7 @@ from .component.link import ChatComponent
 from .component.message_status import register_message_status
 from .component.muc import MucRooms
 from .component.muc_archive import archive_of
+from .component.node_links import ClusterComponent
 from .component.new_conversation import register_new_conversation
 from .component.presence import register_presence
 from .component.search import register_search
@@ -86,7 +87,8 @@ class ChatService:
         self.config = config
         self.database = Database(database_url(config))
         self.metrics = Metrics()
-        self.component = ChatComponent(config)
+        # A cluster of ejabberd nodes: one stream per node, one dispatch (component/node_links.py).
+        self.component = ClusterComponent(config) if config.ejabberd.clustered else ChatComponent(config)
         self.service_presence = ServicePresence(self.component, config.xmpp.domain, self._is_member)
         # Everything that differs between Prosody and ejabberd (servers/adapter.py).
         self.server = build_server_adapter(config, self.component, self.service_presence.announce)
@@ -199,7 +201,7 @@ class ChatService:
                                "http.upload_listen or web.listen") from None
 
     async def stop(self) -> None:
-        if self.component.state.connected:
+        if self.component.link_up:
             self.service_presence.leave()
         await self.component.stop()
         await self.recorder.stop()

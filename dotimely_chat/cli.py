@@ -16,6 +16,7 @@ from .errors import ConfigError, DomainError
 from .instance_lock import InstanceLocked, lock_state_directory
 from .logging_setup import configure_logging
 from .secret_store import refuse_example_secrets, resolve_secrets
+from .servers.ejabberd_cluster import EjabberdCluster, node_config
 from .servers.ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
 from .servers.ejabberd_process import EjabberdError, EjabberdProcess
 from .servers.prosody_config import ProsodyPaths, render_prosody_config
@@ -71,14 +72,28 @@ def _server_config(config: Config, kind: str) -> int:
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
     if kind == "ejabberd":
-        paths = EjabberdPaths.in_state(config.state_directory)
-        # The ejabberdctl.cfg values follow as YAML comments, so the output stays one valid ejabberd.yml.
-        ctl = "".join(line + "\n" if line.startswith("#") else f"#   {line}\n"
-                      for line in render_ejabberdctl_config(config, paths).splitlines())
-        sys.stdout.write(render_ejabberd_config(config, paths) + "\n# ejabberdctl.cfg beside it:\n" + ctl)
+        if not config.ejabberd.clustered:
+            sys.stdout.write(_ejabberd_node_config(config))
+            return 0
+        # A cluster: each node's files, one YAML document per node (`---`), each headed by its node and paths.
+        documents = []
+        for node in config.ejabberd.cluster:
+            one = node_config(config, node)
+            paths = EjabberdPaths.for_config(one)
+            documents.append(f"# ejabberd node {node}: {paths.config_file}\n" + _ejabberd_node_config(one))
+        sys.stdout.write("---\n".join(documents))
         return 0
     sys.stdout.write(render_prosody_config(config, ProsodyPaths.in_state(config.state_directory)))
     return 0
+
+
+def _ejabberd_node_config(config: Config) -> str:
+    """One node's ejabberd.yml; the ejabberdctl.cfg values follow as YAML comments, so the output stays one
+    valid ejabberd.yml."""
+    paths = EjabberdPaths.for_config(config)
+    ctl = "".join(line + "\n" if line.startswith("#") else f"#   {line}\n"
+                  for line in render_ejabberdctl_config(config, paths).splitlines())
+    return render_ejabberd_config(config, paths) + "\n# ejabberdctl.cfg beside it:\n" + ctl
 
 
 async def _db_upgrade(config: Config) -> int:
@@ -148,10 +163,22 @@ async def _up(config: Config) -> int:
     config = resolve_secrets(config, generate=True)
     refuse_example_secrets(config)
     stop = _stop_event()
-    server = EjabberdProcess(config) if config.xmpp.server == "ejabberd" else ProsodyProcess(config)
-    await server.start()
-    supervisor = ServerSupervisor(server, lambda _message: stop.set())
-    supervisor.start()
+    cluster: EjabberdCluster | None = None
+    if config.xmpp.server == "ejabberd" and config.ejabberd.clustered:
+        cluster = EjabberdCluster(config)
+        await cluster.start()  # all nodes or none (it stops the started ones when one fails)
+        processes: list[ProsodyProcess | EjabberdProcess] = list(cluster.nodes)
+    elif config.xmpp.server == "ejabberd":
+        processes = [EjabberdProcess(config)]
+    else:
+        processes = [ProsodyProcess(config)]
+    server = processes[0]
+    if cluster is None:
+        await server.start()
+    # One supervisor per node: a node that dies is started again and rejoins the cluster by itself.
+    supervisors = [ServerSupervisor(process, lambda _message: stop.set()) for process in processes]
+    for supervisor in supervisors:
+        supervisor.start()
     service: ChatService | None = None
     try:
         service = await _start_service(config)
@@ -159,21 +186,29 @@ async def _up(config: Config) -> int:
         if config.demo.enabled:
             accounts = await ensure_demo_business(service.directory, service.database, config.xmpp.domain,
                                                   config.state_directory)
-        _print_banner(config, server, accounts)
+        _print_banner(config, server, accounts, cluster)
         await stop.wait()
         print("\nStopping…", flush=True)
     finally:
-        await supervisor.stop()
-        if service is not None:
-            await service.stop()
-        await server.stop()
-        state_lock.release()
-    if supervisor.failure:
-        raise (EjabberdError if isinstance(server, EjabberdProcess) else ProsodyError)(supervisor.failure)
+        for supervisor in supervisors:
+            await supervisor.stop()
+        try:
+            if service is not None:
+                await service.stop()
+        finally:
+            if cluster is not None:
+                await cluster.stop()
+            else:
+                await server.stop()
+            state_lock.release()
+    failure = next((s.failure for s in supervisors if s.failure), None)
+    if failure:
+        raise (EjabberdError if isinstance(server, EjabberdProcess) else ProsodyError)(failure)
     return 0
 
 
-def _print_banner(config: Config, server: ProsodyProcess | EjabberdProcess, accounts: list[DemoAccount]) -> None:
+def _print_banner(config: Config, server: ProsodyProcess | EjabberdProcess, accounts: list[DemoAccount],
+                  cluster: EjabberdCluster | None = None) -> None:
     x = config.xmpp
     host = x.client_interfaces[0]
     ca = LocalCA.in_state(config.state_directory)
@@ -194,6 +229,11 @@ def _print_banner(config: Config, server: ProsodyProcess | EjabberdProcess, acco
         f"                  {ca.certificate}",
         f"  state           {config.state_directory}  ({name} log: {server.paths.log_file})",
     ]
+    if cluster is not None:
+        lines[2] = (f"  XMPP server     {x.domain}, a cluster of {len(cluster.nodes)} ejabberd nodes; clients "
+                    f"connect to any of them, port {x.client_port} (STARTTLS):")
+        lines[3:3] = [f"    node {n.config.ejabberd.node:<22} {n.config.xmpp.client_interfaces[0]}  "
+                      f"(log: {n.paths.log_file})" for n in cluster.nodes]
     lines += [
         "",
         "Trust the demo CA once on this machine (as root; Gajim then accepts the XMPP server and attachments):",

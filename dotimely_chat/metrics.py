@@ -44,6 +44,9 @@ OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 class _LinkLike(Protocol):
     state: Any  # component.link.LinkState: connected, connections, resyncs_completed
 
+    @property
+    def link_up(self) -> bool: ...
+
 
 class _RecorderLike(Protocol):
     stats: Any  # services.status_batch.RecorderStats: messages, markers
@@ -168,7 +171,7 @@ class _Watched:
         if self.link is not None:
             state = self.link.state
             yield GaugeMetricFamily("dotimely_xmpp_link_up", "1 while the component's XEP-0114 link to the "
-                                    "server is up", value=1 if state.connected else 0)
+                                    "server is up", value=1 if self.link.link_up else 0)
             yield GaugeMetricFamily("dotimely_xmpp_link_resynchronised", "1 once the resynchronisation after "
                                     "the latest connection finished",
                                     value=1 if state.resyncs_completed >= state.connections > 0 else 0)

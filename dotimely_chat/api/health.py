@@ -20,7 +20,8 @@ async def healthz(request: web.Request) -> web.Response:
     database_state = health.state
     database_ok = database_state == "ok"
     link = ctx.link.state if ctx.link else None
-    xmpp: dict[str, Any] = {"connected": bool(link and link.connected)}
+    # link_up: on an ejabberd cluster, any node's stream serves (the home stream's state alone is not it)
+    xmpp: dict[str, Any] = {"connected": bool(ctx.link and ctx.link.link_up)}
     if link:
         xmpp.update(connections=link.connections, resynchronised=link.resyncs_completed >= link.connections > 0,
                     lost=link.lost)

@@ -27,6 +27,8 @@ from ..services.ports import (
 )
 from .accounts import ProsodyAccounts
 from .ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi, admin_api_url
+from .ejabberd_admin_failover import ClusterAdminApi
+from .ejabberd_cluster import node_config
 from .ejabberd_pep import EjabberdBookmarks, EjabberdProfile
 from .ejabberd_presence import ContactPresence
 from .ejabberd_retention import EjabberdArchiveExpiry
@@ -67,12 +69,20 @@ class ServerAdapter:
             await close()
 
 
+def admin_api(config: Config) -> EjabberdAdminApi:
+    """ejabberd's admin HTTP API: one node's, or in a cluster every node's (the next one answers when a node
+    is down; every node answers for the whole cluster)."""
+    if not config.ejabberd.clustered:
+        return EjabberdAdminApi(admin_api_url(config))
+    return ClusterAdminApi([admin_api_url(node_config(config, node)) for node in config.ejabberd.cluster])
+
+
 def build_server_adapter(config: Config, component: ChatComponent,
                          on_component_item: ComponentItemCallback | None = None) -> ServerAdapter:
     """The adapter of `config.xmpp.server`. `on_component_item(user_jid)` is called once the component's item
     is set in a user's roster (the component then tells the user's clients that it is there)."""
     if config.xmpp.server == "ejabberd":
-        api = EjabberdAdminApi(admin_api_url(config))
+        api = admin_api(config)
         log.info("Server adapter: ejabberd (admin API %s)", api.base_url)
         return ServerAdapter(
             server="ejabberd",

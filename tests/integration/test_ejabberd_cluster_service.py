@@ -1,0 +1,215 @@
+"""The whole ChatService on a real two-node ejabberd cluster (A = 127.0.0.1, B = 127.0.0.2), as issue 17 item 6
+asks: the owner on A and the customer on B, one-to-one and in a room opened through the API, status and
+presence recorded, then A stopped in the middle of the conversation and started again.
+
+One cluster and one service for the module; the steps build on each other, so they are one test.
+Facts behind the expectations: ../shared/EJABBERD.md §6, component/node_links.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from dotimely_chat.app import ChatService
+from dotimely_chat.component.node_links import ClusterComponent
+from dotimely_chat.config import load_config
+from dotimely_chat.servers import ejabberd_process
+from dotimely_chat.servers.ejabberd_admin_failover import ClusterAdminApi
+from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
+from dotimely_chat.servers.ejabberd_process import _node_pids
+
+from ..support.business import Api, make_business
+from ..support.config import config_document, free_port, make_test_config
+from ..support.ejabberd import reachable_temp_dir
+from ..support.ejabberd_nodes import ejabberd_config, login
+from ..support.people import Inbox, from_
+from ..support.rooms import book, join, start
+from ..support.server_logs import RUNNING_SERVERS
+from ..support.status import Member, by_member, status_of
+from ..support.up import UpProcess, write_config
+from ..support.waiting import eventually
+
+log = logging.getLogger(__name__)
+
+A, B = "ejabberd@127.0.0.1", "ejabberd@127.0.0.2"
+
+
+@pytest.fixture(scope="module")
+async def cluster() -> AsyncIterator[EjabberdCluster]:
+    if not Path(ejabberd_process.EJABBERDCTL).exists():
+        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
+    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-cluster-service-"))
+    os.chmod(folder, 0o711)  # the ejabberd user traverses it
+    nodes = EjabberdCluster(ejabberd_config(folder / "state", [A, B]))
+    await nodes.start()
+    RUNNING_SERVERS.extend(nodes.nodes)  # a failing test shows their logs
+    yield nodes
+    for node in nodes.nodes:
+        RUNNING_SERVERS.remove(node)
+    await nodes.stop()
+    assert all(_node_pids(node.paths.spool_dir) == [] for node in nodes.nodes)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def service(cluster: EjabberdCluster) -> AsyncIterator[ChatService]:
+    """The product as app.py builds it from the cluster's config (its own state: database, keys)."""
+    folder = Path(tempfile.mkdtemp(prefix="dotimely-cluster-service-state-"))
+    own = make_test_config(folder)
+    config = dataclasses.replace(cluster.config, state_directory=own.state_directory, http=own.http, web=own.web)
+    chat = ChatService(config)
+    await chat.start()
+    try:
+        assert await chat.component.wait_connected(20), chat.component.state
+        yield chat
+    finally:
+        await chat.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _healthy(api: Api) -> bool:
+    async with api.http.get(f"{api.base}/healthz") as response:
+        return response.status == 200
+
+
+async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_through_b_when_a_stops(
+        cluster: EjabberdCluster, service: ChatService) -> None:
+    component = service.component
+    assert isinstance(component, ClusterComponent), "app.py builds the cluster component for ejabberd.nodes"
+    assert isinstance(service.server.rosters.api, ClusterAdminApi)  # type: ignore[attr-defined]
+    await eventually(lambda: _true(all(component.nodes_state().values())), 20)
+    async with aiohttp.ClientSession() as http:
+        api = Api(service, http)
+        biz = await make_business(api, customers=1, staff=1)  # accounts and rosters through the cluster API
+        owner, customer, staff = (biz["people"][k] for k in ("owner", "customer0", "staff0"))
+        owner_a = await login(cluster.node(A), owner["jid"], owner["password"], "xep_0045")
+        customer_b = await login(cluster.node(B), customer["jid"], customer["password"], "xep_0045")
+        owner_inbox, customer_inbox = Inbox(owner_a), Inbox(customer_b)
+        for client in (owner_a, customer_b):
+            await client.get_roster(timeout=10)
+            client.send_presence()
+
+        # One-to-one across the nodes, both ways.
+        owner_a.send_message(mto=customer["jid"], mbody="Hello from A", mtype="chat")
+        await customer_inbox.wait_for(from_(owner["jid"], "Hello from A"), 10)
+        customer_b.send_message(mto=owner["jid"], mbody="Hello from B", mtype="chat")
+        await owner_inbox.wait_for(from_(customer["jid"], "Hello from B"), 10)
+
+        # Presence and last seen of a user on B (the component hears B's users as their contact).
+        presence = f"/v1/businesses/{biz['id']}/people/{staff['id']}/presence"
+        staff_b = await login(cluster.node(B), staff["jid"], staff["password"])
+        staff_b.send_presence()
+        await eventually(lambda: _field(api, presence, "online", True), 10)
+        staff_b.disconnect()
+        await eventually(lambda: _field(api, presence, "online", False), 15)
+        assert (await api.call("GET", presence, expect=200))["last_seen_at"] is not None
+
+        # A room opened through the API, its members on both nodes; status recorded.
+        room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+        # Bookmarks of all three members, written at once (concurrent private_sets on a cluster: ejabberd_pep).
+        for jid in (owner["jid"], customer["jid"], staff["jid"]):
+            await eventually(functools.partial(_bookmarked, service, jid, room), 10)
+        await join(owner_a, room, "owner")
+        await join(customer_b, room, "customer")
+        speaker, reader = Member(customer_b, room), Member(owner_a, room)
+        before = await speaker.say("Is 10:00 still fine?")
+
+        async def delivered(stanza: str) -> bool:
+            answer = await status_of(api, biz, room, stanza, expect=None)
+            return "members" in answer and by_member(answer)[owner["jid"]]["delivered_at"] is not None
+
+        await eventually(lambda: delivered(before), 10)
+        reader.mark("displayed", before)
+        await eventually(lambda: _read(api, biz, room, before, owner["jid"]), 10)
+
+        # A stops in the middle of the conversation: B goes on, the component serves through B.
+        log.warning("test: stopping node A")
+        await cluster.stop_node(A)
+        await eventually(lambda: _true(not component.home_live and component.link_up), 20)
+        await eventually(lambda: _healthy(api), 10)
+        async with http.get(f"{api.base}/metrics") as response:
+            assert "dotimely_xmpp_link_up 1.0" in await response.text()
+        assert (await api.call("GET", presence, expect=200))["last_seen_at"] is not None
+        await join(customer_b, room, "customer")  # the room ran on A: it restarts on B
+        owner_b = await login(cluster.node(B), owner["jid"], owner["password"], "xep_0045")
+        await join(owner_b, room, "owner")
+        during = await Member(customer_b, room).say("Still there? A went away")
+        await eventually(lambda: delivered(during), 20)
+        Member(owner_b, room).mark("displayed", during)
+        await eventually(lambda: _read(api, biz, room, during, owner["jid"]), 10)
+        # API calls that need the server work through B: a new person (account + rosters).
+        await api.call("PUT", f"/v1/businesses/{biz['id']}/people/late-customer",
+                       {"role": "customer", "display_name": "Late Customer"}, expect=201)
+        # Nothing recorded before the failover is lost.
+        assert by_member(await status_of(api, biz, room, before))[owner["jid"]]["read_at"] is not None
+
+        # A back: the home stream re-attaches, the room goes on.
+        log.warning("test: starting node A again")
+        await cluster.start_node(A)
+        await eventually(lambda: _true(component.home_live), 30)
+        await eventually(lambda: _healthy(api), 10)
+        after = await Member(owner_b, room).say("A is back")
+        await eventually(lambda: _customer_delivered(api, biz, room, after, customer["jid"]), 20)
+        for client in (owner_a, owner_b, customer_b):
+            client.disconnect()
+
+
+async def _bookmarked(service: ChatService, jid: str, room: str) -> bool:
+    return room in await service.server.bookmarks.read(jid)  # type: ignore[attr-defined]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _field(api: Api, path: str, name: str, wanted: object) -> bool:
+    return bool((await api.call("GET", path))[name] == wanted)
+
+
+async def _read(api: Api, biz: dict, room: str, stanza: str, jid: str) -> bool:
+    answer = await status_of(api, biz, room, stanza, expect=None)
+    return "members" in answer and by_member(answer)[jid]["read_at"] is not None
+
+
+async def _customer_delivered(api: Api, biz: dict, room: str, stanza: str, jid: str) -> bool:
+    answer = await status_of(api, biz, room, stanza, expect=None)
+    return "members" in answer and by_member(answer)[jid]["delivered_at"] is not None
+
+
+async def test_up_with_two_nodes_prints_both_serves_and_ctrl_c_leaves_no_node() -> None:
+    """`up` as a person runs it with ejabberd.nodes (beside the module's cluster: the same node names, ports of its own)."""
+    with reachable_temp_dir() as folder:
+        doc = config_document(folder / "state", xmpp={"server": "ejabberd"},
+                              ejabberd={"nodes": [A, B], "distribution_port": free_port(),
+                                        "admin_api_port": free_port()})
+        config_path = folder / "config.toml"
+        write_config(config_path, doc)
+        up = UpProcess(config_path)
+        cluster = EjabberdCluster(load_config(config_path))
+        try:
+            banner = await up.start(timeout=120)
+            assert f"node {A}" in banner and f"node {B}" in banner, banner
+            assert all(len(_node_pids(node.paths.spool_dir)) == 1 for node in cluster.nodes)
+            async with aiohttp.ClientSession() as http, \
+                    http.get(f"{doc['http']['api_public_url']}/healthz") as response:
+                assert response.status == 200, await response.text()
+            assert await up.interrupt() == 0, "".join(up.output)
+            assert all(_node_pids(node.paths.spool_dir) == [] for node in cluster.nodes), "a node outlived up"
+        finally:
+            if up.process and up.process.returncode is None:
+                up.process.kill()
+                await up.process.wait()
+            for node in cluster.nodes:
+                for pid in _node_pids(node.paths.spool_dir):
+                    os.kill(pid, signal.SIGKILL)
