@@ -22,15 +22,13 @@ from slixmpp import ClientXMPP
 
 from dotimely_chat.component.node_links import ClusterComponent
 from dotimely_chat.config import parse_config
-from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_admin_failover import ClusterAdminApi
 from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
 from dotimely_chat.servers.ejabberd_process import EjabberdError, _node_pids
 
 from ..support.config import DOMAIN, config_document
-from ..support.ejabberd_nodes import ejabberd_config, login, make_contacts
-from ..support.server_logs import RUNNING_SERVERS
+from ..support.ejabberd_nodes import running_cluster, ejabberd_config, login, make_contacts
 
 A, B = "ejabberd@127.0.0.1", "ejabberd@127.0.0.2"
 MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
@@ -39,19 +37,8 @@ MUC_USER = "http://jabber.org/protocol/muc#user"
 
 @pytest.fixture(scope="module")
 async def cluster() -> AsyncIterator[EjabberdCluster]:
-    if not Path(ejabberd_process.EJABBERDCTL).exists():
-        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
-    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-cluster-"))
-    os.chmod(folder, 0o711)  # the ejabberd user traverses it
-    nodes = EjabberdCluster(ejabberd_config(folder / "state", [A, B]))
-    await nodes.start()
-    RUNNING_SERVERS.extend(nodes.nodes)  # a failing test shows their logs
-    yield nodes
-    for node in nodes.nodes:
-        RUNNING_SERVERS.remove(node)
-    await nodes.stop()
-    assert all(_node_pids(node.paths.spool_dir) == [] for node in nodes.nodes)
-    shutil.rmtree(folder, ignore_errors=True)
+    async with running_cluster([A, B], "dotimely-ejabberd-cluster--") as nodes:
+        yield nodes
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import pytest
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.node_links import ClusterComponent
 from dotimely_chat.config import load_config
-from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_admin_failover import ClusterAdminApi
 from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
 from dotimely_chat.servers.ejabberd_process import _node_pids
@@ -32,10 +31,9 @@ from dotimely_chat.servers.ejabberd_process import _node_pids
 from ..support.business import Api, make_business
 from ..support.config import config_document, free_port, make_test_config
 from ..support.ejabberd import reachable_temp_dir
-from ..support.ejabberd_nodes import ejabberd_config, login
+from ..support.ejabberd_nodes import running_cluster, login
 from ..support.people import Inbox, from_
 from ..support.rooms import book, join, start
-from ..support.server_logs import RUNNING_SERVERS
 from ..support.status import Member, by_member, status_of
 from ..support.up import UpProcess, write_config
 from ..support.waiting import eventually
@@ -47,19 +45,8 @@ A, B = "ejabberd@127.0.0.1", "ejabberd@127.0.0.2"
 
 @pytest.fixture(scope="module")
 async def cluster() -> AsyncIterator[EjabberdCluster]:
-    if not Path(ejabberd_process.EJABBERDCTL).exists():
-        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
-    folder = Path(tempfile.mkdtemp(prefix="dotimely-ejabberd-cluster-service-"))
-    os.chmod(folder, 0o711)  # the ejabberd user traverses it
-    nodes = EjabberdCluster(ejabberd_config(folder / "state", [A, B]))
-    await nodes.start()
-    RUNNING_SERVERS.extend(nodes.nodes)  # a failing test shows their logs
-    yield nodes
-    for node in nodes.nodes:
-        RUNNING_SERVERS.remove(node)
-    await nodes.stop()
-    assert all(_node_pids(node.paths.spool_dir) == [] for node in nodes.nodes)
-    shutil.rmtree(folder, ignore_errors=True)
+    async with running_cluster([A, B], "dotimely-ejabberd-cluster-service--") as nodes:
+        yield nodes
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from slixmpp import ClientXMPP
 
 from dotimely_chat.config import Config
+from dotimely_chat.servers import ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAdminApi
-from dotimely_chat.servers.ejabberd_process import EjabberdProcess
+from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
+from dotimely_chat.servers.ejabberd_process import EjabberdProcess, _node_pids
 from dotimely_chat.servers.tls import LocalCA
 
 from .config import free_port, make_test_config
+from .server_logs import RUNNING_SERVERS
 
 
 def ejabberd_config(state: Any, nodes: list[str] | None = None, **sections: dict[str, Any]) -> Config:
@@ -23,6 +34,27 @@ def ejabberd_config(state: Any, nodes: list[str] | None = None, **sections: dict
         ejabberd["nodes"] = nodes
     return make_test_config(state, xmpp={"server": "ejabberd", **sections.pop("xmpp", {})}, ejabberd=ejabberd,
                             **sections)
+
+
+@asynccontextmanager
+async def running_cluster(nodes: list[str], prefix: str) -> AsyncIterator[EjabberdCluster]:
+    """A started and joined cluster of `nodes` in a temp dir the ejabberd user can traverse; stopped after,
+    with no node process left (checked). A failing test shows every node's log."""
+    if not Path(ejabberd_process.EJABBERDCTL).exists():
+        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(folder, 0o711)  # the ejabberd user traverses it
+    cluster = EjabberdCluster(ejabberd_config(folder / "state", nodes))
+    await cluster.start()
+    RUNNING_SERVERS.extend(cluster.nodes)
+    try:
+        yield cluster
+    finally:
+        for node in cluster.nodes:
+            RUNNING_SERVERS.remove(node)
+        await cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    assert all(_node_pids(node.paths.spool_dir) == [] for node in cluster.nodes)
 
 
 async def login(node: EjabberdProcess, jid: str, password: str, *plugins: str) -> ClientXMPP:
