@@ -69,6 +69,22 @@ class LinkState:
     last_ping_rtt: float | None = None  # seconds, of the last keepalive ping answered
 
 
+
+async def until_lost(awaitable: Awaitable[T], lost: asyncio.Future[None], message: str) -> T:
+    """The awaitable's result, unless `lost` (a stream's end) comes first: then it is cancelled and
+    LinkUnavailable(message) raised."""
+    task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
+    try:
+        waiting: list[asyncio.Future[Any]] = [task, lost]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    raise LinkUnavailable(message)
+
 class ChatComponent(ComponentXMPP):
     def __init__(self, config: Config) -> None:
         super().__init__(config.component.jid, config.component.secret,
@@ -162,17 +178,7 @@ class ChatComponent(ComponentXMPP):
                 awaitable.cancel()
             self.require_link(what)
             raise LinkUnavailable(f"{what}: the link to the XMPP server is down; try again shortly")
-        task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
-        try:
-            waiting: list[asyncio.Future[Any]] = [task, lost]
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if task.done():
-            return task.result()
-        task.cancel()
-        raise LinkUnavailable(f"{what}: the link to the XMPP server was lost; try again shortly")
+        return await until_lost(awaitable, lost, f"{what}: the link to the XMPP server was lost; try again shortly")
 
     def send(self, data: Any, use_filters: bool = True) -> None:  # type: ignore[override]
         """Every stanza passes here (slixmpp queues it and serialises it later)."""

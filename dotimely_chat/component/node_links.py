@@ -33,8 +33,7 @@ from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.xmlstream import StanzaBase
 
 from ..config import Config
-from ..errors import LinkUnavailable
-from .link import HANDSHAKE_TIMEOUT_SECONDS, MAX_BACKOFF_SECONDS, ChatComponent
+from .link import HANDSHAKE_TIMEOUT_SECONDS, MAX_BACKOFF_SECONDS, ChatComponent, until_lost
 from .stanza_guard import check_outgoing
 
 log = logging.getLogger(__name__)
@@ -276,18 +275,8 @@ class ClusterComponent(ChatComponent):
         stream = None if self.state.connected else self.serving_stream()
         if stream is None or stream.lost is None:
             return await super().on_link(awaitable, what)
-        task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
-        lost = stream.lost
-        try:
-            waiting: list[asyncio.Future[Any]] = [task, lost]
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if task.done():
-            return task.result()
-        task.cancel()
-        raise LinkUnavailable(f"{what}: the links to the ejabberd nodes were lost; try again shortly")
+        return await until_lost(awaitable, stream.lost,
+                                f"{what}: the links to the ejabberd nodes were lost; try again shortly")
 
     # ---------------------------------------------------------------------------------- failover
     def node_changed(self, _stream: NodeStream) -> None:
