@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
-from .support.clients import ClientFactory
+from .support.clients import ClientFactory, clients_for
 from .support.config import make_test_config
 from .support.server_logs import RUNNING_SERVERS
 
@@ -85,8 +85,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("servers")
-    if marker is not None and "xmpp_server" in metafunc.fixturenames:
-        metafunc.parametrize("xmpp_server", marker.args, indirect=True)
+    if marker is None:
+        return
+    for name in ("xmpp_server", "xmpp_factory"):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, marker.args, indirect=True)
+            return
 
 
 @pytest.fixture
@@ -97,17 +101,18 @@ def xmpp_server(request: pytest.FixtureRequest) -> ProsodyProcess | EjabberdProc
     return request.getfixturevalue(f"{kind}_server")  # type: ignore[no-any-return]
 
 
-def _client_factory(server: ProsodyProcess | EjabberdProcess) -> ClientFactory:
-    from dotimely_chat.servers.ejabberd_process import EjabberdProcess
-
-    from .support.ejabberd import EjabberdClientFactory
-
-    return EjabberdClientFactory(server) if isinstance(server, EjabberdProcess) else ClientFactory(server)
+@pytest.fixture
+def xmpp_factory(request: pytest.FixtureRequest) -> Callable[..., Awaitable[ProsodyProcess | EjabberdProcess]]:
+    """A factory of servers of a test's own, of the test's kind (the `servers` marker; Prosody by default):
+    `await xmpp_factory(xmpp={...})` starts one from make_test_config's sections; stopped after the test."""
+    kind = getattr(request, "param", "prosody")
+    assert kind in ("prosody", "ejabberd"), kind
+    return request.getfixturevalue(f"{kind}_factory")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 async def xmpp_clients(xmpp_server: ProsodyProcess | EjabberdProcess) -> AsyncIterator[ClientFactory]:
-    factory = _client_factory(xmpp_server)
+    factory = clients_for(xmpp_server)
     yield factory
     await factory.close()
 
@@ -155,8 +160,36 @@ async def ejabberd_server() -> AsyncIterator[EjabberdProcess]:
 
 
 @pytest.fixture
+async def ejabberd_factory() -> AsyncIterator[Callable[..., Awaitable[EjabberdProcess]]]:
+    """Start an ejabberd node of a test's own (for tests that stop, kill or restart the server)."""
+    from dotimely_chat.servers import ejabberd_process
+
+    from .support.ejabberd import ejabberd_test_config, reachable_temp_dir
+
+    if not Path(ejabberd_process.EJABBERDCTL).exists():
+        pytest.fail("ejabberd is not installed: run the tests with ./run.sh test", pytrace=False)
+    started: list[EjabberdProcess] = []
+    with reachable_temp_dir() as folder:
+
+        async def start(**sections: dict[str, Any]) -> EjabberdProcess:
+            server = ejabberd_process.EjabberdProcess(
+                ejabberd_test_config(folder / f"state{len(started)}", **sections))
+            await server.start()
+            started.append(server)
+            RUNNING_SERVERS.append(server)
+            return server
+
+        try:
+            yield start
+        finally:
+            for server in started:
+                RUNNING_SERVERS.remove(server)
+                await server.stop()
+
+
+@pytest.fixture
 async def ejabberd_clients(ejabberd_server: EjabberdProcess) -> AsyncIterator[ClientFactory]:
-    factory = _client_factory(ejabberd_server)
+    factory = clients_for(ejabberd_server)
     yield factory
     await factory.close()
 

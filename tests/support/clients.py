@@ -50,3 +50,13 @@ class ClientFactory:
         for client in self.clients:
             client.disconnect()
         await asyncio.sleep(0)
+
+
+def clients_for(server: Any) -> ClientFactory:
+    """The ClientFactory of a running test server of either kind (accounts through prosodyctl or ejabberd's
+    admin API)."""
+    from dotimely_chat.servers.ejabberd_process import EjabberdProcess
+
+    from .ejabberd import EjabberdClientFactory
+
+    return EjabberdClientFactory(server) if isinstance(server, EjabberdProcess) else ClientFactory(server)
