@@ -110,7 +110,8 @@ class ChatService:
         self.metrics.watch(link=self.component, recorder=self.recorder)
         self.muc.record_status(self.recorder)
         self.rooms.members_changed.append(self.recorder.invalidate)
-        register_presence(self.component, self.recorder, config.xmpp.domain, self.server.presence)
+        self.presence_tasks = register_presence(self.component, self.recorder, config.xmpp.domain,
+                                                self.server.presence)
         self.status = StatusQueries(self.database, self.rooms, config.muc.host)
         self.rooms.members_changed.append(self.status.forget)
         # Rosters first: the component must be in users' rosters for its invitations to pass.
@@ -204,6 +205,7 @@ class ChatService:
         if self.component.link_up:
             self.service_presence.leave()
         await self.component.stop()
+        await self.presence_tasks.close()
         await self.recorder.stop()
         for runner in reversed(self._runners):
             await runner.cleanup()

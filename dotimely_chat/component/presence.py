@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from slixmpp import Presence
 
@@ -53,9 +55,28 @@ def _server_stamp(presence: Presence, domain: str) -> dt.datetime | None:
     return _time(delay.get("stamp")) if delay is not None else None
 
 
+class PresenceTasks:
+    """The presence handler's own background work (asking the server when someone left, settling after a
+    reconnection); cancelled when the service stops so none outlives it."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def register_presence(component: ChatComponent, recorder: StatusRecorder, domain: str,
-                      source: PresenceSource) -> None:
-    tasks: set[asyncio.Task[None]] = set()
+                      source: PresenceSource) -> PresenceTasks:
+    tasks = PresenceTasks()
 
     async def went_away(jid: str, received: dt.datetime) -> None:
         at = await source.went_away_at(jid)
@@ -71,9 +92,7 @@ def register_presence(component: ChatComponent, recorder: StatusRecorder, domain
             stamp, received = _server_stamp(presence, domain), dt.datetime.now(dt.UTC)
             recorder.people.presence(sender.bare, sender.resource, None, rules.last_seen(stamp, received))
             if stamp is None:  # the server may still tell when the client really went (PresenceSource)
-                task = asyncio.ensure_future(went_away(sender.bare, received))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                tasks.start(went_away(sender.bare, received))
         elif kind == "available" or kind in rules.SHOW_VALUES:
             status = str(presence["status"] or "")[:1000] or None
             idle = rules.idle_since(_idle_since(presence), dt.datetime.now(dt.UTC))
@@ -83,7 +102,5 @@ def register_presence(component: ChatComponent, recorder: StatusRecorder, domain
     component.add_event_handler("presence", on_presence)
     component.add_event_handler("disconnected", lambda _: recorder.link_lost())
 
-    async def restored() -> None:
-        await recorder.link_restored()
-
-    component.add_event_handler("session_start", lambda _: asyncio.ensure_future(restored()))
+    component.add_event_handler("session_start", lambda _: tasks.start(recorder.link_restored()))
+    return tasks

@@ -96,15 +96,19 @@ async def ensure_demo_business(directory: DirectoryService, database: Database, 
     for person in DEMO_PEOPLE:
         jid = f"{person.localpart}@{domain}"
         password: str | None = passwords[jid]
+        remade = False
         if jid in kept and await _in_directory(database, person.external_id):
             # Made by an earlier run with this password: only a missing account is made again.
-            if await directory.accounts.create_account(jid, passwords[jid]):
+            remade = await directory.accounts.create_account(jid, passwords[jid])
+            if remade:
                 log.warning("Demo account %s was missing at the server; made it again", jid)
             password = None
         elif jid not in kept:
             log.info("Demo account %s gets a new password (none kept in %s)", jid, password_file)
         await directory.people.put(DEMO_BUSINESS_ID, person.external_id, PersonInput(
             role=person.role, display_name=person.display_name, jid=jid, password=password))
+        if remade:  # a new account has no name yet (a server whose data went, a new cluster): publish it
+            await directory.effects.person_named(jid, person.display_name)
 
     async with database.session() as session:
         business = await BusinessRepository(session).get_by_external_id(DEMO_BUSINESS_ID)
