@@ -20,22 +20,20 @@ Traps (ejabberd 23.01 on Debian 12):
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import ipaddress
 import logging
 import os
 import pwd
 import re
 import secrets
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from ..config import Config
+from .child_process import busy_ports, die_with_parent, own_process_group, stop_child, tail, terminate_pid, wait_listening
 from .ejabberd_accounts import admin_api_url
 from .ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
 from .ejabberd_erlc import ModuleBuildError, compile_modules
@@ -48,7 +46,6 @@ log = logging.getLogger(__name__)
 EJABBERDCTL = "/usr/sbin/ejabberdctl"
 ERL = "/usr/bin/erl"
 RUN_AS = "ejabberd"
-_PR_SET_PDEATHSIG = 1
 
 
 class EjabberdError(RuntimeError):
@@ -75,15 +72,12 @@ class RunAs:
 
 
 def _child_setup(run_as: RunAs | None) -> None:  # runs in the child between fork and exec
-    os.setpgrp()  # Ctrl-C in a terminal reaches us, not the node directly: we stop it in order
+    own_process_group()
     if run_as is not None:
         os.setgroups([])
         os.setgid(run_as.gid)
         os.setuid(run_as.uid)
-    try:  # after setuid: a change of credentials clears the parent-death signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+    die_with_parent()  # after setuid: a change of credentials clears the parent-death signal
 
 
 def erl_libs() -> str:
@@ -177,15 +171,6 @@ def _node_pids(spool_dir: Path) -> list[int]:
     return found
 
 
-async def _port_open(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
-
-
 class EjabberdProcess:
     """One ejabberd node, our child, for one state directory."""
 
@@ -210,7 +195,7 @@ class EjabberdProcess:
         """A node left on this spool by an earlier run (e.g. after kill -9 of its parent) is stopped."""
         for pid in _node_pids(self.paths.spool_dir):
             log.warning("Stopping an ejabberd node (pid %d) left behind by an earlier run", pid)
-            _terminate(pid)
+            terminate_pid(pid)
 
     def _environment(self) -> dict[str, str]:
         p = self.paths
@@ -252,7 +237,7 @@ class EjabberdProcess:
             raise EjabberdError(f"ejabberd is missing ({EJABBERDCTL} or {ERL} not found): install Debian's "
                                 "ejabberd package (./run.sh does it)")
         self.kill_stale()
-        busy = [f"{h}:{p}" for h, p in self.ports if await _port_open(h, p)]
+        busy = await busy_ports(self.ports)
         if busy:
             raise EjabberdError(f"port(s) {', '.join(busy)} already in use: another server runs there; stop it or "
                                 "change xmpp.client_port, xmpp.http_port, component.port, "
@@ -286,19 +271,15 @@ class EjabberdProcess:
 
     async def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        pending = list(self.ports)
-        while pending:
-            if self.process.returncode is not None:
-                reason = self.failure_reason() or f"exit code {self.process.returncode}"
-                raise EjabberdError(f"ejabberd failed to start ({reason}); config {self.paths.config_file}:\n"
-                                    f"{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise EjabberdError(f"ejabberd did not listen on {pending} within {timeout:.0f} s:\n"
-                                    f"{self.log_tail()}")
-            pending = [(h, p) for h, p in pending if not await _port_open(h, p)]
-            if pending:
-                await asyncio.sleep(0.1)
+
+        def exited(code: int) -> EjabberdError:
+            reason = self.failure_reason() or f"exit code {code}"
+            return EjabberdError(f"ejabberd failed to start ({reason}); config {self.paths.config_file}:\n"
+                                 f"{self.log_tail()}")
+
+        await wait_listening(self.process, self.ports, timeout, exited=exited, poll=0.1,
+                             late=lambda pending: EjabberdError(
+                                 f"ejabberd did not listen on {pending} within {timeout:.0f} s:\n{self.log_tail()}"))
         await self.check_admin_api()
 
     async def check_admin_api(self) -> None:
@@ -315,27 +296,16 @@ class EjabberdProcess:
 
     async def stop(self, timeout: float = 20.0) -> None:
         process, self.process = self.process, None
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)  # the VM runs init:stop(): mnesia is closed cleanly
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                log.warning("ejabberd did not stop within %.0f s; killing it", timeout)
-                process.kill()
-                await process.wait()
-            log.info("ejabberd stopped")
+        await stop_child(process, timeout, "ejabberd")  # on SIGTERM the VM runs init:stop(): mnesia closes cleanly
         for pid in _node_pids(self.paths.spool_dir):  # never leave a node behind
             log.warning("ejabberd node process %d still runs after stop; killing it", pid)
-            _terminate(pid)
+            terminate_pid(pid)
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the node's log (its console output when the log itself is empty: a boot failure)."""
         for path in (self.paths.log_file, self.paths.console_log_file):
-            try:
-                text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-            except OSError:
-                continue
-            if text.strip():
+            text = tail(path, lines)
+            if text and text.strip():
                 return f"--- {path}\n{text}"
         return "(no log)"
 
@@ -376,18 +346,3 @@ class EjabberdProcess:
         if result.returncode != 0:
             raise EjabberdError(f"ejabberdctl {' '.join(arguments)} failed ({result.returncode}): {output.strip()}")
         return result.stdout
-
-
-def _terminate(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(200):
-        if not Path(f"/proc/{pid}").exists():
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

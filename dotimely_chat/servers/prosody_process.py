@@ -6,35 +6,29 @@ Used by `dotimely-chat up` and by the test fixtures, from the same renderer the 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 from ..config import Config
+from .child_process import busy_ports, die_with_parent, own_process_group, stop_child, tail, terminate_pid, wait_listening
 from .prosody_config import ProsodyPaths, render_prosody_config
 from .tls import LocalCA, ensure_certificate
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
 
 
 class ProsodyError(RuntimeError):
     pass
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-    os.setpgrp()  # Ctrl-C in a terminal reaches us, not Prosody directly: we stop it in order
+def _child_setup() -> None:  # runs in the child between fork and exec
+    die_with_parent()
+    own_process_group()
 
 
 def certificate_names(config: Config) -> list[str]:
@@ -74,15 +68,6 @@ def _is_our_prosody(pid: int, config_file: Path) -> bool:
     return any(b"prosody" in part for part in cmdline[:2]) and str(config_file).encode() in cmdline
 
 
-async def _port_open(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
-
-
 class ProsodyProcess:
     """One Prosody child process for one state directory."""
 
@@ -105,20 +90,14 @@ class ProsodyProcess:
             return
         if _is_our_prosody(pid, self.paths.config_file):
             log.warning("Stopping a Prosody (pid %d) left behind by an earlier run", pid)
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
-                    break
-                time.sleep(0.05)
-            else:
-                os.kill(pid, signal.SIGKILL)
+            terminate_pid(pid, grace=5.0)
 
     async def start(self, timeout: float = 20.0) -> None:
         if shutil.which("prosody") is None:
             raise ProsodyError("the 'prosody' command is missing: install Debian's prosody, prosody-modules "
                                "and lua-dbi-sqlite3 (./run.sh does it)")
         self.kill_stale()
-        busy = [f"{h}:{p}" for h, p in self.ports if await _port_open(h, p)]
+        busy = await busy_ports(self.ports)
         if busy:
             raise ProsodyError(f"port(s) {', '.join(busy)} already in use: another server runs there; "
                                "stop it or change xmpp.client_port, xmpp.http_port or component.port")
@@ -128,43 +107,29 @@ class ProsodyProcess:
             self.process = await asyncio.create_subprocess_exec(
                 "prosody", "-F", "--config", str(self.paths.config_file),
                 stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_child_setup,
             )
         finally:
             log_handle.close()
-        deadline = time.monotonic() + timeout
-        pending = list(self.ports)
-        while pending:
-            if self.process.returncode is not None:
-                raise ProsodyError(f"Prosody exited with code {self.process.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                await self.stop()
-                raise ProsodyError(f"Prosody did not listen on {pending} within {timeout:.0f} s:\n"
-                                   f"{self.log_tail()}")
-            pending = [(h, p) for h, p in pending if not await _port_open(h, p)]
-            if pending:
-                await asyncio.sleep(0.05)
+        try:
+            await wait_listening(
+                self.process, self.ports, timeout,
+                exited=lambda code: ProsodyError(f"Prosody exited with code {code}:\n{self.log_tail()}"),
+                late=lambda pending: ProsodyError(f"Prosody did not listen on {pending} within {timeout:.0f} s:\n"
+                                                  f"{self.log_tail()}"))
+        except ProsodyError:
+            await self.stop()
+            raise
         log.info("Prosody (pid %d) listens on %s", self.process.pid,
                  ", ".join(f"{h}:{p}" for h, p in self.ports))
 
     async def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            log.warning("Prosody did not stop within %.0f s; killing it", timeout)
-            process.kill()
-            await process.wait()
-        log.info("Prosody stopped")
+        await stop_child(process, timeout, "Prosody")
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.paths.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        text = tail(self.paths.log_file, lines)
+        return "(no log)" if text is None else text
 
     def register(self, username: str, password: str) -> None:
         """Create an account with prosodyctl (local access to the server's files; used by tests)."""

@@ -26,7 +26,7 @@ from slixmpp import ComponentXMPP
 from dotimely_chat.config import parse_config
 from dotimely_chat.errors import LinkUnavailable
 from dotimely_chat.policies.contacts import ONE_TO_ONE_REFUSAL
-from dotimely_chat.servers import ejabberd_process
+from dotimely_chat.servers import child_process, ejabberd_process
 from dotimely_chat.servers.accounts import AccountCommandError
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
 from dotimely_chat.servers.ejabberd_process import EjabberdError, EjabberdProcess, _node_pids
@@ -296,7 +296,7 @@ async def test_stop_leaves_no_node_behind_and_a_restart_keeps_the_accounts(reach
         assert await EjabberdAccounts(api).create_account(f"kept@{DOMAIN}", "kept-password")
         await server.stop()
         assert _node_pids(server.paths.spool_dir) == []
-        assert not await ejabberd_process._port_open("127.0.0.1", server.config.xmpp.client_port)
+        assert not await child_process.port_open("127.0.0.1", server.config.xmpp.client_port)
         await server.start()  # the same state directory: mnesia in the spool, same node name
         assert await EjabberdAccounts(api).create_account(f"kept@{DOMAIN}", "other-password") is False
     finally:
