@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from slixmpp import JID, ComponentXMPP
+from slixmpp import JID, ComponentXMPP, Iq
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import tostring
 
@@ -253,16 +253,23 @@ class EjabberdProfile(ProfileGateway):
         """The user's vcard-temp as anyone reads it (None when the server has none)."""
         iq = self.component.make_iq_get(ito=user.bare, ifrom=self.component.boundjid.bare)
         ET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+        reply = await self._get(iq, what)
+        return None if reply is None else reply.find(f"{{{NS_VCARD_TEMP}}}vCard")
+
+    async def _get(self, iq: Iq, what: str) -> ET.Element | None:
+        """The reply of an IQ get as the component; None when the server has no such item."""
         try:
             reply = await iq.send(timeout=self.timeout)
         except IqError as exc:
+            # Read the stanza itself: on a component stream the error is in jabber:component:accept, which
+            # slixmpp's `condition` does not see (it then reads feature-not-implemented).
             condition = error_condition(exc.iq.xml)
             if condition == "item-not-found":
                 return None
             raise BookmarkError(f"{what} failed: {error_detail(exc.iq.xml)}", condition) from None
         except IqTimeout:
             raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
-        return reply.xml.find(f"{{{NS_VCARD_TEMP}}}vCard")
+        return reply.xml
 
     async def _publish(self, user: JID, node: str, payload: ET.Element, name: str) -> None:
         what = f"publishing {node} for {user.bare}"
@@ -315,19 +322,10 @@ class EjabberdProfile(ProfileGateway):
         items = ET.SubElement(ET.SubElement(iq.xml, f"{{{NS_PUBSUB}}}pubsub"), f"{{{NS_PUBSUB}}}items",
                               {"node": node})
         ET.SubElement(items, f"{{{NS_PUBSUB}}}item", {"id": ITEM_ID})
-        what = f"reading {node} of {user.bare}"
-        try:
-            reply = await iq.send(timeout=self.timeout)
-        except IqError as exc:
-            # Read the stanza itself: on a component stream the error is in jabber:component:accept, which
-            # slixmpp's `condition` does not see (it then reads feature-not-implemented).
-            condition = error_condition(exc.iq.xml)
-            if condition == "item-not-found":
-                return None
-            raise BookmarkError(f"{what} failed: {error_detail(exc.iq.xml)}", condition) from None
-        except IqTimeout:
-            raise BookmarkError(f"{what} timed out", "remote-server-timeout") from None
-        for item in reply.xml.iter(f"{{{NS_PUBSUB}}}item"):
+        reply = await self._get(iq, f"reading {node} of {user.bare}")
+        if reply is None:
+            return None
+        for item in reply.iter(f"{{{NS_PUBSUB}}}item"):
             for payload in item:
                 return payload
         return None
