@@ -7,34 +7,14 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from slixmpp import ClientXMPP
-from slixmpp.exceptions import IqError
 
 from dotimely_chat.app import ChatService
 
 from ..support.business import Api, make_business
 from ..support.clients import ClientFactory
+from ..support.names import fetched_nick
 
 pytestmark = pytest.mark.servers("prosody", "ejabberd")
-
-NS_NICK = "http://jabber.org/protocol/nick"
-NS_PUBSUB = "http://jabber.org/protocol/pubsub"
-
-
-async def fetched_nick(client: ClientXMPP, jid: str) -> str | None:
-    """What a client does to show a contact's name: pubsub items get of the nick node at their bare JID."""
-    iq = client.make_iq_get(ito=jid)
-    pubsub = ET.SubElement(iq.xml, f"{{{NS_PUBSUB}}}pubsub")
-    ET.SubElement(pubsub, f"{{{NS_PUBSUB}}}items", node=NS_NICK)
-    try:
-        reply = await iq.send(timeout=10)
-    except IqError as exc:
-        if exc.condition == "item-not-found":
-            return None
-        raise
-    nicks = [n.text for n in reply.xml.iter(f"{{{NS_NICK}}}nick")]
-    assert len(nicks) <= 1, nicks
-    return nicks[0] if nicks else None
-
 
 async def fetched_vcard_name(client: ClientXMPP, jid: str) -> str | None:
     """vcard-temp FN (profanity's /info, Gajim's profile), served by mod_vcard_legacy from the vCard 4."""

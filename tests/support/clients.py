@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import ssl
+import subprocess
 from typing import Any
 
 from slixmpp import ClientXMPP
@@ -29,6 +30,13 @@ class ClientFactory:
         password = secrets.token_urlsafe(12)
         self.server.register(localpart, password)
         return f"{localpart}@{self.server.config.xmpp.domain}", password
+
+    def delete_account(self, jid: str) -> None:
+        """Remove an account behind the service's back (as an operator or a lost server data directory)."""
+        localpart = jid.split("@", 1)[0]
+        result = subprocess.run(["prosodyctl", "--config", str(self.server.paths.config_file), "deluser",
+                                 f"{localpart}@{self.server.config.xmpp.domain}"], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
 
     async def connect(self, jid: str, password: str, *plugins: str, timeout: float = 10.0,
                       **named_plugins: Any) -> ClientXMPP:

@@ -81,3 +81,7 @@ class EjabberdClientFactory(ClientFactory):
         domain = self.server.config.xmpp.domain
         admin_api_call(self.server, "register", user=localpart, host=domain, password=password)  # type: ignore[arg-type]
         return f"{localpart}@{domain}", password
+
+    def delete_account(self, jid: str) -> None:
+        localpart = jid.split("@", 1)[0]
+        admin_api_call(self.server, "unregister", user=localpart, host=self.server.config.xmpp.domain)  # type: ignore[arg-type]
