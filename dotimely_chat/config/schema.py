@@ -63,6 +63,12 @@ class EjabberdConfig:
         return self.distribution_interface if self.clustered else "127.0.0.1"
 
 
+def _websocket_on(host: str, port: int) -> str:
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    host = f"[{host}]" if ":" in host else host
+    return f"ws://{host}:{port}/xmpp-websocket"
+
+
 @dataclass(frozen=True)
 class ComponentConfig:
     jid: str
@@ -153,19 +159,23 @@ class Config:
     source: Path | None = field(default=None, compare=False)
 
     @property
-    def websocket_url(self) -> str:
-        """Where the web page's XMPP client connects: web.websocket_url, else the server's own websocket
-        (/xmpp-websocket on xmpp.http_port, Prosody's and ejabberd's alike). Each node of an ejabberd cluster
-        listens on its own address only: the page goes to the first node."""
+    def websocket_urls(self) -> tuple[str, ...]:
+        """Where the web page's XMPP client connects, in the order it tries them: web.websocket_url, else the
+        server's own websocket (/xmpp-websocket on xmpp.http_port, Prosody's and ejabberd's alike). Each node of
+        an ejabberd cluster listens on its own address only: one URL per node, the first node first (the page
+        goes on to the next when the one it used goes away)."""
         if self.web.websocket_url:
-            return self.web.websocket_url
+            return (self.web.websocket_url,)
         if self.xmpp.server == "ejabberd" and self.ejabberd.clustered:
-            host = self.ejabberd.distribution_interface
+            hosts = [node.split("@", 1)[1] for node in self.ejabberd.cluster]
         else:
-            host = self.xmpp.client_interfaces[0] if self.xmpp.client_interfaces else "127.0.0.1"
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        host = f"[{host}]" if ":" in host else host
-        return f"ws://{host}:{self.xmpp.http_port}/xmpp-websocket"
+            hosts = [self.xmpp.client_interfaces[0] if self.xmpp.client_interfaces else "127.0.0.1"]
+        return tuple(_websocket_on(host, self.xmpp.http_port) for host in hosts)
+
+    @property
+    def websocket_url(self) -> str:
+        """The first of websocket_urls (what `up` prints)."""
+        return self.websocket_urls[0]
 
     @property
     def upload_directory(self) -> Path:

@@ -19,9 +19,10 @@ def origin(url: str) -> str:
 
 
 def content_security_policy(config: Config) -> str:
-    """The page talks to itself, the XMPP server's websocket and the upload host; nothing else loads."""
+    """The page talks to itself, the XMPP server's websocket (each node's in a cluster) and the upload host;
+    nothing else loads."""
     upload = origin(config.http.upload_public_url)
-    websocket = origin(config.websocket_url)
+    websocket = " ".join(dict.fromkeys(origin(url) for url in config.websocket_urls))
     return "; ".join([
         "default-src 'none'",
         "script-src 'self'",
@@ -45,7 +46,8 @@ def security_headers(config: Config) -> dict[str, str]:
 def page_settings(config: Config) -> dict[str, Any]:
     """What the page's script needs to start Converse (no secrets: the login comes from the API)."""
     upload_host = urlsplit(config.http.upload_public_url).hostname
-    return {"websocket_url": config.websocket_url, "assets_path": f"{STATIC}/vendor/converse/",
+    return {"websocket_url": config.websocket_url, "websocket_urls": list(config.websocket_urls),
+            "assets_path": f"{STATIC}/vendor/converse/",
             "upload_host": upload_host, "component_jid": config.component.jid, "muc_host": config.muc.host,
             "domain": config.xmpp.domain}
 

@@ -1,6 +1,7 @@
-"""Where the web page's Converse connects (Config.websocket_url) is where the rendered server config serves
-its websocket: one ejabberd node, the first node of a cluster (each node listens on its own address only),
-or web.websocket_url when a proxy stands in front; the page's CSP lets exactly that origin in."""
+"""Where the web page's Converse connects (Config.websocket_urls) is where the rendered server config serves
+its websocket: one ejabberd node, every node of a cluster in order (each node listens on its own address only;
+the page goes on to the next when one goes), or web.websocket_url when a proxy stands in front; the page's CSP
+lets exactly those origins in."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 from dotimely_chat.config import Config, parse_config
 from dotimely_chat.servers.ejabberd_cluster import node_config
 from dotimely_chat.servers.ejabberd_config import EjabberdPaths, ejabberd_config_document
-from dotimely_chat.web.page import content_security_policy
+from dotimely_chat.web.page import content_security_policy, page_settings
 
 from ..support.config import config_document
 
@@ -40,14 +41,24 @@ def test_one_ejabberd_node_the_page_connects_to_its_websocket(tmp_path: Path) ->
     assert f"connect-src 'self' ws://127.0.0.1:{config.xmpp.http_port} " in content_security_policy(config)
 
 
-def test_in_a_cluster_the_page_connects_to_the_first_node_on_its_own_address(tmp_path: Path) -> None:
+def test_in_a_cluster_the_page_knows_every_node_on_its_own_address_the_first_first(tmp_path: Path) -> None:
     nodes = ["ejabberd@127.0.0.2", "ejabberd@127.0.0.3"]  # xmpp.client_interfaces stays 127.0.0.1
     config = _ejabberd(tmp_path, ejabberd={"nodes": nodes})
-    target = _target(config.websocket_url)
-    assert target[0] == "127.0.0.2"
-    assert target in _websockets(node_config(config, nodes[0]))
-    assert target not in _websockets(node_config(config, nodes[1]))
-    assert f"ws://127.0.0.2:{config.xmpp.http_port}" in content_security_policy(config)
+    targets = [_target(url) for url in config.websocket_urls]
+    assert [t[0] for t in targets] == ["127.0.0.2", "127.0.0.3"]
+    assert _target(config.websocket_url) == targets[0]
+    for node, target, other in zip(nodes, targets, reversed(targets), strict=True):
+        assert target in _websockets(node_config(config, node))
+        assert other not in _websockets(node_config(config, node))
+    policy = content_security_policy(config)
+    assert f"ws://127.0.0.2:{config.xmpp.http_port} ws://127.0.0.3:{config.xmpp.http_port} " in policy
+    assert page_settings(config)["websocket_urls"] == list(config.websocket_urls)
+
+
+def test_one_node_and_prosody_give_the_page_one_url(tmp_path: Path) -> None:
+    for server in ("prosody", "ejabberd"):
+        config = _ejabberd(tmp_path, xmpp={"server": server})
+        assert page_settings(config)["websocket_urls"] == [config.websocket_url]
 
 
 def test_a_configured_websocket_url_wins_on_either_server(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ async function start() {
     await import('/web/static/dotimely-leave.js');
     await import('/web/static/dotimely-markers.js');
     await import('/web/static/dotimely-bookmarks.js');
+    await import('/web/static/dotimely-nodes.js');
     const mediaHosts = [settings.upload_host];
     window.converse.initialize({
         assets_path: settings.assets_path,
@@ -76,7 +77,7 @@ async function start() {
         auto_join_on_invite: true,
         show_self_in_roster: false,
         blacklisted_plugins: ['converse-omemo', 'converse-push', 'converse-register'],
-        whitelisted_plugins: ['dotimely', 'dotimely-leave', 'dotimely-markers', 'dotimely-bookmarks'],
+        whitelisted_plugins: ['dotimely', 'dotimely-leave', 'dotimely-markers', 'dotimely-bookmarks', 'dotimely-nodes'],
         autocomplete_providers_url: '',
         muc_search_service: '',
         xhr_user_search_url: '/web/api/people?',
