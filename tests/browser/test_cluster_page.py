@@ -4,9 +4,6 @@ with the owner, logged in on B, goes on both ways."""
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,30 +14,20 @@ from dotimely_chat.app import ChatService
 from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
 from tests.support.browser import Browser
 from tests.support.business import Api, make_business
-from tests.support.config import make_test_config
 from tests.support.ejabberd_nodes import login, running_cluster
 from tests.support.people import Inbox, from_
+from tests.support.service import service_on
 from tests.support.web_page import LIST_ITEM, open_as, send
 
 A, B = "ejabberd@127.0.0.1", "ejabberd@127.0.0.2"
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[ChatService]:
-    async with running_cluster([A, B], "dotimely-ejabberd-cluster-page-") as cluster:
-        folder = Path(tempfile.mkdtemp(prefix="dotimely-cluster-page-state-"))
-        own = make_test_config(folder)
-        config = dataclasses.replace(cluster.config, state_directory=own.state_directory, http=own.http,
-                                     web=own.web)
-        chat = ChatService(config)
+async def service(tmp_path: Path) -> AsyncIterator[ChatService]:
+    async with running_cluster([A, B], "dotimely-ejabberd-cluster-page-") as cluster, \
+            service_on(cluster, tmp_path, connect_timeout=20) as chat:
         chat.cluster = cluster  # type: ignore[attr-defined]  # the test stops a node
-        await chat.start()
-        try:
-            assert await chat.component.wait_connected(20), chat.component.state
-            yield chat
-        finally:
-            await chat.stop()
-            shutil.rmtree(folder, ignore_errors=True)
+        yield chat
 
 
 def _message(view: str, text: str) -> str:

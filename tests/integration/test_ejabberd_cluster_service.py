@@ -8,7 +8,6 @@ Facts behind the expectations: ../shared/EJABBERD.md §6, component/node_links.p
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -29,11 +28,12 @@ from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
 from dotimely_chat.servers.ejabberd_process import _node_pids
 
 from ..support.business import Api, make_business
-from ..support.config import config_document, free_port, make_test_config
+from ..support.config import config_document, free_port
 from ..support.ejabberd import reachable_temp_dir
 from ..support.ejabberd_nodes import running_cluster, login
 from ..support.people import Inbox, from_
 from ..support.rooms import book, join, start
+from ..support.service import service_on
 from ..support.status import Member, by_member, status_of
 from ..support.up import UpProcess, write_config
 from ..support.waiting import eventually
@@ -53,15 +53,10 @@ async def cluster() -> AsyncIterator[EjabberdCluster]:
 async def service(cluster: EjabberdCluster) -> AsyncIterator[ChatService]:
     """The product as app.py builds it from the cluster's config (its own state: database, keys)."""
     folder = Path(tempfile.mkdtemp(prefix="dotimely-cluster-service-state-"))
-    own = make_test_config(folder)
-    config = dataclasses.replace(cluster.config, state_directory=own.state_directory, http=own.http, web=own.web)
-    chat = ChatService(config)
-    await chat.start()
     try:
-        assert await chat.component.wait_connected(20), chat.component.state
-        yield chat
+        async with service_on(cluster, folder, connect_timeout=20) as chat:
+            yield chat
     finally:
-        await chat.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
