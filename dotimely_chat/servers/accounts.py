@@ -61,12 +61,6 @@ class ProsodyAccounts(AccountAdapter):
             raise AccountCommandError(f"the server refused to delete {account.bare}: {note}")
         log.info("Deleted account %s", account.bare)
 
-    async def ensure_account(self, jid: str, password: str) -> bool:
-        if await self.create_account(jid, password):
-            return True
-        await self.set_password(jid, password)
-        return False
-
     async def _run(self, domain: str, node: str, values: dict[str, str]) -> str | None:
         """Execute an admin command and submit its form. Returns the text of an error note, if any."""
         command = node.rsplit("#", 1)[1]

@@ -97,9 +97,3 @@ class EjabberdAccounts(AccountAdapter):
         if status != 200:  # 200 with an empty body, also when there was no such account
             raise AccountCommandError(f"ejabberd refused to delete {account.bare}: {status} {describe_reply(body)}")
         log.info("Deleted account %s", account.bare)
-
-    async def ensure_account(self, jid: str, password: str) -> bool:
-        if await self.create_account(jid, password):
-            return True
-        await self.set_password(jid, password)
-        return False

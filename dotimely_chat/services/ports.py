@@ -54,8 +54,12 @@ class AccountAdapter(Protocol):
     async def delete_account(self, jid: str) -> None: ...
 
     async def ensure_account(self, jid: str, password: str) -> bool:
-        """Create the account, or set its password if it exists. True when it was created."""
-        ...
+        """Create the account, or set its password if it exists. True when it was created. (The same on every
+        server: implementations that subclass this protocol inherit it.)"""
+        if await self.create_account(jid, password):
+            return True
+        await self.set_password(jid, password)
+        return False
 
 
 @dataclass(frozen=True)
