@@ -5,12 +5,9 @@ registering resynchronisation steps with `add_resync_step`, which run after ever
 server has told us our privileges, and by handling slixmpp events.
 
 A link can die silently: a network cut without FIN or RST leaves the socket open and TCP quiet for minutes.
-The component pings the server (XEP-0199) every `component.ping_interval` seconds; no answer within
-`component.ping_timeout` seconds counts as a lost link: a warning, the socket is dropped and made again,
-`/healthz` says disconnected, and what needs the link answers `LinkUnavailable` (HTTP 503 + Retry-After)
-at once instead of waiting for its own timeout (`on_link`). A TCP connection that opens but never
-completes the handshake (the same cut, seen from the next attempt) is dropped after
-`HANDSHAKE_TIMEOUT_SECONDS`.
+The keepalive pings and the handshake watchdog of `KeptStream` (kept_stream.py) notice it: a warning, the
+socket is dropped and made again, `/healthz` says disconnected, and what needs the link answers
+`LinkUnavailable` (HTTP 503 + Retry-After) at once instead of waiting for its own timeout (`on_link`).
 """
 
 from __future__ import annotations
@@ -18,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from slixmpp import ComponentXMPP, Presence
-from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp import Presence
 from slixmpp.plugins.xep_0356.permissions import IqPermission
 from slixmpp.stanza import StreamError
 from slixmpp.xmlstream import StanzaBase
@@ -35,6 +30,7 @@ from slixmpp.xmlstream.matcher import MatchXPath, StanzaPath
 
 from ..config import Config
 from ..errors import LinkUnavailable
+from .kept_stream import KeptStream
 from .privileges import NAMESPACES as PRIVILEGE_NAMESPACES
 from .privileges import NS_V1 as PRIVILEGE_V1
 from .privileges import AdvertisedPrivileges, parse_privilege_advertisement
@@ -47,9 +43,7 @@ LateCallback = Callable[[dt.datetime], Awaitable[None]]
 T = TypeVar("T")
 
 PLUGINS = ("xep_0030", "xep_0004", "xep_0050", "xep_0055", "xep_0199", "xep_0297", "xep_0356", "xep_0319")
-MAX_BACKOFF_SECONDS = 5.0
 PRIVILEGES_WAIT_SECONDS = 5.0
-HANDSHAKE_TIMEOUT_SECONDS = 10.0
 # A ping answered this late means the link stalled meanwhile (short of the timeout): what arrived in the
 # meantime may have come late, and its times are checked against the archive (`on_late_answer`).
 LATE_ANSWER_SECONDS = 1.0
@@ -85,23 +79,15 @@ async def until_lost(awaitable: Awaitable[T], lost: asyncio.Future[None], messag
     task.cancel()
     raise LinkUnavailable(message)
 
-class ChatComponent(ComponentXMPP):
+class ChatComponent(KeptStream):
     def __init__(self, config: Config) -> None:
-        super().__init__(config.component.jid, config.component.secret,
-                         config.xmpp.server_host, config.component.port)
-        self.config = config
+        super().__init__(config, config.xmpp.server_host)
         self.state = LinkState()
         self.privileges: AdvertisedPrivileges | None = None
         self._privileges_event = asyncio.Event()
         self._resync_steps: list[tuple[str, ResyncStep]] = []
         self._resync_task: asyncio.Task[None] | None = None
-        self._reconnect_handle: asyncio.TimerHandle | None = None
-        self._stopping = False
-        self._backoff = 0.5
-        self._keepalive_task: asyncio.Task[None] | None = None
-        self._handshake_handle: asyncio.TimerHandle | None = None
-        self.handshake_timeout = HANDSHAKE_TIMEOUT_SECONDS
-        self._attempt_failed_at = 0.0
+        self._prompt_at = dt.datetime.now(dt.UTC)  # when the server last answered a ping at once
         self._late_callbacks: list[LateCallback] = []
         self._late_tasks: set[asyncio.Task[None]] = set()
         self._lost: asyncio.Future[None] | None = None  # resolved when the current link is lost
@@ -121,8 +107,6 @@ class ChatComponent(ComponentXMPP):
         self.add_event_handler("session_start", self._on_session_start)
         self.add_event_handler("disconnected", self._on_disconnected)
         self.add_event_handler("stream_error", self._on_stream_error)
-        self.add_event_handler("connection_failed", self._on_connection_failed)
-        self.add_event_handler("connected", self._on_tcp_connected)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def add_resync_step(self, name: str, step: ResyncStep) -> None:
@@ -143,13 +127,7 @@ class ChatComponent(ComponentXMPP):
 
     async def stop(self) -> None:
         """Close the stream cleanly and stop reconnecting."""
-        self._stopping = True
-        if self._reconnect_handle:
-            self._reconnect_handle.cancel()
-        if self._handshake_handle:
-            self._handshake_handle.cancel()
-        self._stop_keepalive()
-        self.cancel_connection_attempt()
+        self._stand_down()
         if self._resync_task and not self._resync_task.done():
             self._resync_task.cancel()
         if self.transport is not None:
@@ -160,6 +138,14 @@ class ChatComponent(ComponentXMPP):
     @property
     def link_up(self) -> bool:
         return self.state.connected
+
+    @property
+    def stream_up(self) -> bool:
+        return self.state.connected
+
+    @property
+    def handshakes(self) -> int:
+        return self.state.connections
 
     def require_link(self, what: str) -> None:
         """Raise LinkUnavailable (HTTP 503 + Retry-After) when the link is down: nothing is sent then."""
@@ -206,37 +192,17 @@ class ChatComponent(ComponentXMPP):
             await asyncio.sleep(0.05)
         return False
 
-    def reschedule_connection_attempt(self) -> asyncio.Future | None:  # type: ignore[override]
-        # slixmpp grows its wait up to 300 s; an operator restarting Prosody expects seconds.
-        if self._current_connection_attempt is None or self._stopping:
-            return None
-        self._connect_loop_wait = min(MAX_BACKOFF_SECONDS, self._connect_loop_wait * 2 + 0.5)
-        self._current_connection_attempt = asyncio.ensure_future(self._connect_loop(), loop=self.loop)
-        return self._current_connection_attempt
-
-    def connection_made(self, transport: asyncio.BaseTransport, send_event: bool = True) -> None:
-        # Stanzas are small and often answered by another small one: without TCP_NODELAY Nagle's algorithm
-        # holds a write until the server's delayed ACK (about 40 ms on Linux).
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport, send_event)
-
     # ---------------------------------------------------------------------------------------- handlers
     def _on_session_start(self, _event: object) -> None:
         self.state.connected = True
         self.state.since = time.time()
         self.state.connections += 1
         self.state.last_error = None
-        self._backoff = 0.5
-        if self._handshake_handle:
-            self._handshake_handle.cancel()
-            self._handshake_handle = None
         self._lost = asyncio.get_running_loop().create_future()
         log.info("Component %s connected (connection %d)", self.boundjid.bare, self.state.connections)
         self._resync_task = asyncio.ensure_future(self._resynchronise(self.state.connections))
-        self._stop_keepalive()
-        self._keepalive_task = asyncio.ensure_future(self._keepalive(self.state.connections))
+        self._prompt_at = dt.datetime.now(dt.UTC)  # the link was fine at the handshake
+        self._keep_up()
 
     def _on_disconnected(self, reason: object) -> None:
         was_connected = self.state.connected
@@ -244,53 +210,26 @@ class ChatComponent(ComponentXMPP):
         self._privileges_event.clear()
         self._stop_keepalive()
         if was_connected and not self._stopping and self._lost is not None and not self._lost.done():
-            self.state.lost += 1  # (a silent link was counted by _link_silent)
+            self.state.lost += 1  # (a silent link was counted by _on_ping_unanswered)
         self._resolve_lost()
         if self._stopping:
             return
         if was_connected:
             log.warning("Lost the link to the server (%s); reconnecting", reason or "connection closed")
-        delay = self._backoff
-        self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
-        if self._reconnect_handle:
-            self._reconnect_handle.cancel()
-        self._reconnect_handle = self.loop.call_later(delay, self._reconnect)
-
-    def _reconnect(self) -> None:
-        if not self._stopping and self.transport is None:
-            self.connect()
-            self._arm_handshake_watchdog()
+        self._reconnect_later()
 
     def _resolve_lost(self) -> None:
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
 
     # ---------------------------------------------------------------------- noticing a silent link
-    async def _keepalive(self, connection: int) -> None:
-        """Ping the server's host (its mod_ping answers) every interval; no answer in time = link lost."""
-        interval, timeout = self.config.component.ping_interval, self.config.component.ping_timeout
-        prompt_at = dt.datetime.now(dt.UTC)  # the link was fine at the handshake
-        while not self._stopping:
-            await asyncio.sleep(interval)
-            if connection != self.state.connections or not self.state.connected:
-                return
-            iq = self.make_iq_get(ito=self.config.xmpp.domain, ifrom=self.boundjid.bare)
-            iq.enable("ping")
-            started = time.monotonic()
-            try:
-                await iq.send(timeout=timeout)
-            except IqError:
-                pass  # an error is an answer too: the link carries stanzas
-            except IqTimeout:
-                if connection == self.state.connections and self.state.connected:
-                    self._link_silent(timeout)
-                return
-            rtt = self.state.last_ping_rtt = time.monotonic() - started
-            if rtt >= LATE_ANSWER_SECONDS:
-                log.warning("The server answered a ping after %.1f s: the link stalled; checking the times of "
-                            "what arrived since %s against the archive", rtt, prompt_at.isoformat())
-                self._late_answer(prompt_at)
-            prompt_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=rtt)
+    def _on_ping_answered(self, rtt: float) -> None:
+        self.state.last_ping_rtt = rtt
+        if rtt >= LATE_ANSWER_SECONDS:
+            log.warning("The server answered a ping after %.1f s: the link stalled; checking the times of "
+                        "what arrived since %s against the archive", rtt, self._prompt_at.isoformat())
+            self._late_answer(self._prompt_at)
+        self._prompt_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=rtt)
 
     def _late_answer(self, since: dt.datetime) -> None:
         for callback in self._late_callbacks:
@@ -303,7 +242,7 @@ class ChatComponent(ComponentXMPP):
         if not task.cancelled() and task.exception() is not None:
             log.error("Checking the times after a late ping answer failed", exc_info=task.exception())
 
-    def _link_silent(self, timeout: float) -> None:
+    def _on_ping_unanswered(self, timeout: float) -> None:
         self.state.connected = False
         self.state.lost += 1
         self.state.last_error = f"no answer from the server to a ping within {timeout:.0f} s"
@@ -313,38 +252,11 @@ class ChatComponent(ComponentXMPP):
         self._resolve_lost()
         self.abort()  # -> connection_lost -> 'disconnected' -> _on_disconnected schedules the reconnection
 
-    def _stop_keepalive(self) -> None:
-        task, self._keepalive_task = self._keepalive_task, None
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
+    def _on_handshake_missing(self, reason: str) -> None:
+        self.state.last_error = reason
+        log.warning("No handshake with %s within %.0f s; trying again", self.where, self.handshake_timeout)
 
-    def _on_tcp_connected(self, _event: object) -> None:
-        self._arm_handshake_watchdog()
-
-    def _arm_handshake_watchdog(self) -> None:
-        if self._handshake_handle:
-            self._handshake_handle.cancel()
-        self._handshake_handle = self.loop.call_later(self.handshake_timeout, self._handshake_overdue)
-
-    def _handshake_overdue(self) -> None:
-        """The TCP connection (or the attempt to make it) hangs without a handshake: start over."""
-        self._handshake_handle = None
-        if self._stopping or self.state.connected:
-            return
-        if self.transport is None and time.monotonic() - self._attempt_failed_at < self.handshake_timeout:
-            self._arm_handshake_watchdog()  # attempts fail quickly (the server is down): slixmpp tries again
-            return
-        where = f"{self.config.xmpp.server_host}:{self.config.component.port}"
-        self.state.last_error = f"no XEP-0114 handshake with {where} within {self.handshake_timeout:.0f} s"
-        log.warning("No handshake with %s within %.0f s; trying again", where, self.handshake_timeout)
-        if self.transport is not None:
-            self.abort()  # -> 'disconnected' -> a new attempt
-        else:  # the TCP connection itself hangs (SYN unanswered)
-            self.cancel_connection_attempt()
-            self._reconnect()
-
-    def _on_connection_failed(self, error: object) -> None:
-        self._attempt_failed_at = time.monotonic()
+    def _on_unreachable(self, error: object) -> None:
         self.state.last_error = f"cannot reach {self.config.xmpp.server_host}:{self.config.component.port}"
         log.debug("Connection attempt failed: %s", error)
 

@@ -11,8 +11,8 @@ Protocol facts (ejabberd 23.01, two nodes on one machine; ../shared/EJABBERD.md 
   restart on B when next joined (hence a resynchronisation through B).
 
 `ClusterComponent` is a `ChatComponent` whose own stream goes to the first node (the "home" stream: its
-reconnection, keepalive and resynchronisation are ChatComponent's, unchanged) and which holds one
-`NodeStream` per other node. What the features send leaves on the home stream while it is up, else on the
+resynchronisation is ChatComponent's, unchanged) and which holds one `NodeStream` per other node; every
+stream keeps itself up the same way (kept_stream.py). What the features send leaves on the home stream while it is up, else on the
 first other stream that is; features do not know there are several streams.
 """
 
@@ -21,19 +21,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import socket
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 from xml.etree import ElementTree as ET
 
-from slixmpp import ComponentXMPP
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.xmlstream import StanzaBase
 
 from ..config import Config
-from .link import HANDSHAKE_TIMEOUT_SECONDS, MAX_BACKOFF_SECONDS, ChatComponent, until_lost
+from .kept_stream import KeptStream
+from .link import ChatComponent, until_lost
 from .stanza_guard import check_outgoing
 
 log = logging.getLogger(__name__)
@@ -43,50 +41,43 @@ _DISPATCHED = ("message", "presence", "iq")
 FAILOVER_GRACE_SECONDS = 1.0
 
 
-class NodeStream(ComponentXMPP):
+class NodeStream(KeptStream):
     """A second (third...) stream of the component, to one cluster node.
 
-    It handles only its own handshake, stream errors and keepalive pings; every message, presence and IQ
-    it receives is handed to the dispatcher's handlers as if it had arrived on the home stream.
+    It handles only its own handshake, stream errors and keepalive pings (KeptStream); every message, presence
+    and IQ it receives is handed to the dispatcher's handlers as if it had arrived on the home stream.
     """
 
     def __init__(self, dispatcher: ClusterComponent, node: str, host: str) -> None:
-        c = dispatcher.config.component
-        super().__init__(c.jid, c.secret, host, c.port)
+        super().__init__(dispatcher.config, host)
         self.dispatcher = dispatcher
         self.node = node
         self.host = host
-        self.component_port = c.port
         self.live = False
         self.attachments = 0           # handshakes completed
         self.last_error: str | None = None
-        self._own_ids: set[str] = set()  # our keepalive pings: their answers stay here
-        self._stopping = False
-        self._backoff = 0.5
-        self._reconnect_handle: asyncio.TimerHandle | None = None
-        self._keepalive_task: asyncio.Task[None] | None = None
         self.lost: asyncio.Future[None] | None = None
         self.del_event_handler("presence_probe", self._handle_probe)  # the dispatcher answers probes
         self.add_event_handler("session_start", self._on_session_start)
         self.add_event_handler("disconnected", self._on_disconnected)
-        self.add_event_handler("connection_failed", self._on_connection_failed)
         self.add_event_handler("stream_error", self._on_stream_error)
-        self.add_event_handler("connected", self._on_tcp_connected)
-        self._handshake_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def stream_up(self) -> bool:
+        return self.live
+
+    @property
+    def handshakes(self) -> int:
+        return self.attachments
 
     def start(self) -> None:
         self._stopping = False
-        log.info("Connecting to ejabberd node %s at %s:%s as %s", self.node, self.host, self.component_port,
-                 self.boundjid.bare)
+        log.info("Connecting to ejabberd node %s at %s as %s", self.node, self.where, self.boundjid.bare)
         self.connect()
+        self._arm_handshake_watchdog()
 
     async def stop(self) -> None:
-        self._stopping = True
-        for handle in (self._reconnect_handle, self._handshake_handle):
-            if handle:
-                handle.cancel()
-        self._stop_keepalive()
-        self.cancel_connection_attempt()
+        self._stand_down()
         if self.transport is not None:
             await self.disconnect(wait=2.0, reason="dotimely-chat stopping")
         self.live = False
@@ -94,50 +85,19 @@ class NodeStream(ComponentXMPP):
 
     def _spawn_event(self, xml: ET.Element) -> None:
         kind = xml.tag.rsplit("}", 1)[-1]
-        if kind in _DISPATCHED and not (kind == "iq" and xml.get("id") in self._own_ids):
+        if kind in _DISPATCHED and not (kind == "iq" and xml.get("id") in self.own_ping_ids):
             self.dispatcher.receive_from_node(self, xml)
         else:
             super()._spawn_event(xml)
 
-    def connection_made(self, transport: asyncio.BaseTransport, send_event: bool = True) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # no Nagle delay (see ChatComponent.connection_made)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport, send_event)
-
-    def reschedule_connection_attempt(self) -> asyncio.Future | None:  # type: ignore[override]
-        if self._current_connection_attempt is None or self._stopping:
-            return None
-        self._connect_loop_wait = min(MAX_BACKOFF_SECONDS, self._connect_loop_wait * 2 + 0.5)
-        self._current_connection_attempt = asyncio.ensure_future(self._connect_loop(), loop=self.loop)
-        return self._current_connection_attempt
-
-    def _on_tcp_connected(self, _event: object) -> None:
-        if self._handshake_handle:
-            self._handshake_handle.cancel()
-        self._handshake_handle = self.loop.call_later(HANDSHAKE_TIMEOUT_SECONDS, self._handshake_overdue)
-
-    def _handshake_overdue(self) -> None:
-        """The TCP connection opened but no handshake followed (a stalled node): start over."""
-        self._handshake_handle = None
-        if not self._stopping and not self.live and self.transport is not None:
-            self.last_error = f"no XEP-0114 handshake with {self.node} within {HANDSHAKE_TIMEOUT_SECONDS:.0f} s"
-            log.warning("%s; trying again", self.last_error)
-            self.abort()
-
     def _on_session_start(self, _event: object) -> None:
-        if self._handshake_handle:
-            self._handshake_handle.cancel()
-            self._handshake_handle = None
         self.live = True
         self.attachments += 1
         self.last_error = None
-        self._backoff = 0.5
         self.lost = asyncio.get_running_loop().create_future()
         log.info("Component stream to ejabberd node %s (%s) attached (attachment %d)", self.node, self.host,
                  self.attachments)
-        self._stop_keepalive()
-        self._keepalive_task = asyncio.ensure_future(self._keepalive(self.attachments))
+        self._keep_up()
         self.dispatcher.node_changed(self)
 
     def _on_disconnected(self, reason: object) -> None:
@@ -150,17 +110,14 @@ class NodeStream(ComponentXMPP):
             log.warning("Lost the component stream to ejabberd node %s (%s); reconnecting", self.node,
                         reason or "connection closed")
             self.dispatcher.node_changed(self)
-        delay, self._backoff = self._backoff, min(MAX_BACKOFF_SECONDS, self._backoff * 2)
-        if self._reconnect_handle:
-            self._reconnect_handle.cancel()
-        self._reconnect_handle = self.loop.call_later(delay, self._reconnect)
+        self._reconnect_later()
 
-    def _reconnect(self) -> None:
-        if not self._stopping and self.transport is None:
-            self.connect()
+    def _on_unreachable(self, _error: object) -> None:
+        self.last_error = f"cannot reach ejabberd node {self.node} at {self.where}"
 
-    def _on_connection_failed(self, _error: object) -> None:
-        self.last_error = f"cannot reach ejabberd node {self.node} at {self.host}:{self.component_port}"
+    def _on_handshake_missing(self, reason: str) -> None:
+        self.last_error = f"{reason} (ejabberd node {self.node})"
+        log.warning("%s; trying again", self.last_error)
 
     def _on_stream_error(self, error: Any) -> None:
         self.last_error = f"stream error {error['condition']} from ejabberd node {self.node}"
@@ -170,37 +127,13 @@ class NodeStream(ComponentXMPP):
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
 
-    async def _keepalive(self, attachment: int) -> None:
-        """Ping the node's host every interval; no answer in time = the stream is dropped and made again."""
-        c = self.dispatcher.config.component
-        while not self._stopping:
-            await asyncio.sleep(c.ping_interval)
-            if attachment != self.attachments or not self.live:
-                return
-            iq = self.make_iq_get(ito=self.dispatcher.config.xmpp.domain, ifrom=self.boundjid.bare)
-            iq.append(ET.Element("{urn:xmpp:ping}ping"))
-            self._own_ids.add(iq["id"])
-            try:
-                await iq.send(timeout=c.ping_timeout)
-            except IqError:
-                pass  # an answer all the same
-            except IqTimeout:
-                if attachment == self.attachments and self.live:
-                    self.last_error = f"no answer to a ping within {c.ping_timeout} s"
-                    log.warning("ejabberd node %s did not answer a ping within %d s: dropping its stream",
-                                self.node, c.ping_timeout)
-                    self.live = False
-                    self._resolve_lost()
-                    self.dispatcher.node_changed(self)
-                    self.abort()
-                return
-            finally:
-                self._own_ids.discard(iq["id"])
-
-    def _stop_keepalive(self) -> None:
-        task, self._keepalive_task = self._keepalive_task, None
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
+    def _on_ping_unanswered(self, timeout: float) -> None:
+        self.last_error = f"no answer to a ping within {timeout:.0f} s"
+        log.warning("ejabberd node %s did not answer a ping within %.0f s: dropping its stream", self.node, timeout)
+        self.live = False
+        self._resolve_lost()
+        self.dispatcher.node_changed(self)
+        self.abort()
 
 
 class ClusterComponent(ChatComponent):
