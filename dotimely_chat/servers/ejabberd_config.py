@@ -189,6 +189,8 @@ def _modules(config: Config) -> dict[str, Any]:
         "mod_dotimely_guard": {"groupchat_senders": [config.muc.host], "access": "strangers_ok",
                                "refusal_text": ONE_TO_ONE_REFUSAL},
         "mod_block_strangers": {"allow_local_users": False, "access": "strangers_ok", "drop": True},
+        # Ours (ejabberd_modules/mod_dotimely_markers.erl): room read markers are archived, as on Prosody.
+        "mod_dotimely_markers": {},
         "mod_stream_mgmt": {"resume_timeout": x.session_hibernation, "resend_on_timeout": "if_offline"},
         "mod_vcard": {"search": False},
         "mod_vcard_xupdate": {},
@@ -263,6 +265,10 @@ def _header(config: Config, paths: EjabberdPaths) -> str:
 #   staff and customers never reach each other directly, groupchat-typed messages only from the rooms, a
 #   refused message answered with our text, last activity only to contacts, no subscriptions between users;
 #   the component and the rooms pass (`access`).
+# - mod_dotimely_markers is ours too (compiled and loaded the same way): a room message with an XEP-0333
+#   marker and no storage hint is archived as if it had <store/> (Prosody's room MAM archives markers; 23.01's
+#   only body, subject or <store/>), so the markers Gajim and Converse send while the component is away reach
+#   its back-fill. The occupants get the marker as it was sent; receipts and chat states are not archived.
 # - MAM on for everyone and every room. ejabberd 23.01 has no archive expiry option: the retention
 #   ({retention}) is applied through the admin API (delete_old_mam_messages), never the server's default.
 #   Storage is mnesia (Debian's ejabberd has no SQL driver packaged beside it).
