@@ -26,14 +26,13 @@ and seen in tests/integration/test_muc_archive.py):
   archive), `forbidden` when the asker has no affiliation in a members-only room or is banned.
 
 What ejabberd 23.01's mod_mam does for rooms (EJABBERD.md §3, seen in tests/integration/test_ejabberd_rooms.py):
-- Only messages with a body or subject, or with a `<store/>` hint, are archived (`should_archive_muc`): a
-  bodyless `displayed`/`received` marker or receipt **without `<store/>` is broadcast live but never
-  archived**. For the back-fill this means: markers a member's client sent while the component was away are
-  recovered only when the client added `<store/>` (Conversations does for its room markers; Converse 14, the
-  web page's client, does not). A marker that was lost leaves those messages delivered (the member is in the
-  room when the observer comes back: "join") but unread until the member's next `displayed` marker, which
-  covers every earlier message (policies/status_marks.py) at its own, later time. The component's own room
-  stanzas are notices with a body: archived, with a stanza-id, on both servers.
+- Only messages with a body or subject, or with a `<store/>` hint, are archived (`should_archive_muc`), so a
+  bodyless `displayed`/`received` marker without `<store/>` (Gajim's, Converse's) would be broadcast live but
+  never archived, and a marker sent while the component was away lost to the back-fill. Our
+  mod_dotimely_markers (servers/ejabberd_modules) adds the hint to such a marker before mod_mam sees it and
+  takes it off before the broadcast: room markers are archived as on Prosody (a client's `<no-store/>` still
+  wins); bodyless receipts and chat states are not. The component's own room stanzas are notices with a
+  body: archived, with a stanza-id, on both servers.
 - Results carry the sender's real **full** JID in `<x muc#user><item jid>` (the bare JID is used);
   stamps carry microseconds; the result id is the room's stanza-id; `complete` on `<fin>` tells the last
   page, as on Prosody.

@@ -9,7 +9,9 @@ of them are available presences, so we read the generic `presence` event and sor
 
 A session that lost its connection hibernates (XEP-0198, mod_smacks) and is ended only when that time is up;
 our Prosody module `mod_dotimely_presence` stamps its unavailable presence with when the connection was lost
-(`<delay from='<domain>' stamp=…>`), which becomes the last seen.
+(`<delay from='<domain>' stamp=…>`), which becomes the last seen. On ejabberd the same stamp comes on the
+unavailable our `mod_dotimely_presence.erl` sends for a sleeping push-enabled session; other sessions' ends
+are dated through `PresenceSource.went_away_at`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _idle_since(presence: Presence) -> dt.datetime | None:
 
 def _server_stamp(presence: Presence, domain: str) -> dt.datetime | None:
     """The `<delay>` the server put on the presence. Trusted because mod_dotimely_presence removes any a client
-    sends in its own presence (the generated Prosody config always loads it)."""
+    sends in its own presence (the generated Prosody and ejabberd configs always load it)."""
     delay = stanzas.delay_from(presence.xml, domain)
     return _time(delay.get("stamp")) if delay is not None else None
 

@@ -52,8 +52,8 @@ def marks(message: Element) -> tuple[Mark, ...]:
     """The XEP-0333 `received`/`displayed` markers a message carries (in document order), then its XEP-0184
     receipt, each with the id it refers to (`receipt` is the kind of a receipt). Markers without an id are
     left out. Prosody 0.12 archives bodyless markers (any chat-markers child), receipts only with a
-    `<store/>` hint; ejabberd 23.01 archives either only with a `<store/>` hint (muc_archive.py says what
-    that means for the back-fill). So both can come from the live room and from its archive."""
+    `<store/>` hint; so does ejabberd 23.01 with our mod_dotimely_markers (muc_archive.py). So both can come
+    from the live room and from its archive."""
     found = tuple(Mark(_MARKER_TAGS[child.tag], reference) for child in message
                   if child.tag in _MARKER_TAGS and (reference := child.get("id")))
     receipt = message.find(_RECEIPT)

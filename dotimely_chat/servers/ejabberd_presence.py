@@ -14,6 +14,11 @@ mod_stream_mgmt's `resume_timeout` (xmpp.session_hibernation); the unavailable e
 carries no time, and the admin API's `get_last` then says when it ended (whole seconds) with the status
 "... Timed out waiting for stream resumption ...". The connection was lost `resume_timeout` before that (a
 client may ask for a shorter time; ejabberd 23.01 never grants a longer one than configured).
+
+A push-enabled session (XEP-0357) is kept 72 h by mod_push_keepalive instead; our ejabberd module
+mod_dotimely_presence.erl shows it gone after the hibernation time with an unavailable stamped `<delay
+from='<domain>'>` (the last seen, as on Prosody; it removes any `<delay>` a client puts into its own presence),
+answers probes with that while it sleeps, and shows it back when it resumes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Our ejabberd module mod_dotimely_guard: compiled with Debian's erlc for each node, on the node's code path,
-loaded from ejabberd.yml with its options (no node needed; its rules are tested in test_one_to_one_rules.py)."""
+"""Our ejabberd modules (mod_dotimely_guard, _markers, _presence): compiled with Debian's erlc for each node,
+on the node's code path, loaded from ejabberd.yml with their options (no node needed; the guard's rules are
+tested in test_one_to_one_rules.py, the markers in test_status.py and test_ejabberd_rooms.py, the presence
+in test_presence.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ def test_the_guard_is_loaded_ahead_of_mod_block_strangers_with_its_options(tmp_p
     assert modules["mod_dotimely_guard"] == {"groupchat_senders": [config.muc.host], "access": "strangers_ok",
                                              "refusal_text": ONE_TO_ONE_REFUSAL}
     assert "mod_block_strangers" in modules  # kept behind it
+    assert modules["mod_dotimely_markers"] == {}  # room read markers archived (test_status.py)
+    assert modules["mod_dotimely_presence"] == {"hibernation": config.xmpp.session_hibernation}  # test_presence.py
 
 
 def test_the_node_runs_with_the_compiled_modules_on_its_code_path(tmp_path: Path) -> None:
@@ -36,7 +40,8 @@ def test_the_node_runs_with_the_compiled_modules_on_its_code_path(tmp_path: Path
 def test_the_guard_compiles_once_and_again_when_its_source_changes(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "ebin"
-    assert compile_modules(target, erl_libs()) == ["mod_dotimely_guard"]
+    assert compile_modules(target, erl_libs()) == ["mod_dotimely_guard", "mod_dotimely_markers",
+                                                   "mod_dotimely_presence"]
     beam = target / "mod_dotimely_guard.beam"
     assert beam.read_bytes()[:4] == b"FOR1"
     os.utime(beam, (1, 1))  # an unchanged source is not compiled again

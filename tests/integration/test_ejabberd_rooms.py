@@ -1,7 +1,7 @@
 """What ejabberd 23.01 does differently in appointment rooms, on the session node (generated config) with real
 clients over verified TLS: the owner form in ejabberd's dialect, the actor named by nick, a removal as presence
-321, a removed member kept out, markers archived only with `<store/>`, a forged `<delay>`, room MAM read as a
-service admin with real JIDs and microsecond stamps.
+321, a removed member kept out, markers archived with or without `<store/>` (mod_dotimely_markers), a forged
+`<delay>`, room MAM read as a service admin with real JIDs and microsecond stamps.
 
 The room layer is driven directly (the component link, MucRooms, MucArchive; the status recorder is a stand-in
 that records what the observer hands it). The whole service on both servers: test_rooms.py, test_status.py,
@@ -362,8 +362,12 @@ async def test_the_room_archive_is_read_without_joining_with_real_jids_and_micro
     first = await say(customer, room, "one")
     second = await say(staff, room, "two")
     first_id, second_id = room_stanza_id(first, room), room_stanza_id(second, room)
-    send_marker(customer, room, second_id, store=False)   # not archived by ejabberd 23.01
+    send_marker(customer, room, second_id, store=False)   # archived: mod_dotimely_markers hints it for mod_mam
     send_marker(staff, room, first_id, store=True)        # archived: it has the store hint
+    unwanted = customer.client.make_message(mto=room, mtype="groupchat")
+    ET.SubElement(unwanted.xml, f"{{{MARKERS}}}received", id=first_id)
+    ET.SubElement(unwanted.xml, f"{{{HINTS}}}no-store")  # the client's no-store wins, as on Prosody
+    unwanted.send()
     await muc.send_notice(room, "A notice")
     await asyncio.sleep(0.3)
     await muc.leave(room)
@@ -375,7 +379,7 @@ async def test_the_room_archive_is_read_without_joining_with_real_jids_and_micro
                     (observer_jid(node.config), "DoTimely", "A notice")]
     assert [m.stanza_id for m in messages if m.body][:2] == [first_id, second_id]
     assert [(m.sender_jid, m.markers) for m in messages if m.markers] == [
-        (staff.jid, (Mark("displayed", first_id),))]
+        (customer.jid, (Mark("displayed", second_id),)), (staff.jid, (Mark("displayed", first_id),))]
     stamps = [m.sent_at for m in messages]
     assert stamps == sorted(stamps) and all(s.tzinfo is not None for s in stamps)
     assert any(s.microsecond for s in stamps), "ejabberd stamps its archive to the microsecond"

@@ -18,10 +18,11 @@ import pytest
 from slixmpp import ClientXMPP
 
 from dotimely_chat.app import ChatService
+from dotimely_chat.servers.ejabberd_process import EjabberdProcess
 from dotimely_chat.servers.prosody_process import ProsodyProcess
 
 from ..support.business import Api, make_business
-from ..support.clients import ClientFactory
+from ..support.clients import ClientFactory, clients_for
 from ..support.link import not_connected, resynced
 from ..support.presence import PresenceOf
 from ..support.rooms import join
@@ -146,26 +147,28 @@ async def test_a_member_away_in_the_room_has_the_message_delivered_while_online(
 
 
 # -------------------------------------------------------------------------------- lost connections
-HIBERNATION = 8  # seconds: xmpp.session_hibernation of the Prosody below (default 45)
+HIBERNATION = 8  # seconds: xmpp.session_hibernation of the server below (default 45)
 
 
-async def _service_with_hibernation(prosody_factory: Callable[..., Awaitable[ProsodyProcess]]
-                                    ) -> tuple[ProsodyProcess, ChatService]:
-    prosody = await prosody_factory(xmpp={"session_hibernation": HIBERNATION})
-    service = ChatService(prosody.config)
+async def _service_with_hibernation(xmpp_factory: Callable[..., Awaitable[ProsodyProcess | EjabberdProcess]]
+                                    ) -> tuple[ProsodyProcess | EjabberdProcess, ChatService]:
+    server = await xmpp_factory(xmpp={"session_hibernation": HIBERNATION})
+    service = ChatService(server.config)
     await service.start()
     assert await service.component.wait_connected(15)
-    return prosody, service
+    return server, service
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_a_connection_cut_without_goodbye_is_offline_after_hibernation_with_last_seen_at_the_cut(
-    prosody_factory: Callable[..., Awaitable[ProsodyProcess]]
+    xmpp_factory: Callable[..., Awaitable[ProsodyProcess | EjabberdProcess]]
 ) -> None:
     """Like a closed laptop or a killed browser: stream management on (XEP-0198, resumable), then the TCP
-    connection goes away with no unavailable presence and no stream close. Prosody keeps the session for the
-    hibernation time; the unavailable it sends then is stamped with the cut (mod_dotimely_presence)."""
-    prosody, service = await _service_with_hibernation(prosody_factory)
-    clients = ClientFactory(prosody)
+    connection goes away with no unavailable presence and no stream close. The server keeps the session for
+    the hibernation time; the unavailable then is stamped with the cut (Prosody: mod_dotimely_presence) or the
+    cut is read back from the session's end (ejabberd: get_last minus the hibernation, ejabberd_presence.py)."""
+    server, service = await _service_with_hibernation(xmpp_factory)
+    clients = clients_for(server)
     try:
         async with aiohttp.ClientSession() as http:
             api = Api(service, http)
@@ -187,12 +190,14 @@ async def test_a_connection_cut_without_goodbye_is_offline_after_hibernation_wit
         await service.stop()
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_a_client_cannot_date_its_own_last_seen(
-    prosody_factory: Callable[..., Awaitable[ProsodyProcess]]
+    xmpp_factory: Callable[..., Awaitable[ProsodyProcess | EjabberdProcess]]
 ) -> None:
-    """A <delay> a client puts into its own unavailable presence, even naming the server, is not believed."""
-    prosody, service = await _service_with_hibernation(prosody_factory)
-    clients = ClientFactory(prosody)
+    """A <delay> a client puts into its own unavailable presence, even naming the server, is not believed (our
+    mod_dotimely_presence removes it on either server)."""
+    server, service = await _service_with_hibernation(xmpp_factory)
+    clients = clients_for(server)
     try:
         async with aiohttp.ClientSession() as http:
             api = Api(service, http)
@@ -204,7 +209,7 @@ async def test_a_client_cannot_date_its_own_last_seen(
             forged = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
             presence = client.make_presence(ptype="unavailable")
             presence.xml.append(presence.xml.makeelement(
-                "{urn:xmpp:delay}delay", {"from": prosody.config.xmpp.domain,
+                "{urn:xmpp:delay}delay", {"from": server.config.xmpp.domain,
                                           "stamp": forged.strftime("%Y-%m-%dT%H:%M:%SZ")}))
             left = time.time()
             presence.send()
@@ -219,14 +224,16 @@ async def _resumable(client: ClientXMPP) -> bool:
     return bool(client.plugin["xep_0198"].sm_id)
 
 
+@pytest.mark.servers("prosody", "ejabberd")
 async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_and_is_back_when_it_resumes(
-    prosody_factory: Callable[..., Awaitable[ProsodyProcess]]
+    xmpp_factory: Callable[..., Awaitable[ProsodyProcess | EjabberdProcess]]
 ) -> None:
-    """Like Monal or Conversations with push (XEP-0357): the app goes to sleep, its connection goes. Prosody keeps
-    a push-enabled session far longer (mod_cloud_notify, for the pushes and the rooms), but the person is shown
-    gone after the hibernation time, to the API and to their contacts, and back when the app resumes."""
-    prosody, service = await _service_with_hibernation(prosody_factory)
-    clients = ClientFactory(prosody)
+    """Like Monal or Conversations with push (XEP-0357): the app goes to sleep, its connection goes. The server
+    keeps a push-enabled session far longer (Prosody: mod_cloud_notify, ejabberd: mod_push_keepalive; 72 h, for
+    the pushes and the rooms), but the person is shown gone after the hibernation time, to the API and to their
+    contacts, and back when the app resumes (mod_dotimely_presence on either server)."""
+    server, service = await _service_with_hibernation(xmpp_factory)
+    clients = clients_for(server)
     try:
         async with aiohttp.ClientSession() as http:
             api = Api(service, http)
@@ -242,7 +249,7 @@ async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_
             await eventually(lambda: _resumable(phone), 5)
             enable = phone.make_iq_set()
             enable.xml.append(enable.xml.makeelement("{urn:xmpp:push:0}enable",
-                                                     {"jid": f"push.{prosody.config.xmpp.domain}", "node": "n1"}))
+                                                     {"jid": f"push.{server.config.xmpp.domain}", "node": "n1"}))
             await enable.send(timeout=10)
             send_presence(phone, None, "On my phone")
             await customer.becomes(online=True, status="On my phone")
@@ -256,7 +263,8 @@ async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_
             gone = await asyncio.wait_for(heard.get(), 30)
             assert gone["type"] == "unavailable", "the owner's client sees the customer go"
 
-            # The component reconnects: Prosody re-sends every kept session's presence, the sleeping one too.
+            # The component reconnects: Prosody re-sends every kept session's presence, the sleeping one too;
+            # ejabberd answers the component's probes, the sleeping session with its unavailable.
             connections = service.component.state.connections
             service.component.disconnect(reason="test: the component goes away")
             await eventually(lambda: not_connected(service), 5)
@@ -268,7 +276,7 @@ async def test_a_push_enabled_phone_that_sleeps_is_shown_gone_keeps_its_session_
             # Woken (by a push), the app resumes its session: nothing to log in again, and it is back.
             resumed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             phone.add_event_handler("session_resumed", lambda _: resumed.done() or resumed.set_result(True))
-            phone.connect("127.0.0.1", prosody.config.xmpp.client_port)
+            phone.connect("127.0.0.1", server.config.xmpp.client_port)
             assert await asyncio.wait_for(resumed, 15), "the session was kept"
             await customer.becomes(online=True, status="On my phone")
             assert (await asyncio.wait_for(heard.get(), 10))["type"] == "available"

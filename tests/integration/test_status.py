@@ -9,17 +9,22 @@ from typing import Any
 
 import pytest
 from slixmpp.exceptions import IqError
+from slixmpp.xmlstream import StanzaBase
 
 from dotimely_chat.app import ChatService
+from dotimely_chat.component.muc_archive import archived_messages
 
 from ..support.business import Api, make_business
 from ..support.clients import ClientFactory
 from ..support.link import not_connected, resynced
+from ..support.people import Inbox
 from ..support.rooms import book, join, start
-from ..support.status import Member, by_member, room_with_people, status_of
+from ..support.status import HINTS, MARKERS, Member, by_member, room_with_people, status_of
 from ..support.waiting import eventually
 
 pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
+RECEIPTS, CHAT_STATES = "urn:xmpp:receipts", "http://jabber.org/protocol/chatstates"
 
 
 async def test_delivery_and_read_follow_what_members_do(
@@ -232,18 +237,20 @@ async def test_what_was_said_while_the_component_was_away_is_recorded_from_the_a
     assert report is not None and report.failed == 0 and report.messages >= 3
 
 
-@pytest.mark.servers("ejabberd")
-async def test_a_read_marker_ejabberd_did_not_archive_is_covered_by_the_next_one(
+async def test_a_read_marker_without_a_store_hint_sent_while_the_component_was_away_is_recorded(
     api: Api, chat_service: ChatService, xmpp_clients: ClientFactory
 ) -> None:
-    """ejabberd 23.01 archives a room marker only with a <store/> hint (component/muc_archive.py): one sent
-    without it while the component was away is lost to the back-fill; the message counts as delivered (the
-    reader was in the room when the observer came back) and is read with the reader's next marker."""
+    """Gajim and Converse send room markers without <store/> (Conversations adds one). Prosody archives any
+    chat marker; ejabberd 23.01 archives a bodyless message only with <store/>, so our mod_dotimely_markers
+    adds it ahead of mod_mam: on both the back-fill finds the marker and records the read. The occupants get
+    the marker as it was sent; a bodyless receipt or chat state stays out of the archive (neither server
+    archives those)."""
     biz, room, clients = await room_with_people(api, xmpp_clients)
     staff = biz["people"]["staff0"]["jid"]
-    await join(clients["customer0"], room, "customer")
-    await join(clients["staff0"], room, "staff")
+    for key, nick in (("customer0", "customer"), ("staff0", "staff"), ("owner", "owner")):
+        await join(clients[key], room, nick)
     speaker, listener = Member(clients["customer0"], room), Member(clients["staff0"], room)
+    owner_inbox = Inbox(clients["owner"])
     before = await speaker.say("before the component goes away")
     await eventually(lambda: _recorded(api, biz, room, before), 2.0)
 
@@ -251,24 +258,38 @@ async def test_a_read_marker_ejabberd_did_not_archive_is_covered_by_the_next_one
     connections = link.state.connections
     await link.stop()
     away = await speaker.say("said while nobody records")
-    unhinted = listener.client.make_message(mto=room, mtype="groupchat")
-    unhinted.xml.append(unhinted.xml.makeelement("{urn:xmpp:chat-markers:0}displayed", {"id": away}))
-    unhinted.send()  # no <store/>: broadcast, not archived
-    await asyncio.sleep(0.3)
+    since = owner_inbox.mark()
+    marker = listener.mark("displayed", away, store=False)  # as Gajim sends it
+    receipt = _bodyless(listener, f"{{{RECEIPTS}}}received", {"id": away})
+    chat_state = _bodyless(listener, f"{{{CHAT_STATES}}}active", {})
+
+    def the_marker(stanza: StanzaBase) -> bool:
+        return stanza.name == "message" and stanza["id"] == marker and stanza["from"] == f"{room}/staff"
+
+    the_marker.__doc__ = "the staff member's displayed marker, from the room"
+    broadcast = await owner_inbox.wait_for(the_marker, since=since)
+    assert [e.get("id") for e in broadcast.xml.findall(f"{{{MARKERS}}}displayed")] == [away]
+    assert broadcast.xml.find(f"{{{HINTS}}}store") is None, "the occupants get the marker as it was sent"
+    for other in (receipt, chat_state):  # sent after the marker: through the room by the time it is back
+        await owner_inbox.wait_for(lambda s, i=other: s.name == "message" and s["id"] == i, since=since)
     link.start()
     await eventually(lambda: resynced(chat_service, connections + 1), 20)
+
     await eventually(lambda: _recorded(api, biz, room, away), 2.0)
-    missed = by_member(await status_of(api, biz, room, away))[staff]
-    assert missed["delivered_via"] == "join" and missed["read_at"] is None
+    await eventually(lambda: _member_field(api, biz, room, away, staff, "read_at"), 2.0)
+    assert by_member(await status_of(api, biz, room, away))[staff]["delivered_via"] == "marker"
+    archived = {m.message_id: m async for m in archived_messages(chat_service.component, room)}
+    assert marker in archived and archived[marker].sender_jid == staff
+    assert receipt not in archived and chat_state not in archived, "bodyless receipts and chat states stay out"
 
-    after = await speaker.say("after the component came back")
-    await eventually(lambda: _recorded(api, biz, room, after), 2.0)
-    listener.mark("displayed", after)
 
-    async def read() -> bool:
-        return by_member(await status_of(api, biz, room, away))[staff]["read_at"] is not None
-
-    await eventually(read, 3.0)
+def _bodyless(member: Member, tag: str, attributes: dict[str, str]) -> str:
+    """Send a groupchat message to the member's room with one child and no hint; return its id."""
+    message = member.client.make_message(mto=member.room, mtype="groupchat")
+    message["id"] = uuid.uuid4().hex
+    message.xml.append(message.xml.makeelement(tag, attributes))
+    message.send()
+    return str(message["id"])
 
 
 async def test_message_status_command_shows_who_read_what(

@@ -14,7 +14,7 @@ from .business import Api, make_business
 from .clients import ClientFactory
 from .rooms import book, start
 
-SID, MARKERS = "urn:xmpp:sid:0", "urn:xmpp:chat-markers:0"
+SID, MARKERS, HINTS = "urn:xmpp:sid:0", "urn:xmpp:chat-markers:0", "urn:xmpp:hints"
 
 
 class Member:
@@ -45,11 +45,16 @@ class Member:
             await asyncio.sleep(0.02)
         return self.echoes[message["id"]]
 
-    def mark(self, kind: str, reference: str) -> None:
+    def mark(self, kind: str, reference: str, store: bool = True) -> str:
+        """Send a marker `kind` for `reference`, with the XEP-0334 store hint Conversations adds unless told
+        (Gajim and Converse send none); return the marker message's id."""
         message = self.client.make_message(mto=self.room, mtype="groupchat")
+        message["id"] = uuid.uuid4().hex
         message.xml.append(message.xml.makeelement(f"{{{MARKERS}}}{kind}", {"id": reference}))
-        message.xml.append(message.xml.makeelement("{urn:xmpp:hints}store", {}))
+        if store:
+            message.xml.append(message.xml.makeelement(f"{{{HINTS}}}store", {}))
         message.send()
+        return str(message["id"])
 
 
 async def room_with_people(api: Api, xmpp_clients: ClientFactory, staff: int = 1) -> tuple[dict, str, dict]:
