@@ -172,7 +172,12 @@ class ChatService:
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
         self.recorder.start()
-        self.component.start()
+        refused = await self.server.connect_check() if self.server.connect_check is not None else None
+        if refused:  # the callers see it as the server's refusal (component.state.refused) and stop
+            log.error("Not connecting the component: %s", refused)
+            self.component.state.refused = self.component.state.last_error = refused
+        else:
+            self.component.start()
         api = build_api_app(ApiContext(self.config, HealthChecks(self.database), self.component,
                                        self.directory, AuditLog(self.database), self.appointments,
                                        self.rooms, self.status,

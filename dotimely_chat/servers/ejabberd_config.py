@@ -189,6 +189,9 @@ def _modules(config: Config) -> dict[str, Any]:
         "mod_dotimely_guard": {"groupchat_senders": [config.muc.host], "access": "strangers_ok",
                                "refusal_text": ONE_TO_ONE_REFUSAL},
         "mod_block_strangers": {"allow_local_users": False, "access": "strangers_ok", "drop": True},
+        # Ours too (ejabberd_modules/mod_dotimely_routes.erl): the admin command that tells the component
+        # whether its JID is connected already (23.01 takes a second connection and splits the stanzas).
+        "mod_dotimely_routes": {},
         "mod_stream_mgmt": {"resume_timeout": x.session_hibernation, "resend_on_timeout": "if_offline"},
         "mod_vcard": {"search": False},
         "mod_vcard_xupdate": {},
@@ -263,6 +266,9 @@ def _header(config: Config, paths: EjabberdPaths) -> str:
 #   staff and customers never reach each other directly, groupchat-typed messages only from the rooms, a
 #   refused message answered with our text, last activity only to contacts, no subscriptions between users;
 #   the component and the rooms pass (`access`).
+# - mod_dotimely_routes is ours too: the admin command dotimely_component_connections, asked by the
+#   component before it connects (23.01 takes a second connection of a component JID and splits its
+#   stanzas between them, where Prosody refuses the second one).
 # - MAM on for everyone and every room. ejabberd 23.01 has no archive expiry option: the retention
 #   ({retention}) is applied through the admin API (delete_old_mam_messages), never the server's default.
 #   Storage is mnesia (Debian's ejabberd has no SQL driver packaged beside it).

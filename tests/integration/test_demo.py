@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from dotimely_chat.app import ChatService
 from dotimely_chat.services.demo import ensure_demo_business
 
 from ..support.clients import ClientFactory
+
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
 
 
 async def test_demo_passwords_are_kept_and_a_connected_client_stays_connected(
