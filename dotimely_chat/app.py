@@ -33,9 +33,8 @@ from .http_upload.server import build_upload_app, server_ssl_context
 from .instance_lock import ServiceLocks
 from .metrics import Metrics
 from .servers.adapter import build_server_adapter
-from .servers.prosody_config import ProsodyPaths, observer_jid
-from .servers.prosody_process import certificate_names
-from .servers.tls import LocalCA, ensure_certificate
+from .servers.prosody_config import observer_jid
+from .servers.tls import ensure_server_certificate
 from .services.appointments import AppointmentService
 from .services.audit import AuditLog
 from .services.directory import DirectoryService
@@ -74,10 +73,8 @@ def tls_files(config: Config) -> tuple[Path, Path]:
     demo CA, the same as Prosody's)."""
     if config.http.tls_certificate:
         return Path(config.http.tls_certificate), Path(config.http.tls_key)
-    paths = ProsodyPaths.in_state(config.state_directory)
-    ensure_certificate(paths.certificate, paths.private_key, certificate_names(config),
-                       LocalCA.in_state(config.state_directory))
-    return paths.certificate, paths.private_key
+    files = ensure_server_certificate(config)
+    return files.certificate, files.private_key
 
 
 class ChatService:
