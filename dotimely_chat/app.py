@@ -69,8 +69,8 @@ def room_key(config: Config) -> bytes:
 
 
 def tls_files(config: Config) -> tuple[Path, Path]:
-    """The certificate of the HTTPS upload host: the configured one, else the generated one (signed by the
-    demo CA, the same as Prosody's)."""
+    """The certificate of the HTTPS upload host: the configured one, else the generated one (<state>/tls,
+    signed by the demo CA, the same as the XMPP server's under `up`)."""
     if config.http.tls_certificate:
         return Path(config.http.tls_certificate), Path(config.http.tls_key)
     files = ensure_server_certificate(config)
