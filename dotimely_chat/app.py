@@ -33,9 +33,8 @@ from .http_upload.server import build_upload_app, server_ssl_context
 from .instance_lock import ServiceLocks
 from .metrics import Metrics
 from .servers.adapter import build_server_adapter
-from .servers.prosody_config import ProsodyPaths, observer_jid
-from .servers.prosody_process import certificate_names
-from .servers.tls import LocalCA, ensure_certificate
+from .servers.prosody_config import observer_jid
+from .servers.tls import ensure_server_certificate
 from .services.appointments import AppointmentService
 from .services.audit import AuditLog
 from .services.directory import DirectoryService
@@ -70,14 +69,12 @@ def room_key(config: Config) -> bytes:
 
 
 def tls_files(config: Config) -> tuple[Path, Path]:
-    """The certificate of the HTTPS upload host: the configured one, else the generated one (signed by the
-    demo CA, the same as Prosody's)."""
+    """The certificate of the HTTPS upload host: the configured one, else the generated one (<state>/tls,
+    signed by the demo CA, the same as the XMPP server's under `up`)."""
     if config.http.tls_certificate:
         return Path(config.http.tls_certificate), Path(config.http.tls_key)
-    paths = ProsodyPaths.in_state(config.state_directory)
-    ensure_certificate(paths.certificate, paths.private_key, certificate_names(config),
-                       LocalCA.in_state(config.state_directory))
-    return paths.certificate, paths.private_key
+    files = ensure_server_certificate(config)
+    return files.certificate, files.private_key
 
 
 class ChatService:
@@ -173,7 +170,12 @@ class ChatService:
         log.info("Database %s: migrating", self.database.display_url)
         await upgrade_database(self.database)
         self.recorder.start()
-        self.component.start()
+        refused = await self.server.connect_check() if self.server.connect_check is not None else None
+        if refused:  # the callers see it as the server's refusal (component.state.refused) and stop
+            log.error("Not connecting the component: %s", refused)
+            self.component.state.refused = self.component.state.last_error = refused
+        else:
+            self.component.start()
         api = build_api_app(ApiContext(self.config, HealthChecks(self.database), self.component,
                                        self.directory, AuditLog(self.database), self.appointments,
                                        self.rooms, self.status,

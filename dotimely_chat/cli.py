@@ -22,7 +22,7 @@ from .servers.ejabberd_process import EjabberdError, EjabberdProcess
 from .servers.prosody_config import ProsodyPaths, render_prosody_config
 from .servers.prosody_process import ProsodyError, ProsodyProcess
 from .servers.supervisor import ServerSupervisor
-from .servers.tls import LocalCA
+from .servers.tls import LocalCA, ServerCertificate
 from .services.demo import DemoAccount, ensure_demo_business
 from .storage import Database
 from .storage.migrate import upgrade_database
@@ -223,7 +223,7 @@ def _print_banner(config: Config, server: ProsodyProcess | EjabberdProcess, acco
         f"  health          {config.http.api_public_url}/healthz",
         f"  upload host     {config.http.upload_public_url}",
         f"  web page        {config.web.public_url}/web/  (opened through login links, below)",
-        f"  TLS certificate {ProsodyPaths.in_state(config.state_directory).certificate} ("
+        f"  TLS certificate {ServerCertificate.in_state(config.state_directory).certificate} ("
         + ("XMPP; the upload host has http.tls_certificate" if config.http.tls_certificate
            else "XMPP and upload host") + "), signed by the demo CA",
         f"                  {ca.certificate}",

@@ -22,6 +22,7 @@ from .support.config import make_test_config
 from .support.server_logs import RUNNING_SERVERS
 
 if TYPE_CHECKING:  # imported where used: collecting the unit tests does not load the whole service
+    from dotimely_chat.config import Config
     from dotimely_chat.app import ChatService
     from dotimely_chat.storage import Database
 
@@ -52,11 +53,15 @@ async def prosody_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 
 @pytest.fixture
 async def prosody_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[ProsodyProcess]]]:
-    """Start a Prosody of a test's own (for tests that stop or restart the server)."""
+    """Start a Prosody of a test's own (for tests that stop or restart the server); `before_start`: see
+    xmpp_factory."""
     started: list[ProsodyProcess] = []
 
-    async def start(**sections: dict[str, Any]) -> ProsodyProcess:
+    async def start(before_start: Callable[[Config], None] | None = None, **sections: dict[str, Any]
+                    ) -> ProsodyProcess:
         server = ProsodyProcess(make_test_config(tmp_path / f"state{len(started)}", **sections))
+        if before_start is not None:
+            before_start(server.config)
         await server.start()
         started.append(server)
         RUNNING_SERVERS.append(server)
@@ -79,18 +84,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "servers(*kinds): run the test once on each XMPP server named "
-                            "('prosody', 'ejabberd'); the fixtures `xmpp_server`, `xmpp_clients`, "
-                            "`chat_service` and `api` follow (unmarked: Prosody only)")
+                            "('prosody', 'ejabberd'); the fixtures `xmpp_server`, `xmpp_factory`, `xmpp_kind`, "
+                            "`xmpp_clients`, `chat_service` and `api` follow (unmarked: Prosody only)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("servers")
     if marker is None:
         return
-    for name in ("xmpp_server", "xmpp_factory"):
-        if name in metafunc.fixturenames:
-            metafunc.parametrize(name, marker.args, indirect=True)
-            return
+    # One parameter per kind for all of them at once: a test using two of them gets one server kind.
+    names = [name for name in ("xmpp_server", "xmpp_factory", "xmpp_kind") if name in metafunc.fixturenames]
+    if names:
+        metafunc.parametrize(names, [(kind,) * len(names) for kind in marker.args], indirect=True,
+                             ids=list(marker.args))
 
 
 @pytest.fixture
@@ -104,10 +110,27 @@ def xmpp_server(request: pytest.FixtureRequest) -> ProsodyProcess | EjabberdProc
 @pytest.fixture
 def xmpp_factory(request: pytest.FixtureRequest) -> Callable[..., Awaitable[ProsodyProcess | EjabberdProcess]]:
     """A factory of servers of a test's own, of the test's kind (the `servers` marker; Prosody by default):
-    `await xmpp_factory(xmpp={...})` starts one from make_test_config's sections; stopped after the test."""
+    `await xmpp_factory(xmpp={...})` starts one from make_test_config's sections; stopped after the test.
+    `before_start(config)` runs on the server's config before it starts (e.g. to plant files an older version
+    left in its state directory)."""
     kind = getattr(request, "param", "prosody")
     assert kind in ("prosody", "ejabberd"), kind
     return request.getfixturevalue(f"{kind}_factory")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def xmpp_kind(request: pytest.FixtureRequest) -> str:
+    """The test's server kind, 'prosody' or 'ejabberd' (the `servers` marker; Prosody by default), for tests
+    that run `up` themselves; fails when that server is not installed."""
+    from dotimely_chat.servers import ejabberd_process
+
+    kind = getattr(request, "param", "prosody")
+    assert kind in ("prosody", "ejabberd"), kind
+    installed = shutil.which("prosody") is not None if kind == "prosody" else \
+        Path(ejabberd_process.EJABBERDCTL).exists()
+    if not installed:
+        pytest.fail(f"{kind} is not installed: run the tests with ./run.sh test", pytrace=False)
+    return kind  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -161,7 +184,8 @@ async def ejabberd_server() -> AsyncIterator[EjabberdProcess]:
 
 @pytest.fixture
 async def ejabberd_factory() -> AsyncIterator[Callable[..., Awaitable[EjabberdProcess]]]:
-    """Start an ejabberd node of a test's own (for tests that stop, kill or restart the server)."""
+    """Start an ejabberd node of a test's own (for tests that stop, kill or restart the server);
+    `before_start`: see xmpp_factory."""
     from dotimely_chat.servers import ejabberd_process
 
     from .support.ejabberd import ejabberd_test_config, reachable_temp_dir
@@ -171,9 +195,12 @@ async def ejabberd_factory() -> AsyncIterator[Callable[..., Awaitable[EjabberdPr
     started: list[EjabberdProcess] = []
     with reachable_temp_dir() as folder:
 
-        async def start(**sections: dict[str, Any]) -> EjabberdProcess:
+        async def start(before_start: Callable[[Config], None] | None = None, **sections: dict[str, Any]
+                        ) -> EjabberdProcess:
             server = ejabberd_process.EjabberdProcess(
                 ejabberd_test_config(folder / f"state{len(started)}", **sections))
+            if before_start is not None:
+                before_start(server.config)
             await server.start()
             started.append(server)
             RUNNING_SERVERS.append(server)

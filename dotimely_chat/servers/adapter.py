@@ -29,6 +29,7 @@ from .accounts import ProsodyAccounts
 from .ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi, admin_api_url
 from .ejabberd_admin_failover import ClusterAdminApi
 from .ejabberd_cluster import node_config
+from .ejabberd_component_check import other_component
 from .ejabberd_pep import EjabberdBookmarks, EjabberdProfile
 from .ejabberd_presence import ContactPresence
 from .ejabberd_retention import EjabberdArchiveExpiry
@@ -61,6 +62,9 @@ class ServerAdapter:
     bookmarks: BookmarkStore  # Prosody: XEP-0402 in PEP (privileged IQ); ejabberd: storage:bookmarks (admin API)
     profiles: ProfileGateway  # Prosody: PEP nick + vCard (privileged IQ); ejabberd: the admin API
     retention: ArchiveRetention | None  # None: the server expires its archives itself (Prosody)
+    # Why the component must not connect now (ejabberd: its JID is connected already), or None. Prosody
+    # refuses a second connection itself (<conflict/>, component/link.py): no check there.
+    connect_check: Callable[[], Awaitable[str | None]] | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -92,6 +96,7 @@ def build_server_adapter(config: Config, component: ChatComponent,
             bookmarks=EjabberdBookmarks(api),
             profiles=EjabberdProfile(api, component),
             retention=EjabberdArchiveExpiry(api),
+            connect_check=lambda: other_component(api, config),
             closers=[api.close],
         )
     return ServerAdapter(

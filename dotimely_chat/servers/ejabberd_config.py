@@ -194,6 +194,9 @@ def _modules(config: Config) -> dict[str, Any]:
         # Ours (ejabberd_modules/mod_dotimely_presence.erl): sleeping push-enabled phones shown gone after the
         # hibernation time, last seen stamped by the server only.
         "mod_dotimely_presence": {"hibernation": x.session_hibernation},
+        # Ours too (ejabberd_modules/mod_dotimely_routes.erl): the admin command that tells the component
+        # whether its JID is connected already (23.01 takes a second connection and splits the stanzas).
+        "mod_dotimely_routes": {},
         "mod_stream_mgmt": {"resume_timeout": x.session_hibernation, "resend_on_timeout": "if_offline"},
         "mod_vcard": {"search": False},
         "mod_vcard_xupdate": {},
@@ -276,6 +279,9 @@ def _header(config: Config, paths: EjabberdPaths) -> str:
 #   mod_push_keepalive, for its pushes and rooms) is shown gone to its contacts and the component after
 #   {config.xmpp.session_hibernation} s, stamped with the cut (<delay from=the domain>), and back when it resumes; a
 #   client's own <delay> is removed from its presence, so only the server dates a last seen.
+# - mod_dotimely_routes is ours too: the admin command dotimely_component_connections, asked by the
+#   component before it connects (23.01 takes a second connection of a component JID and splits its
+#   stanzas between them, where Prosody refuses the second one).
 # - MAM on for everyone and every room. ejabberd 23.01 has no archive expiry option: the retention
 #   ({retention}) is applied through the admin API (delete_old_mam_messages), never the server's default.
 #   Storage is mnesia (Debian's ejabberd has no SQL driver packaged beside it).

@@ -37,9 +37,7 @@ from .child_process import busy_ports, die_with_parent, own_process_group, stop_
 from .ejabberd_accounts import admin_api_url
 from .ejabberd_config import EjabberdPaths, render_ejabberd_config, render_ejabberdctl_config
 from .ejabberd_erlc import ModuleBuildError, compile_modules
-from .prosody_config import ProsodyPaths
-from .prosody_process import certificate_names
-from .tls import LocalCA, ensure_certificate
+from .tls import ensure_server_certificate
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +107,7 @@ def prepare_ejabberd_files(config: Config, paths: EjabberdPaths, run_as: RunAs |
     """
     for folder in (paths.config_dir, paths.spool_dir, paths.logs_dir, paths.home_dir, paths.certificate.parent):
         folder.mkdir(parents=True, exist_ok=True)
-    shared = ProsodyPaths.in_state(config.state_directory)  # the one server certificate (the upload host's too)
-    ensure_certificate(shared.certificate, shared.private_key, certificate_names(config),
-                       LocalCA.in_state(config.state_directory))
+    shared = ensure_server_certificate(config)  # the state's one server certificate (the upload host's too)
     _write(paths.certificate, shared.certificate.read_bytes() + shared.private_key.read_bytes(), 0o400)
     _write(paths.config_file, render_ejabberd_config(config, paths).encode(), 0o400)  # holds the secret
     _write(paths.ctl_config_file, render_ejabberdctl_config(config, paths).encode(), 0o444)

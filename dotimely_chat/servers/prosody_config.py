@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..policies.contacts import ONE_TO_ONE_REFUSAL
+from .tls import ServerCertificate
 
 MODULES_DIR = Path(__file__).parent / "prosody_modules"
 C2S_STANZA_SIZE_LIMIT = 256 * 1024
@@ -20,7 +21,8 @@ MAX_ARCHIVE_QUERY_RESULTS = 250  # muc_archive.DEFAULT_PAGE_SIZE asks for this m
 
 @dataclass(frozen=True)
 class ProsodyPaths:
-    """Where a Prosody run by us keeps its files (all under <state>/prosody)."""
+    """Where a Prosody run by us keeps its files (under <state>/prosody; the certificate is the state's own,
+    shared with the upload host)."""
 
     root: Path
 
@@ -50,11 +52,12 @@ class ProsodyPaths:
 
     @property
     def certificate(self) -> Path:
-        return self.root / "certs" / "server.crt"
+        """The state's server certificate, which Prosody serves (<state>/tls: tls.ServerCertificate)."""
+        return ServerCertificate.in_state(self.root.parent).certificate
 
     @property
     def private_key(self) -> Path:
-        return self.root / "certs" / "server.key"
+        return ServerCertificate.in_state(self.root.parent).private_key
 
 
 def lua_str(value: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import Config
 from .child_process import busy_ports, die_with_parent, own_process_group, stop_child, tail, terminate_pid, wait_listening
 from .prosody_config import ProsodyPaths, render_prosody_config
-from .tls import LocalCA, ensure_certificate
+from .tls import ensure_server_certificate
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +31,10 @@ def _child_setup() -> None:  # runs in the child between fork and exec
     own_process_group()
 
 
-def certificate_names(config: Config) -> list[str]:
-    from urllib.parse import urlsplit
-
-    names = [config.xmpp.domain, f"*.{config.xmpp.domain}", config.component.jid, config.muc.host,
-             "localhost", "127.0.0.1", "::1"]
-    for url in (config.http.upload_public_url, config.http.api_public_url):
-        host = urlsplit(url).hostname
-        if host:
-            names.append(host)
-    return names
-
-
 def prepare_prosody_files(config: Config, paths: ProsodyPaths) -> None:
     """Write the config, make the certificate and set the archive database to WAL (kept by SQLite)."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_certificate(paths.certificate, paths.private_key, certificate_names(config),
-                       LocalCA.in_state(config.state_directory))
+    ensure_server_certificate(config)  # <state>/tls, which paths.certificate names
     paths.config_file.write_text(render_prosody_config(config, paths), encoding="utf-8")
     os.chmod(paths.config_file, 0o600)  # it holds the component secret
     # Prosody 0.12 has no option for SQLite pragmas, but WAL set once in the file is kept (FACTS.md).

@@ -4,9 +4,10 @@ Prosody and the upload host share, so one command that trusts the CA system-wide
 Clients that check HTTPS against the system's trust store (Gajim's attachments, which never ask to accept a
 certificate) refused the former self-signed certificate. The CA (`<state>/ca/`) is made once per state
 directory; its name constraints limit it to the demo's own names (a copy of its key can sign nothing
-else a client would believe). The server certificate (`<state>/prosody/certs/server.crt`, the chain of
-server and CA) is made again when it is not issued by that CA (a state made by an older version, whose
-self-signed certificate is replaced), does not name every host, or expires within 30 days.
+else a client would believe). The server certificate (`<state>/tls/server.crt`, the chain of server and CA,
+whichever server runs: Prosody, an ejabberd node, the upload host) is made again when it is not issued by
+that CA (a state made by an older version, whose self-signed certificate is replaced), does not name every
+host, or expires within 30 days. Older versions kept it in `<state>/prosody/certs`: it is moved from there.
 Production sets its own certificates instead (README: http.tls_certificate/http.tls_key, Prosody's).
 """
 
@@ -20,12 +21,15 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..config import Config
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,55 @@ class LocalCA:
         """The one command (as root, Debian/Ubuntu) that makes the system and Gajim trust this CA."""
         return (f"install -m 0644 {self.certificate} {SYSTEM_CA_DIRECTORY}/{self.system_file_name()} "
                 "&& update-ca-certificates")
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    """The generated server certificate (the chain: server, then CA) and its key (0600), under <state>/tls:
+    served by Prosody's c2s, an ejabberd node (a copy its user can read) and the upload host."""
+
+    certificate: Path
+    private_key: Path
+
+    @classmethod
+    def in_state(cls, state_directory: Path) -> ServerCertificate:
+        folder = state_directory / "tls"
+        return cls(folder / "server.crt", folder / "server.key")
+
+    @classmethod
+    def of_older_versions(cls, state_directory: Path) -> ServerCertificate:
+        """Where versions before <state>/tls kept it (Prosody's folder, also with xmpp.server = "ejabberd")."""
+        folder = state_directory / "prosody" / "certs"
+        return cls(folder / "server.crt", folder / "server.key")
+
+
+def certificate_names(config: Config) -> list[str]:
+    """The names the server certificate carries: the domain and its subdomains, the loopback names, the
+    hosts of the public URLs."""
+    names = [config.xmpp.domain, f"*.{config.xmpp.domain}", config.component.jid, config.muc.host,
+             "localhost", "127.0.0.1", "::1"]
+    for url in (config.http.upload_public_url, config.http.api_public_url):
+        host = urlsplit(url).hostname
+        if host:
+            names.append(host)
+    return names
+
+
+def ensure_server_certificate(config: Config) -> ServerCertificate:
+    """The state's server certificate, current for `config`'s names (see ensure_certificate). A pair an
+    older version left in <state>/prosody/certs is moved here first, so it goes on being served."""
+    files = ServerCertificate.in_state(config.state_directory)
+    older = ServerCertificate.of_older_versions(config.state_directory)
+    if not files.certificate.exists() and not files.private_key.exists() and older.certificate.exists() \
+            and older.private_key.exists():
+        files.certificate.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(older.private_key, files.private_key)
+        os.replace(older.certificate, files.certificate)
+        log.info("Moved the server certificate of an older version from %s to %s", older.certificate.parent,
+                 files.certificate.parent)
+    ensure_certificate(files.certificate, files.private_key, certificate_names(config),
+                       LocalCA.in_state(config.state_directory))
+    return files
 
 
 def ensure_certificate(cert: Path, key: Path, names: list[str], ca: LocalCA) -> bool:

@@ -13,15 +13,13 @@ import aiohttp
 from dotimely_chat.config import load_config
 from dotimely_chat.servers.ejabberd_process import EjabberdProcess, _node_pids
 
-from ..support.config import config_document, free_port
 from ..support.ejabberd import EjabberdClientFactory, reachable_temp_dir
-from ..support.up import UpProcess, owner_credentials, write_config
+from ..support.up import UpProcess, owner_credentials, up_document, write_config
 
 
 async def test_up_on_ejabberd_runs_the_demo_a_client_logs_in_and_ctrl_c_leaves_no_node() -> None:
     with reachable_temp_dir() as folder:
-        doc = config_document(folder / "state", xmpp={"server": "ejabberd"},
-                              ejabberd={"distribution_port": free_port(), "admin_api_port": free_port()})
+        doc = up_document(folder / "state", "ejabberd")
         config_path = folder / "config.toml"
         write_config(config_path, doc)
         up = UpProcess(config_path)

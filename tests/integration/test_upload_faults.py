@@ -16,6 +16,8 @@ from dotimely_chat.services.uploads.file_store import FileLayout
 
 from ..support.uploads import UploadEnv
 
+pytestmark = pytest.mark.servers("prosody", "ejabberd")
+
 MiB = 1024**2
 
 
