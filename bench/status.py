@@ -595,7 +595,7 @@ async def live(args: argparse.Namespace, kind: str, layout: str = "split") -> Li
                                "users": users, "senders": senders,
                                "rooms": {"bare": [t.bare for t in trios], "ours": [t.ours for t in trios]}})
             result.setup_seconds = time.perf_counter() - started
-            print(f"{server.name}: set up {args.rooms} rooms of each kind and {len(users)} clients in "
+            print(f"{result.server}: set up {args.rooms} rooms of each kind and {len(users)} clients in "
                   f"{result.setup_seconds:.1f} s", flush=True)
             database_file = str((config.state_directory / "dotimely.db").resolve())
             await sweep(args, service, worker, server.pids, database_file, result)
