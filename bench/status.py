@@ -1,8 +1,9 @@
 """Status benchmark: the observer beside the XMPP server's MUC at increasing rates, and status queries over a
 million recorded messages, in one run.
 
-1. Live (the XMPP server from the generated config — Prosody, one ejabberd node, or both one after the other:
-   --server — and the whole service on free loopback ports in a temp dir):
+1. Live (the XMPP server from the generated config — Prosody, one ejabberd node, a two-node ejabberd cluster
+   on this machine, or several one after the other: --server — and the whole service on free loopback ports in
+   a temp dir):
    rooms of three members (owner, staff, customer; by default 50 rooms), the customer of each room sending
    at a fixed rate and the two others receiving, at increasing offered rates, in two kinds of rooms:
      - bare: opened through the component's MUC gateway, the observer then left: the server's MUC alone;
@@ -13,13 +14,18 @@ million recorded messages, in one run.
    row is in the service's database (polled every 20 ms). A rate "keeps up" when every copy arrives,
    p99 < 200 ms and the generator holds its schedule. The saturation rate is the highest rate that keeps
    up. Also: the recorder's own capacity (synthetic room traffic fed to it directly, DB side only).
+   On the cluster (--server cluster; all = Prosody, one node, the cluster) the same rooms, generator and rule,
+   the service with one component stream per node, and the members placed by --layouts (bench/cluster_layout.py:
+   split = each room's members on one node, rooms alternating; crossed = the customer on the other node). Its
+   bare rooms are made through the admin API of their own node (the bare MUC on two nodes: the reference);
+   our rooms run where the component creates them, the first node. CPU is printed for each beam.smp.
 2. Queries: a fresh SQLite file and a fresh PostgreSQL schema, migrated, filled with bulk inserts
    (rooms of three members, --messages messages with their per-member status rows and marks, most of them
    read; five busy rooms hold 10 % of the messages), then StatusQueries.message_status,
    conversation_status and presence over random arguments, p50/p99, and the plans of the status SQL.
 
 Run: .venv/bin/python bench/status.py [--messages 1000000] [--rooms 50] [--rates 250,500,...]
-     [--server prosody|ejabberd|both]
+     [--server prosody|ejabberd|cluster|both|all] [--layouts split,crossed]
 """
 
 from __future__ import annotations
@@ -460,6 +466,8 @@ class StepResult:
 class LiveResult:
     rooms: int
     server: str = "Prosody"  # the XMPP server's name, as printed
+    kind: str = "prosody"  # prosody, ejabberd, cluster (bench/harness.py)
+    nodes: list[str] = field(default_factory=list)  # a cluster's nodes, by their address (StepResult.node_cpu)
     steps: list[StepResult] = field(default_factory=list)
     saturation: dict[str, int] = field(default_factory=dict)
     capacity_messages: float = math.nan
@@ -503,8 +511,9 @@ class Worker:
                 await self.process.wait()
 
 
-async def provision(service: Any, config: Any, rooms: int) -> list[Trio]:
-    """One business per room (owner, staff, customer), an appointment and its room through the API."""
+async def provision(service: Any, config: Any, rooms: int, node_apis: list[str] | None = None) -> list[Trio]:
+    """One business per room (owner, staff, customer), an appointment and its room through the API; the bare
+    rooms through the component's gateway, or with `node_apis` (a cluster) through each room's own node."""
     import aiohttp
 
     headers = {"Authorization": f"Bearer {config.api.token}"}
@@ -536,10 +545,18 @@ async def provision(service: Any, config: Any, rooms: int) -> list[Trio]:
 
         await asyncio.gather(*(one(i) for i in range(rooms)))
     trios.sort(key=lambda t: t.index)
+    for trio in trios:
+        trio.bare = f"bare{trio.index}@{config.muc.host}"
+    if node_apis:
+        from cluster_layout import open_bare_rooms  # bench/ is on sys.path when run as a script
+
+        await open_bare_rooms(node_apis, config.muc.host, config.xmpp.domain, [
+            (trio.bare.split("@")[0], [(trio.owner["jid"], "admin"), (trio.staff["jid"], "member"),
+                                       (trio.customer["jid"], "member")]) for trio in trios])
+        return trios
     # Bare rooms: the same MUC operations through the gateway, then the observer leaves.
     muc = service.muc
     for trio in trios:
-        trio.bare = f"bare{trio.index}@{config.muc.host}"
         await muc.open_room(trio.bare, f"Bare {trio.index}")
         for person, affiliation in ((trio.owner, "admin"), (trio.staff, "member"), (trio.customer, "member")):
             await muc.set_affiliation(trio.bare, person["jid"], affiliation)
@@ -547,16 +564,21 @@ async def provision(service: Any, config: Any, rooms: int) -> list[Trio]:
     return trios
 
 
-async def live(args: argparse.Namespace, kind: str) -> LiveResult:
-    from harness import running_service  # bench/ is on sys.path when run as a script
+async def live(args: argparse.Namespace, kind: str, layout: str = "split") -> LiveResult:
+    """One server's sweep; `layout` (bench/cluster_layout.py) places the members on a cluster's nodes."""
+    from cluster_layout import member_node  # bench/ is on sys.path when run as a script
+    from harness import CLUSTER, running_service
 
-    result = LiveResult(rooms=args.rooms)
+    result = LiveResult(rooms=args.rooms, kind=kind)
     async with running_service(kind) as (config, server, service):
-        result.server = server.name
+        result.server = server.name + (f", {layout}" if kind == CLUSTER else "")
+        hosts = server.hosts
+        if len(hosts) > 1:
+            result.nodes = hosts
         worker: Worker | None = None
         try:
             started = time.perf_counter()
-            trios = await provision(service, config, args.rooms)
+            trios = await provision(service, config, args.rooms, server.api_urls if len(hosts) > 1 else None)
             worker = await Worker.start()
             users: list[dict[str, Any]] = []
             senders: list[int] = []
@@ -566,16 +588,17 @@ async def live(args: argparse.Namespace, kind: str) -> LiveResult:
                     if key == "customer":
                         senders.append(len(users))
                     users.append({"jid": person["jid"], "password": person["password"], "nick": key,
+                                  "host": hosts[member_node(layout, trio.index, key, len(hosts))],
                                   "rooms": [trio.bare, trio.ours], "sends": [trio.index] if key == "customer" else []})
-            await worker.call({"cmd": "setup", "host": "127.0.0.1", "port": config.xmpp.client_port,
+            await worker.call({"cmd": "setup", "host": hosts[0], "port": config.xmpp.client_port,
                                "domain": config.xmpp.domain, "cafile": str(server.cafile),
                                "users": users, "senders": senders,
                                "rooms": {"bare": [t.bare for t in trios], "ours": [t.ours for t in trios]}})
             result.setup_seconds = time.perf_counter() - started
-            print(f"{server.name}: set up {args.rooms} rooms of each kind and {len(users)} clients in "
+            print(f"{result.server}: set up {args.rooms} rooms of each kind and {len(users)} clients in "
                   f"{result.setup_seconds:.1f} s", flush=True)
             database_file = str((config.state_directory / "dotimely.db").resolve())
-            await sweep(args, service, worker, server.pid, database_file, result)
+            await sweep(args, service, worker, server.pids, database_file, result)
             await recorder_capacity(service, trios, args.capacity_messages, result)
         finally:
             if worker is not None:
@@ -583,8 +606,8 @@ async def live(args: argparse.Namespace, kind: str) -> LiveResult:
     return result
 
 
-async def sweep(args: argparse.Namespace, service: Any, worker: Worker, server_pid: int, database_file: str,
-                result: LiveResult) -> None:
+async def sweep(args: argparse.Namespace, service: Any, worker: Worker, server_pid: int | list[int],
+                database_file: str, result: LiveResult) -> None:
     """The rates in turn for both kinds of rooms; then, if our rooms stopped below the server's own saturation
     rate, one step of our rooms at that rate: the recording rate and status lag at that load."""
     step_id = await sweep_rates(args, service.recorder, worker, server_pid, database_file, result)
@@ -594,7 +617,7 @@ async def sweep(args: argparse.Namespace, service: Any, worker: Worker, server_p
             step = await one_step(args, service.recorder, worker, server_pid, database_file, "ours", bare,
                                   step_id + 1 + attempt)
             result.steps.append(step)
-            print_step(step, flush=True)
+            print_step(step, flush=True, nodes=result.nodes)
             await settle(service.recorder)
             if not step.disturbed:
                 break
@@ -619,7 +642,7 @@ async def sweep_rates(args: argparse.Namespace, recorder: Any, worker: Worker, s
                 step_id += 1
                 step = await one_step(args, recorder, worker, server_pid, database_file, series, rate, step_id)
                 result.steps.append(step)
-                print_step(step, flush=True)
+                print_step(step, flush=True, nodes=result.nodes)
                 await settle(recorder)
                 if step.keeps_up:
                     result.saturation[series] = max(result.saturation.get(series, 0), rate)
@@ -732,7 +755,13 @@ STEP_HEADER = (f"{'offered/s':>9} {'rooms':<5} {'sent/s':>7} {'deliv.':>7} {'p50
                f"{'rec.lag':>7} {'others':>6} {'S.RSS':>5}  keeps up")
 
 
-def print_step(step: StepResult, flush: bool = False) -> None:
+def node_shares(step: StepResult, nodes: list[str]) -> str:
+    """Each node's beam.smp CPU in % of one core: '127.0.0.1 40% + 127.0.0.2 35%'."""
+    return " + ".join(f"{node} {100 * cpu / step.wall:.0f}%" for node, cpu in zip(nodes, step.node_cpu, strict=True))
+
+
+def print_step(step: StepResult, flush: bool = False, nodes: list[str] | None = None) -> None:
+    """One step's line; with `nodes` (a cluster), the server's CPU per node on a line below."""
     r = step.reply
     delivered = f"{100 * r['delivered'] / max(1, r['expected']):.1f}%"
     db = fmt_ms(r["db_lag"]["p99"]) if "db_lag" in r else "-"
@@ -752,6 +781,8 @@ def print_step(step: StepResult, flush: bool = False) -> None:
           f"{100 * step.generator_share:>5.0f}% {recorded:>7} {db:>7} {fmt_ms(step.recorder_lag_p99_ms):>7} "
           f"{100 * max(0.0, step.others_cpu) / step.wall:>5.0f}% {step.server_rss:>5.0f}  {flags}",
           flush=flush)
+    if nodes and len(step.node_cpu) == len(nodes) > 1:
+        print(f"{'':18}server per node: {node_shares(step, nodes)}", flush=flush)
 
 
 # =============================================================================================
@@ -1075,21 +1106,43 @@ async def queries_on_postgres(url: str, data: Dataset, calls: int) -> QueryResul
 # =============================================================================================
 # Report
 # =============================================================================================
+def at_saturation(live_result: LiveResult) -> StepResult | None:
+    """The step of our rooms at the bare rooms' saturation rate that tells the recording rate and the status lag
+    there: one that kept up, else the last undisturbed one, else the last one."""
+    bare = live_result.saturation.get("bare")
+    at_bare = [s for s in live_result.steps if s.series == "ours" and s.rate == bare]
+    return next((s for s in at_bare if s.keeps_up), None) or next(
+        (s for s in reversed(at_bare) if not s.disturbed), None) or (at_bare[-1] if at_bare else None)
+
+
+def cpu_at_saturation(live_result: LiveResult, series: str) -> StepResult | None:
+    """The last step of `series` at its own saturation rate that kept up (where its CPU figures are read)."""
+    rate = live_result.saturation.get(series)
+    at_rate = [s for s in live_result.steps if s.series == series and s.rate == rate and s.keeps_up]
+    return at_rate[-1] if rate and at_rate else None
+
+
 def report_live(live_result: LiveResult) -> None:
     print()
     name = live_result.server
+    nodes = live_result.nodes
     print(f"== 1. Rooms of 3 members through {name} ({live_result.rooms} rooms, one sender per room) ==")
+    if nodes:
+        print(f"  nodes {', '.join(nodes)}; members placed {name.rsplit(', ', 1)[-1]} (bench/cluster_layout.py); "
+              f"bare rooms on their own node, ours on {nodes[0]} (the component's home stream creates them)")
     print(STEP_HEADER)
     for step in live_result.steps:
-        print_step(step)
+        print_step(step, nodes=nodes)
     print("  sent/s: achieved offered rate; deliv.: copies received by the two receiving members; p50/p99/max:")
-    print(f"  scheduled send -> receipt; CPU in % of one core (server: {name}'s process"
-          + (", beam.smp of our node" if name == "ejabberd" else "")
-          + "; the component process; the generator);")
+    server_process = {"prosody": "Prosody's process", "ejabberd": "ejabberd's beam.smp"}.get(
+        live_result.kind, "the beam.smp of every node summed, each node below the step")
+    print(f"  scheduled send -> receipt; CPU in % of one core (server: {server_process}; the component process; "
+          "the generator);")
     print("  rec./s: messages the recorder committed per second while sending (ours); DB lag: scheduled send ->")
     print("  the message's row visible in the database (p99, polled every 20 ms); rec.lag: the recorder's own")
     print("  p99 from the stanza's arrival to its batch's commit; others: CPU of everything else on the machine")
-    print(f"  (other people's tests disturb the figures: rerun when it is high); S.RSS: {name}'s memory, MiB.")
+    print("  (other people's tests disturb the figures: rerun when it is high); S.RSS: the server's memory, MiB"
+          + (" (every node)." if nodes else "."))
     bare = live_result.saturation.get("bare")
     ours = live_result.saturation.get("ours")
     print()
@@ -1097,9 +1150,7 @@ def report_live(live_result: LiveResult) -> None:
     print(f"{name + ' saturation, our rooms with the observer':47} {ours or 'none of the rates':>8} msg/s"
           + (f"   ({ours / bare:.2f} of the rate without)" if bare and ours else ""))
     if bare:
-        at_bare = [s for s in live_result.steps if s.series == "ours" and s.rate == bare]
-        at = next((s for s in at_bare if s.keeps_up), None) or next(
-            (s for s in reversed(at_bare) if not s.disturbed), None) or (at_bare[-1] if at_bare else None)
+        at = at_saturation(live_result)
         if at is not None:
             print(f"recording rate at {bare} msg/s offered           {at.recorded_rate:8,.0f} msg/s   "
                   f"ratio {at.recorded_rate / bare:.2f} (target >= 1.0); recorded {at.recorded:,} of "
@@ -1110,12 +1161,11 @@ def report_live(live_result: LiveResult) -> None:
         else:
             print(f"no step of our rooms ran at {bare} msg/s")
     for series, rate in (("bare", bare), ("ours", ours)):
-        at_rate = [s for s in live_result.steps if s.series == series and s.rate == rate and s.keeps_up]
-        if rate and at_rate:
-            s = at_rate[-1]
-            print(f"CPU at {rate} msg/s, {series} rooms (of one core)  {name} {100 * s.server_cpu / s.wall:.0f}%, "
-                  f"component {100 * s.component_cpu / s.wall:.0f}%, generator {100 * s.generator_share:.0f}%, "
-                  f"others {100 * max(0.0, s.others_cpu) / s.wall:.0f}%")
+        if (s := cpu_at_saturation(live_result, series)) is not None:
+            per_node = f" ({node_shares(s, nodes)})" if nodes else ""
+            print(f"CPU at {rate} msg/s, {series} rooms (of one core)  {name} {100 * s.server_cpu / s.wall:.0f}%"
+                  f"{per_node}, component {100 * s.component_cpu / s.wall:.0f}%, generator "
+                  f"{100 * s.generator_share:.0f}%, others {100 * max(0.0, s.others_cpu) / s.wall:.0f}%")
     if live_result.steps:
         top = max(live_result.steps, key=lambda s: s.generator_share)
         verdict = "not the bottleneck" if top.generator_share < 0.85 else "NEAR A FULL CORE: it may be the bottleneck"
@@ -1132,18 +1182,37 @@ def report_live(live_result: LiveResult) -> None:
 
 
 def report_servers(results: list[LiveResult]) -> None:
-    """The servers side by side (--server both): the ratio of their saturation rates, in the same run."""
+    """The servers side by side (--server both, all): each one's saturation rate against Prosody's and one
+    ejabberd node's in the same run; then each one's figures at its own saturation."""
     if len(results) < 2:
         return
-    first, *others = results
+    references = [r for r in results if r.kind in ("prosody", "ejabberd")]
     print()
     print("== Servers compared (same run, same machine) ==")
     for series, what in (("bare", "rooms without the observer"), ("ours", "our rooms with the observer")):
-        for other in others:
-            a, b = first.saturation.get(series), other.saturation.get(series)
-            ratio = f"{b / a:.2f}" if a and b else "-"
-            print(f"{what:28} {first.server} {a or 'none'} msg/s, {other.server} {b or 'none'} msg/s: "
-                  f"ratio {other.server}/{first.server} {ratio}")
+        for other in results:
+            for reference in references:
+                if results.index(reference) >= results.index(other):
+                    continue
+                a, b = reference.saturation.get(series), other.saturation.get(series)
+                ratio = f"{b / a:.2f}" if a and b else "-"
+                print(f"{what:28} {reference.server} {a or 'none'} msg/s, {other.server} {b or 'none'} msg/s: "
+                      f"ratio {other.server}/{reference.server} {ratio}")
+    print()
+    print(f"{'':28} {'saturation bare/ours':>21} {'recording':>9} {'status lag':>10}   CPU of one core at the "
+          f"saturation of our rooms")
+    print(f"{'':28} {'msg/s':>21} {'ratio':>9} {'p99 ms':>10}   (server, per node; component)")
+    for result in results:
+        bare, ours = result.saturation.get("bare"), result.saturation.get("ours")
+        at = at_saturation(result)
+        recording = f"{at.recorded_rate / bare:.2f}" if at and bare and not math.isnan(at.recorded_rate) else "-"
+        lag = fmt_ms(at.reply["db_lag"]["p99"]) if at and "db_lag" in at.reply else "-"
+        s = cpu_at_saturation(result, "ours")
+        cpu = "-" if s is None else (f"{100 * s.server_cpu / s.wall:.0f}%"
+                                     + (f" ({node_shares(s, result.nodes)})" if result.nodes else "")
+                                     + f"; component {100 * s.component_cpu / s.wall:.0f}%")
+        print(f"{result.server:28} {f'{bare or 0} / {ours or 0}':>21} {recording:>9} {lag:>10}   {cpu}")
+    print("  recording ratio and status lag: our rooms at the bare rooms' saturation rate (0: none of the rates)")
 
 
 def report_queries(messages: int, results: list[QueryResult], data: Dataset | None) -> None:
@@ -1186,13 +1255,14 @@ def report_queries(messages: int, results: list[QueryResult], data: Dataset | No
 
 
 async def run(args: argparse.Namespace) -> None:
-    from harness import servers_of  # bench/ is on sys.path when run as a script
+    from harness import CLUSTER, servers_of  # bench/ is on sys.path when run as a script
 
     live_results = []
     if not args.skip_live:
         for kind in servers_of(args.server):
-            print(STEP_HEADER, flush=True)
-            live_results.append(await live(args, kind))
+            for layout in (args.layouts if kind == CLUSTER else ["split"]):
+                print(STEP_HEADER, flush=True)
+                live_results.append(await live(args, kind, layout))
     results: list[QueryResult] = []
     data = None
     if not args.skip_queries:
@@ -1213,7 +1283,8 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    from harness import add_server_argument  # bench/ is on sys.path when run as a script
+    from cluster_layout import parse_layouts  # bench/ is on sys.path when run as a script
+    from harness import add_server_argument
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rooms", type=int, default=50, help="rooms of each kind (3 members each)")
@@ -1232,7 +1303,10 @@ def main() -> None:
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    add_server_argument(parser)
+    add_server_argument(parser, cluster=True)
+    parser.add_argument("--layouts", type=parse_layouts, default=["split"],
+                        help="on the cluster, where the members connect, one run each: split (each room's members "
+                             "on one node, rooms alternating), crossed (the customer on the other node)")
     args = parser.parse_args()
     if args.worker:
         asyncio.run(worker_main())
