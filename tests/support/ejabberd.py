@@ -81,3 +81,9 @@ class EjabberdClientFactory(ClientFactory):
         domain = self.server.config.xmpp.domain
         admin_api_call(self.server, "register", user=localpart, host=domain, password=password)  # type: ignore[arg-type]
         return f"{localpart}@{domain}", password
+
+    def set_password(self, jid: str, password: str) -> None:
+        """Change an account's password on the node itself (admin API), behind the service's back."""
+        user, domain = jid.split("@", 1)
+        assert admin_api_call(self.server, "change_password", user=user, host=domain,  # type: ignore[arg-type]
+                              newpass=password) == 0
