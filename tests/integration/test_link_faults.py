@@ -156,14 +156,18 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     assert len(opened) == 2 and opened[0] == opened[1]
     newcomer = f"/v1/businesses/{biz['id']}/people/{unique('late')}"
     person = {"role": "customer", "display_name": "Lena Late"}
-    async with api.http.put(api.base + newcomer, json=person, headers=api.headers) as response:
-        answer = await response.json()
-        if over_the_link:
-            assert response.status == 503 and answer["errcode"] == "xmpp_unavailable", answer
-            assert "Retry-After" in response.headers
-        else:
-            assert response.status == 201 and answer["password"], answer
-            password = answer["password"]
+    with caplog.at_level(logging.WARNING, logger="dotimely_chat.services.names"):
+        async with api.http.put(api.base + newcomer, json=person, headers=api.headers) as response:
+            answer = await response.json()
+    if over_the_link:
+        assert response.status == 503 and answer["errcode"] == "xmpp_unavailable", answer
+        assert "Retry-After" in response.headers
+    else:
+        assert response.status == 201 and answer["password"], answer
+        password = answer["password"]
+        # its name is read back over the link: that failed at once, not after the read's timeout
+        failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Publishing the name of")]
+        assert failed and "not reachable" in failed[0], failed
     # A new connection made during the cut hangs before the handshake: it is dropped and tried again.
     with caplog.at_level(logging.WARNING, logger="dotimely_chat.component.link"):
         await eventually(lambda: _wait_for(proxy.accepted >= 3), 20)
@@ -177,6 +181,7 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     if over_the_link:
         password = added["password"]  # done now
     assert await xmpp_clients.logs_in(added["jid"], password)
+    assert await service.server.profiles.read_nick(added["jid"]) == person["display_name"]
     room = await start(api, biz, "customer0", appointment, expect=201)
     assert set(opened) == {room["jid"]}, "the retry opened the room the failed attempt made, not a second one"
     again = await start(api, biz, "customer0", appointment, expect=200)
