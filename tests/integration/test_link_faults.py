@@ -194,6 +194,56 @@ async def test_a_silent_cut_is_noticed_answered_503_and_a_retried_start_returns_
     assert set(on_server) - set(members) <= {service.config.component.jid, service.muc.observer}
 
 
+# Whether the server takes a second stream of the component while the first is still open on its side:
+# Prosody 0.12 refuses it (component_conflict_resolve = "kick_new": the component retries until Prosody's end of
+# the old one closes); ejabberd 23.01 takes it beside the old one (servers/ejabberd_modules/
+# mod_dotimely_component.erl then closes the old one).
+TAKES_A_SECOND_STREAM = {"prosody": False, "ejabberd": True}
+
+
+async def test_after_a_cut_the_new_stream_alone_serves_the_component_with_its_privileges(
+    proxied: Proxied, xmpp_clients: ClientFactory, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The network comes back while the server's end of the old stream is still open (its TCP has not given
+    up). Every stanza for the component must reach the new stream, and the old one ending later must not take
+    the privileges along: ejabberd routes each stanza to a random one of a domain's streams, and its
+    mod_privilege forgets the component's grants when any of its streams ends."""
+    service, proxy = proxied.service, proxied.proxy
+    component = service.config.component.jid
+    connections = service.component.state.connections
+    proxy.stall()
+    await eventually(lambda: link_down(service), 15)
+    with caplog.at_level(logging.INFO, logger="dotimely_chat.component.link"):
+        proxy.resume(keep_stalled=True)
+        if not TAKES_A_SECOND_STREAM[service.config.xmpp.server]:
+            await eventually(lambda: _wait_for("another component" in (service.component.state.last_error or "")),
+                             20)
+            proxy.drop_stalled()  # the server's end of the old stream closes at last
+        await eventually(lambda: resynced(service, connections + 1), 30)
+    assert not any("advertised no" in r.getMessage() for r in caplog.records), "privileges on the new stream"
+
+    jid, password = xmpp_clients.account()
+    client = await xmpp_clients.connect(jid, password)
+    answers = await asyncio.gather(*(client.plugin["xep_0199"].send_ping(component, timeout=5)
+                                     for _ in range(16)), return_exceptions=True)
+    lost = [answer for answer in answers if isinstance(answer, BaseException)]
+    assert not lost, f"{len(lost)} of {len(answers)} pings to the component went unanswered: {lost[0]!r}"
+
+    proxy.drop_stalled()  # (ejabberd) the old stream's end closes now, if the server has not closed it
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    service.component.add_event_handler("presence_available", lambda p: heard.put_nowait(p["from"].bare))
+    other, other_password = xmpp_clients.account()  # no contact of the component: privileged presence only
+    (await xmpp_clients.connect(other, other_password)).send_presence()
+
+    async def presence_heard() -> bool:
+        while not heard.empty():
+            if heard.get_nowait() == other:
+                return True
+        return False
+
+    await eventually(presence_heard, 10)
+
+
 async def test_what_is_said_during_a_cut_is_recorded_at_the_servers_time(
     proxied: Proxied, xmpp_clients: ClientFactory,
 ) -> None:
