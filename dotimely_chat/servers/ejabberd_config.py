@@ -172,6 +172,8 @@ def _modules(config: Config) -> dict[str, Any]:
             "message": {"outgoing": "chat_component"},
             "presence": {"managed_entity": "chat_component"},
         },
+        # Ours (ejabberd_modules/mod_dotimely_component.erl): a new stream of the component replaces its old one.
+        "mod_dotimely_component": {},
         "mod_pubsub": {
             "access_createnode": "local",
             "plugins": ["flat", "pep"],

@@ -36,10 +36,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from slixmpp import JID, ComponentXMPP, Iq
+from slixmpp import JID, Iq
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import tostring
 
+from ..component.link import ChatComponent
 from ..component.muc_bookmarks import (NS_PUBSUB, PUBLISH_OPTIONS_FORM_TYPE, BookmarkError, error_condition,
                                        error_detail)
 from ..component.pep_profile import ITEM_ID, NS_NICK, NS_VCARD4_NODE, nick_payload, vcard_payload
@@ -194,10 +195,12 @@ def _conferences(storage: ET.Element, room: str) -> list[ET.Element]:
 class EjabberdProfile(ProfileGateway):
     """Publish, read and retract a user's nickname and vCard (services.names.ProfileGateway) on ejabberd.
 
-    `component` is the component's stream: it reads the `open` PEP nodes back, as any room member can.
+    `component` is the component's stream: it reads the `open` PEP nodes back, as any room member can. While
+    the link is down a read fails at once (LinkUnavailable: a person added during a cut is answered at once,
+    and the names' resynchronisation publishes what is missing), not after its timeout.
     """
 
-    def __init__(self, api: EjabberdAdminApi, component: ComponentXMPP, timeout: float = IQ_TIMEOUT) -> None:
+    def __init__(self, api: EjabberdAdminApi, component: ChatComponent, timeout: float = IQ_TIMEOUT) -> None:
         self.calls = _AdminCalls(api)
         self.component = component
         self.timeout = timeout
@@ -259,7 +262,7 @@ class EjabberdProfile(ProfileGateway):
     async def _get(self, iq: Iq, what: str) -> ET.Element | None:
         """The reply of an IQ get as the component; None when the server has no such item."""
         try:
-            reply = await iq.send(timeout=self.timeout)
+            reply = await self.component.on_link(iq.send(timeout=self.timeout), what)
         except IqError as exc:
             # Read the stanza itself: on a component stream the error is in jabber:component:accept, which
             # slixmpp's `condition` does not see (it then reads feature-not-implemented).

@@ -40,8 +40,9 @@ def test_the_node_runs_with_the_compiled_modules_on_its_code_path(tmp_path: Path
 def test_the_guard_compiles_once_and_again_when_its_source_changes(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "ebin"
-    assert compile_modules(target, erl_libs()) == ["mod_dotimely_guard", "mod_dotimely_markers",
-                                                   "mod_dotimely_presence", "mod_dotimely_routes"]
+    assert compile_modules(target, erl_libs()) == ["mod_dotimely_component", "mod_dotimely_guard",
+                                                   "mod_dotimely_markers", "mod_dotimely_presence",
+                                                   "mod_dotimely_routes"]
     beam = target / "mod_dotimely_guard.beam"
     assert beam.read_bytes()[:4] == b"FOR1"
     os.utime(beam, (1, 1))  # an unchanged source is not compiled again

@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from slixmpp import ClientXMPP, ComponentXMPP
+from slixmpp import ClientXMPP
 from slixmpp.exceptions import IqError
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+from dotimely_chat.component.link import ChatComponent
 from dotimely_chat.component.muc_bookmarks import BookmarkError
 from dotimely_chat.servers import ejabberd_pep, ejabberd_process
 from dotimely_chat.servers.ejabberd_accounts import EjabberdAccounts, EjabberdAdminApi
@@ -54,15 +55,15 @@ async def api(node: EjabberdProcess) -> AsyncIterator[EjabberdAdminApi]:
 
 
 @pytest.fixture
-async def component(node: EjabberdProcess) -> AsyncIterator[ComponentXMPP]:
-    c = node.config.component
-    stream = ComponentXMPP(c.jid, c.secret, "127.0.0.1", c.port)
-    connected: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    stream.add_event_handler("session_start", lambda _: connected.done() or connected.set_result(True))
-    stream.connect()
-    await asyncio.wait_for(connected, 10)
-    yield stream
-    stream.disconnect()
+async def component(node: EjabberdProcess) -> AsyncIterator[ChatComponent]:
+    """Our link (EjabberdProfile reads back over it, and fails at once when it is down)."""
+    link = ChatComponent(node.config)
+    link.start()
+    try:
+        assert await link.wait_connected(15), link.state
+        yield link
+    finally:
+        await link.stop()
 
 
 @pytest.fixture
@@ -329,7 +330,7 @@ async def _fetched_vcard_name(client: ClientXMPP, jid: str) -> str | None:
     return reply.findtext("{vcard-temp}vCard/{vcard-temp}FN")
 
 
-async def test_names_are_read_by_another_user(api: EjabberdAdminApi, component: ComponentXMPP,
+async def test_names_are_read_by_another_user(api: EjabberdAdminApi, component: ChatComponent,
                                               clients: Callable[..., Any]) -> None:
     profile = EjabberdProfile(api, component)
     person, _ = await _account(api, "name-staff")
@@ -354,7 +355,7 @@ async def test_names_are_read_by_another_user(api: EjabberdAdminApi, component: 
 
 
 async def test_a_retracted_name_leaves_no_fn_and_keeps_the_rest_of_the_vcard(
-        api: EjabberdAdminApi, component: ComponentXMPP, clients: Callable[..., Any]) -> None:
+        api: EjabberdAdminApi, component: ChatComponent, clients: Callable[..., Any]) -> None:
     """set_vcard with '' would leave an empty <FN/>: the FN goes, what the user's client put there stays."""
     profile = EjabberdProfile(api, component)
     person, password = await _account(api, "name-own-vcard")
@@ -371,7 +372,7 @@ async def test_a_retracted_name_leaves_no_fn_and_keeps_the_rest_of_the_vcard(
     assert reply.findtext("{vcard-temp}vCard/{vcard-temp}DESC") == "Colour specialist"
 
 
-async def test_a_refused_name_is_an_error(api: EjabberdAdminApi, component: ComponentXMPP,
+async def test_a_refused_name_is_an_error(api: EjabberdAdminApi, component: ChatComponent,
                                           clients: Callable[..., Any]) -> None:
     """send_stanza answers 0 whatever the inner IQ's fate: the read-back tells."""
     profile = EjabberdProfile(api, component)
@@ -394,7 +395,7 @@ async def test_a_refused_name_is_an_error(api: EjabberdAdminApi, component: Comp
 
 
 async def test_a_nick_node_of_the_persons_own_client_gets_the_name(
-        node: EjabberdProcess, api: EjabberdAdminApi, component: ComponentXMPP,
+        node: EjabberdProcess, api: EjabberdAdminApi, component: ChatComponent,
         clients: Callable[..., Any]) -> None:
     """As on Prosody: the client made the node with access model `presence`; ejabberd refuses our
     publish-options, and we publish into the node as it is (the component, a contact, reads it back)."""
@@ -457,7 +458,7 @@ async def _archived_bodies(client: ClientXMPP) -> list[str]:
 
 
 async def test_retention_deletes_what_is_older_and_keeps_the_rest(
-        node: EjabberdProcess, api: EjabberdAdminApi, component: ComponentXMPP,
+        node: EjabberdProcess, api: EjabberdAdminApi, component: ChatComponent,
         clients: Callable[..., Any]) -> None:
     jid, password = await _account(api, "ret-cust")
     client = await clients(jid, password)

@@ -1,4 +1,5 @@
-"""Real slixmpp clients logged in to a test's Prosody over verified TLS."""
+"""Real slixmpp clients logged in to a test's Prosody over verified TLS, and accounts made or changed
+behind the service's back (prosodyctl; tests/support/ejabberd.py has ejabberd's admin API)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,25 @@ class ClientFactory:
         result = subprocess.run(["prosodyctl", "--config", str(self.server.paths.config_file), "deluser",
                                  f"{localpart}@{self.server.config.xmpp.domain}"], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+    def set_password(self, jid: str, password: str) -> None:
+        """Change an account's password on the server itself, behind the service's back."""
+        result = subprocess.run(["prosodyctl", "--config", str(self.server.paths.config_file), "passwd", jid],
+                                input=f"{password}\n{password}\n", capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"prosodyctl passwd {jid}: {result.stdout}{result.stderr}"
+
+    async def logs_in(self, jid: str, password: str, timeout: float = 10.0) -> bool:
+        """Whether the server takes this password (the client is disconnected again either way)."""
+        client = ClientXMPP(jid, password)
+        client.ssl_context = client_ssl_context(self.server.paths)
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        client.add_event_handler("session_start", lambda _: outcome.done() or outcome.set_result(True))
+        client.add_event_handler("failed_auth", lambda _: outcome.done() or outcome.set_result(False))
+        client.connect("127.0.0.1", self.server.config.xmpp.client_port)
+        try:
+            return await asyncio.wait_for(outcome, timeout)
+        finally:
+            client.disconnect()
 
     async def connect(self, jid: str, password: str, *plugins: str, timeout: float = 10.0,
                       **named_plugins: Any) -> ClientXMPP:

@@ -85,3 +85,9 @@ class EjabberdClientFactory(ClientFactory):
     def delete_account(self, jid: str) -> None:
         localpart = jid.split("@", 1)[0]
         admin_api_call(self.server, "unregister", user=localpart, host=self.server.config.xmpp.domain)  # type: ignore[arg-type]
+
+    def set_password(self, jid: str, password: str) -> None:
+        """Change an account's password on the node itself (admin API), behind the service's back."""
+        user, domain = jid.split("@", 1)
+        assert admin_api_call(self.server, "change_password", user=user, host=domain,  # type: ignore[arg-type]
+                              newpass=password) == 0

@@ -3,6 +3,10 @@
 While stalled, bytes read from either side are kept (not forwarded), closes are not passed on, and new
 connections are accepted by the kernel but not connected through — what a cable pulled between the
 component and the server looks like from both ends. `resume()` lets everything through again, in order.
+
+`resume(keep_stalled=True)` is the network coming back while the server's end of the old connection stays
+open (its TCP has not given up yet, and nothing of ours reaches it): the connections made before the stall
+stay stalled, new ones flow; `drop_stalled()` then closes those (their held bytes are never delivered).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ class StallProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # Per connection through: its gate (set while it may flow) and both its ends.
+        self._through: dict[int, tuple[asyncio.Event, asyncio.StreamWriter, asyncio.StreamWriter]] = {}
 
     async def start(self) -> StallProxy:
         sock = socket.socket()
@@ -33,8 +39,19 @@ class StallProxy:
     def stall(self) -> None:
         self._flowing.clear()
 
-    def resume(self) -> None:
+    def resume(self, keep_stalled: bool = False) -> None:
+        if keep_stalled:
+            for gate, _, _ in self._through.values():
+                gate.clear()  # for good: these connections stay stalled until drop_stalled()
         self._flowing.set()
+
+    def drop_stalled(self) -> None:
+        """Close the connections kept stalled by `resume(keep_stalled=True)` on both sides."""
+        for connection, (gate, down, up) in list(self._through.items()):
+            if not gate.is_set():
+                del self._through[connection]
+                down.transport.abort()
+                up.transport.abort()
 
     @property
     def stalled(self) -> bool:
@@ -61,6 +78,7 @@ class StallProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        connection = self.accepted
         self._writers.add(writer)
         await self._flowing.wait()  # a connection made during the cut gets nowhere until it ends
         try:
@@ -69,10 +87,13 @@ class StallProxy:
             writer.transport.abort()
             return
         self._writers.add(up_writer)
-        self._spawn(self._pump(reader, up_writer))
-        self._spawn(self._pump(up_reader, writer))
+        gate = asyncio.Event()
+        gate.set()
+        self._through[connection] = (gate, writer, up_writer)
+        self._spawn(self._pump(reader, up_writer, gate))
+        self._spawn(self._pump(up_reader, writer, gate))
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event) -> None:
         try:
             while True:
                 try:
@@ -80,6 +101,7 @@ class StallProxy:
                 except (ConnectionError, OSError):
                     data = b""
                 await self._flowing.wait()
+                await gate.wait()
                 if not data:
                     break
                 writer.write(data)
