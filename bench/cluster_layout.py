@@ -1,14 +1,15 @@
 """Where bench/status.py's cluster mode puts the rooms and their members on the nodes of an ejabberd cluster.
 
-Room i's own node is node i % N (two nodes: rooms alternate). Layouts, for the members' connections:
-  - split: the three members of room i connected to its own node (each node carries the clients of half the rooms);
-  - crossed: owner and staff on the room's own node, the customer (the sender) on the next node.
-Bare rooms (the server's MUC alone: the reference) are made through the admin API of their own node, so each runs
-there (ejabberd starts a room's process on the node that creates it, ../shared/EJABBERD.md §6): with "split" a
-bare room, its process and its members share a node, which is the best a cluster can do; with "crossed" every
-message crosses Erlang distribution to the room and back. Our rooms are opened by `POST …/conversations`: the
-component creates them through its home stream, so they run on the first node whatever the layout (a product
-property the figures show: the first node's CPU carries our rooms).
+A trio's own node is the node its room of ours runs on: the component sends each room's stanzas through the
+stream of the room's node (`component.node_links.room_node`, the room's JID hashed over the nodes), and ejabberd
+starts a room's process on the node its first stanza reaches (../shared/EJABBERD.md §6). Layouts, for the
+members' connections:
+  - split: the three members of a trio connected to its own node (each node carries about half the rooms and
+    their clients);
+  - crossed: owner and staff on the trio's own node, the customer (the sender) on the next node.
+The trio's bare room (the server's MUC alone: the reference) is made through the admin API of the same node, so
+it runs there too: with "split" a room, its process and its members share a node, which is the best a cluster
+can do; with "crossed" every message crosses Erlang distribution to the room and back.
 """
 
 from __future__ import annotations
@@ -35,14 +36,10 @@ def parse_layouts(text: str) -> list[str]:
     return names
 
 
-def room_node(room: int, nodes: int) -> int:
-    """The node a room belongs to (its bare room's process, its owner's and staff's connections)."""
-    return room % nodes
-
-
-def member_node(layout: str, room: int, member: str, nodes: int) -> int:
-    """The node `member` (owner, staff, customer) of room `room` connects to; one node: always 0."""
-    own = room_node(room, nodes)
+def member_node(layout: str, own: int, member: str, nodes: int) -> int:
+    """The node `member` (owner, staff, customer) of a trio whose own node is `own` connects to; one node: 0."""
+    if nodes == 1:
+        return 0
     if layout == "crossed" and member == "customer":
         return (own + 1) % nodes
     return own
@@ -55,15 +52,15 @@ async def _call(api: EjabberdAdminApi, command: str, **arguments: Any) -> None:
 
 
 async def open_bare_rooms(api_urls: Sequence[str], muc_host: str, domain: str,
-                          rooms: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> None:
-    """Room i of `rooms` (its localpart, its (jid, affiliation)s) made and affiliated through the admin API of its
-    own node: members-only, persistent, non-anonymous, the rest from the generated `default_room_options` (MAM
+                          rooms: Sequence[tuple[str, int, Sequence[tuple[str, str]]]]) -> None:
+    """Each of `rooms` (its localpart, its node's index, its (jid, affiliation)s) made and affiliated through the
+    admin API of that node: members-only, persistent, non-anonymous, the rest from the generated `default_room_options` (MAM
     on, as in our rooms)."""
     apis = [EjabberdAdminApi(url) for url in api_urls]
     semaphore = asyncio.Semaphore(8)
 
-    async def one(index: int, name: str, members: Sequence[tuple[str, str]]) -> None:
-        api = apis[room_node(index, len(apis))]
+    async def one(name: str, node: int, members: Sequence[tuple[str, str]]) -> None:
+        api = apis[node]
         async with semaphore:
             await _call(api, "create_room_with_opts", name=name, service=muc_host, host=domain, options=[
                 {"name": "members_only", "value": "true"}, {"name": "persistent", "value": "true"},
@@ -73,7 +70,7 @@ async def open_bare_rooms(api_urls: Sequence[str], muc_host: str, domain: str,
                             affiliation=affiliation)
 
     try:
-        await asyncio.gather(*(one(i, name, members) for i, (name, members) in enumerate(rooms)))
+        await asyncio.gather(*(one(name, node, members) for name, node, members in rooms))
     finally:
         for api in apis:
             await api.close()

@@ -16,9 +16,10 @@ million recorded messages, in one run.
    up. Also: the recorder's own capacity (synthetic room traffic fed to it directly, DB side only).
    On the cluster (--server cluster; all = Prosody, one node, the cluster) the same rooms, generator and rule,
    the service with one component stream per node, and the members placed by --layouts (bench/cluster_layout.py:
-   split = each room's members on one node, rooms alternating; crossed = the customer on the other node). Its
-   bare rooms are made through the admin API of their own node (the bare MUC on two nodes: the reference);
-   our rooms run where the component creates them, the first node. CPU is printed for each beam.smp.
+   split = a room's members on the node it runs on, crossed = the customer on the other node). Our rooms run
+   on the node the component sends them through (node_links.room_node: about half on each); each trio's bare
+   room is made through the admin API of the same node (the bare MUC on two nodes: the reference). CPU is
+   printed for each beam.smp.
 2. Queries: a fresh SQLite file and a fresh PostgreSQL schema, migrated, filled with bulk inserts
    (rooms of three members, --messages messages with their per-member status rows and marks, most of them
    read; five busy rooms hold 10 % of the messages), then StatusQueries.message_status,
@@ -416,6 +417,7 @@ class Trio:
     customer: dict[str, str]
     ours: str = ""
     bare: str = ""
+    node: int = 0  # on a cluster: the index of the node its room of ours runs on (node_links.room_node)
 
 
 @dataclass
@@ -516,6 +518,8 @@ async def provision(service: Any, config: Any, rooms: int, node_apis: list[str] 
     rooms through the component's gateway, or with `node_apis` (a cluster) through each room's own node."""
     import aiohttp
 
+    from dotimely_chat.component.node_links import room_node
+
     headers = {"Authorization": f"Bearer {config.api.token}"}
     semaphore = asyncio.Semaphore(8)
     when = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
@@ -545,14 +549,16 @@ async def provision(service: Any, config: Any, rooms: int, node_apis: list[str] 
 
         await asyncio.gather(*(one(i) for i in range(rooms)))
     trios.sort(key=lambda t: t.index)
+    nodes = list(config.ejabberd.cluster)
     for trio in trios:
         trio.bare = f"bare{trio.index}@{config.muc.host}"
+        trio.node = nodes.index(room_node(trio.ours, nodes))
     if node_apis:
         from cluster_layout import open_bare_rooms  # bench/ is on sys.path when run as a script
 
         await open_bare_rooms(node_apis, config.muc.host, config.xmpp.domain, [
-            (trio.bare.split("@")[0], [(trio.owner["jid"], "admin"), (trio.staff["jid"], "member"),
-                                       (trio.customer["jid"], "member")]) for trio in trios])
+            (trio.bare.split("@")[0], trio.node, [(trio.owner["jid"], "admin"), (trio.staff["jid"], "member"),
+                                                  (trio.customer["jid"], "member")]) for trio in trios])
         return trios
     # Bare rooms: the same MUC operations through the gateway, then the observer leaves.
     muc = service.muc
@@ -588,7 +594,7 @@ async def live(args: argparse.Namespace, kind: str, layout: str = "split") -> Li
                     if key == "customer":
                         senders.append(len(users))
                     users.append({"jid": person["jid"], "password": person["password"], "nick": key,
-                                  "host": hosts[member_node(layout, trio.index, key, len(hosts))],
+                                  "host": hosts[member_node(layout, trio.node, key, len(hosts))],
                                   "rooms": [trio.bare, trio.ours], "sends": [trio.index] if key == "customer" else []})
             await worker.call({"cmd": "setup", "host": hosts[0], "port": config.xmpp.client_port,
                                "domain": config.xmpp.domain, "cafile": str(server.cafile),
@@ -1129,7 +1135,7 @@ def report_live(live_result: LiveResult) -> None:
     print(f"== 1. Rooms of 3 members through {name} ({live_result.rooms} rooms, one sender per room) ==")
     if nodes:
         print(f"  nodes {', '.join(nodes)}; members placed {name.rsplit(', ', 1)[-1]} (bench/cluster_layout.py); "
-              f"bare rooms on their own node, ours on {nodes[0]} (the component's home stream creates them)")
+              "each trio's bare room and ours on the same node (node_links.room_node)")
     print(STEP_HEADER)
     for step in live_result.steps:
         print_step(step, nodes=nodes)

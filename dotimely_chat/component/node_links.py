@@ -9,6 +9,10 @@ Protocol facts (ejabberd 23.01, two nodes on one machine; ../shared/EJABBERD.md 
 - Each node sends its own privilege advertisement when a stream to it opens.
 - When node A stops, its route for the component goes and everything arrives on B; rooms that ran on A
   restart on B when next joined (hence a resynchronisation through B).
+- A room's process starts on the node where its first stanza arrives. The component sends every stanza for a
+  room through the stream of the room's node (`room_node`: the room's JID hashed over the nodes), so the rooms
+  are spread over the cluster instead of all running on the first node; a room whose node is down is served
+  (and restarted) through the stream that carries the rest.
 
 `ClusterComponent` is a `ChatComponent` whose own stream goes to the first node (the "home" stream: its
 resynchronisation is ChatComponent's, unchanged) and which holds one `NodeStream` per other node; every
@@ -22,10 +26,12 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable
+import zlib
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 from xml.etree import ElementTree as ET
 
+from slixmpp import JID
 from slixmpp.stanza.rootstanza import RootStanza
 from slixmpp.xmlstream import StanzaBase
 
@@ -39,6 +45,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _DISPATCHED = ("message", "presence", "iq")
 FAILOVER_GRACE_SECONDS = 1.0
+
+
+def room_node(room: str, nodes: Sequence[str]) -> str:
+    """The node a room runs on: its bare JID hashed over the cluster's nodes (stable across restarts and
+    processes, so the bench and the tests can tell where a room is)."""
+    return nodes[zlib.crc32(room.lower().encode()) % len(nodes)]
 
 
 class NodeStream(KeptStream):
@@ -146,6 +158,8 @@ class ClusterComponent(ChatComponent):
         super().__init__(home)
         self.home_node = nodes[0]
         self.streams = [NodeStream(self, node, host) for node, host in zip(nodes[1:], hosts[1:], strict=True)]
+        self._stream_of_node = {stream.node: stream for stream in self.streams}
+        self._nodes = nodes
         self.received_per_node: dict[str, int] = {node: 0 for node in nodes}
         # the stream (and its attachment) the last failover resync went through
         self._served_through: tuple[NodeStream, int] | None = None
@@ -186,8 +200,20 @@ class ClusterComponent(ChatComponent):
         self.received_per_node[stream.node] += 1
         self._spawn_event(xml)
 
+    def room_stream(self, to: JID) -> NodeStream | None:
+        """The other node's stream that carries a room's stanzas (None: the home stream carries them)."""
+        if to.domain != self.config.muc.host or not to.user:
+            return None
+        stream = self._stream_of_node.get(room_node(to.bare, self._nodes))
+        return stream if stream is not None and stream.live else None
+
     def send(self, data: Any, use_filters: bool = True) -> None:  # type: ignore[override]
-        stream = None if self._session_started or not isinstance(data, RootStanza) else self.serving_stream()
+        if not isinstance(data, RootStanza):
+            stream = None
+        elif self._session_started:
+            stream = self.room_stream(data["to"])
+        else:
+            stream = self.room_stream(data["to"]) or self.serving_stream()
         if stream is None:
             super().send(data, use_filters)  # the home stream (or dropped there, as on one node)
             return

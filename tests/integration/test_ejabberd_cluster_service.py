@@ -16,12 +16,13 @@ import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from dotimely_chat.app import ChatService
-from dotimely_chat.component.node_links import ClusterComponent
+from dotimely_chat.component.node_links import ClusterComponent, room_node
 from dotimely_chat.config import load_config
 from dotimely_chat.servers.ejabberd_admin_failover import ClusterAdminApi
 from dotimely_chat.servers.ejabberd_cluster import EjabberdCluster
@@ -41,6 +42,7 @@ from ..support.waiting import eventually
 log = logging.getLogger(__name__)
 
 A, B = "ejabberd@127.0.0.1", "ejabberd@127.0.0.2"
+MUC_USER = "http://jabber.org/protocol/muc#user"
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +147,51 @@ async def test_the_service_on_two_nodes_serves_people_on_both_and_goes_on_throug
         await eventually(lambda: _customer_delivered(api, biz, room, after, customer["jid"]), 20)
         for client in (owner_a, owner_b, customer_b):
             client.disconnect()
+
+
+async def test_rooms_are_spread_over_the_nodes_each_running_where_the_component_sends_it(
+        cluster: EjabberdCluster, service: ChatService) -> None:
+    """Every stanza for a room leaves through the stream of the room's node (node_links.room_node), so the
+    room's process starts and runs there: stopping B ends the rooms that ran on B (their occupants are told,
+    status 332) and leaves those of A alone; both serve again when B is back."""
+    component = service.component
+    assert isinstance(component, ClusterComponent)
+    await eventually(lambda: _true(all(component.nodes_state().values())), 30)
+    async with aiohttp.ClientSession() as http:
+        api = Api(service, http)
+        biz = await make_business(api, customers=1, staff=1)
+        owner = biz["people"]["owner"]
+        placed: dict[str, str] = {}
+        for _ in range(12):  # about half the rooms fall on each node
+            room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+            placed.setdefault(room_node(room, [A, B]), room)
+            if len(placed) == 2:
+                break
+        on_a, on_b = placed[A], placed[B]
+        owner_a = await login(cluster.node(A), owner["jid"], owner["password"], "xep_0045")
+        inbox = Inbox(owner_a)
+        await join(owner_a, on_a, "owner")
+        await join(owner_a, on_b, "owner")
+        since = inbox.mark()
+
+        await cluster.stop_node(B)
+        shutdown = await inbox.wait_for(lambda p: _left(p, on_b), 20, since)
+        assert "332" in [code.get("code") for code in shutdown.xml.iter(f"{{{MUC_USER}}}status")], shutdown
+        speaker = Member(owner_a, on_a)
+        await speaker.say("A's room goes on")  # its echo: still an occupant, the room still runs
+        assert not inbox.matching(lambda p: _left(p, on_a), since), "the room on A ended with B"
+
+        await cluster.start_node(B)
+        await eventually(lambda: _true(all(component.nodes_state().values())), 30)
+        await join(owner_a, on_b, "owner")  # the room of B runs again (on B, through its stream)
+        await Member(owner_a, on_b).say("B's room is back")
+        owner_a.disconnect()
+
+
+def _left(stanza: Any, room: str) -> bool:
+    """Our own occupant's unavailable presence from `room` (the room ended or we were removed)."""
+    return (stanza.name == "presence" and stanza["type"] == "unavailable" and stanza["from"].bare == room
+            and any(code.get("code") == "110" for code in stanza.xml.iter(f"{{{MUC_USER}}}status")))
 
 
 async def _bookmarked(service: ChatService, jid: str, room: str) -> bool:
