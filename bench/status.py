@@ -1312,7 +1312,7 @@ def main() -> None:
     add_server_argument(parser, cluster=True)
     parser.add_argument("--layouts", type=parse_layouts, default=["split"],
                         help="on the cluster, where the members connect, one run each: split (each room's members "
-                             "on one node, rooms alternating), crossed (the customer on the other node)")
+                             "on the node it runs on), crossed (the customer on the other node)")
     args = parser.parse_args()
     if args.worker:
         asyncio.run(worker_main())
