@@ -9,6 +9,7 @@ Facts behind the expectations: ../shared/EJABBERD.md §6, component/node_links.p
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slixmpp import JID
 
 from dotimely_chat.app import ChatService
 from dotimely_chat.component.node_links import ClusterComponent, room_node
@@ -36,6 +38,7 @@ from ..support.people import Inbox, from_
 from ..support.rooms import book, join, start
 from ..support.service import service_on
 from ..support.status import Member, by_member, status_of
+from ..support.uploads import https_context
 from ..support.up import UpProcess, write_config
 from ..support.waiting import eventually
 
@@ -186,6 +189,55 @@ async def test_rooms_are_spread_over_the_nodes_each_running_where_the_component_
         await join(owner_a, on_b, "owner")  # the room of B runs again (on B, through its stream)
         await Member(owner_a, on_b).say("B's room is back")
         owner_a.disconnect()
+
+
+async def test_uploads_and_the_export_with_people_on_both_nodes(
+        cluster: EjabberdCluster, service: ChatService) -> None:
+    """The customer on B takes an upload slot from the component (asked on B's stream, answered on A's) and
+    puts a picture; the owner on A fetches it; both talk in the room; the owner's export has what both said,
+    the attachment and who read it."""
+    component = service.component
+    assert isinstance(component, ClusterComponent)
+    await eventually(lambda: _true(all(component.nodes_state().values())), 30)
+    async with aiohttp.ClientSession() as http:
+        api = Api(service, http)
+        biz = await make_business(api, customers=1, staff=1)
+        owner, customer = biz["people"]["owner"], biz["people"]["customer0"]
+        owner_a = await login(cluster.node(A), owner["jid"], owner["password"], "xep_0045")
+        customer_b = await login(cluster.node(B), customer["jid"], customer["password"], "xep_0045",
+                                 "xep_0363")
+        room = (await start(api, biz, "customer0", await book(api, biz)))["jid"]
+        await join(owner_a, room, "owner")
+        await join(customer_b, room, "customer")
+
+        picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+        slot = await customer_b.plugin["xep_0363"].request_slot(
+            JID(service.config.component.jid), "hair.png", len(picture), "image/png", timeout=15)
+        url = slot["http_upload_slot"]["put"]["url"]
+        headers = {h["name"]: h["value"] for h in slot["http_upload_slot"]["put"]["headers"]}
+        tls = https_context(service)
+        async with http.put(url, data=picture, headers={**headers, "Content-Type": "image/png"},
+                            ssl=tls) as response:
+            assert response.status == 201, await response.text()
+        async with http.get(url, ssl=tls) as response:
+            assert response.status == 200 and await response.read() == picture
+
+        speaker, reader = Member(customer_b, room), Member(owner_a, room)
+        said = await speaker.say("Like this one? " + url)
+        answer = await reader.say("Lovely, see you at 10")
+        reader.mark("displayed", said)
+        await eventually(lambda: _read(api, biz, room, said, owner["jid"]), 15)
+
+        async with http.get(f"{api.base}/v1/businesses/{biz['id']}/export", headers=api.headers) as response:
+            assert response.status == 200, await response.text()
+            records = [json.loads(line) for line in (await response.text()).splitlines()]
+        by_id = {r["stanza_id"]: r for r in records if r["type"] == "message"}
+        assert by_id[said]["sender"]["jid"] == customer["jid"] and url in by_id[said]["body"]
+        assert by_id[answer]["sender"]["jid"] == owner["jid"]
+        read = {m["jid"]: m["read_at"] for m in by_id[said]["members"]}
+        assert read[owner["jid"]] is not None
+        for client in (owner_a, customer_b):
+            client.disconnect()
 
 
 def _left(stanza: Any, room: str) -> bool:

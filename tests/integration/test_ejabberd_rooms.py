@@ -177,13 +177,22 @@ async def say(person: Client, room: str, body: str) -> StanzaBase:
     return await person.inbox.wait_for(echo, WAIT, since=since)
 
 
-def send_marker(person: Client, room: str, reference: str, store: bool) -> None:
-    """A bodyless XEP-0333 displayed marker to the room (with the XEP-0334 store hint Conversations adds)."""
+async def send_marker(person: Client, room: str, reference: str, store: bool) -> StanzaBase:
+    """A bodyless XEP-0333 displayed marker to the room (with the XEP-0334 store hint Conversations adds);
+    returns the room's echo of it (so markers of two people reach the room in the order the test sends them)."""
+    since = person.inbox.mark()
     message = person.client.make_message(mto=room, mtype="groupchat")
+    message["id"] = f"mark-{secrets.token_hex(6)}"
     ET.SubElement(message.xml, f"{{{MARKERS}}}displayed", id=reference)
     if store:
         ET.SubElement(message.xml, f"{{{HINTS}}}store")
     message.send()
+
+    def echo(s: StanzaBase) -> bool:
+        return s.name == "message" and s["id"] == message["id"] and s["from"].bare == room
+
+    echo.__doc__ = f"the echo of the marker of {reference}"
+    return await person.inbox.wait_for(echo, WAIT, since=since)
 
 
 def room_stanza_id(stanza: StanzaBase, room: str) -> str:
@@ -300,8 +309,8 @@ async def test_live_markers_and_receipts_reach_the_recorder_with_or_without_a_st
         await muc.set_affiliation(room, person.jid, "member")
         await enter(person, room, nick)
     stanza_id = room_stanza_id(await say(customer, room, "Hello"), room)
-    send_marker(staff, room, stanza_id, store=False)
-    send_marker(staff, room, stanza_id, store=True)
+    await send_marker(staff, room, stanza_id, store=False)
+    await send_marker(staff, room, stanza_id, store=True)
     receipt = customer.client.make_message(mto=room, mtype="groupchat")  # XEP-0184, bodyless, no hint
     ET.SubElement(receipt.xml, "{urn:xmpp:receipts}received", id=stanza_id)
     receipt.send()
@@ -362,8 +371,8 @@ async def test_the_room_archive_is_read_without_joining_with_real_jids_and_micro
     first = await say(customer, room, "one")
     second = await say(staff, room, "two")
     first_id, second_id = room_stanza_id(first, room), room_stanza_id(second, room)
-    send_marker(customer, room, second_id, store=False)   # archived: mod_dotimely_markers hints it for mod_mam
-    send_marker(staff, room, first_id, store=True)        # archived: it has the store hint
+    await send_marker(customer, room, second_id, store=False)   # archived: mod_dotimely_markers hints it for mod_mam
+    await send_marker(staff, room, first_id, store=True)        # archived: it has the store hint
     unwanted = customer.client.make_message(mto=room, mtype="groupchat")
     ET.SubElement(unwanted.xml, f"{{{MARKERS}}}received", id=first_id)
     ET.SubElement(unwanted.xml, f"{{{HINTS}}}no-store")  # the client's no-store wins, as on Prosody

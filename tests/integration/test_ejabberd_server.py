@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -211,7 +212,7 @@ async def test_a_wrong_component_secret_is_refused(ejabberd_server: EjabberdProc
 
 
 async def test_accounts_are_created_changed_and_deleted(ejabberd_server: EjabberdProcess, accounts: EjabberdAccounts) -> None:
-    jid = f"carl@{DOMAIN}"
+    jid = f"carl-{secrets.token_hex(3)}@{DOMAIN}"  # the session node also holds the demo's carl
     assert await accounts.create_account(jid, "old-password") is True
     assert await accounts.create_account(jid, "other-password") is False  # exists: nothing changed
     assert await accounts.ensure_account(jid, "new-password") is False     # exists: password set
