@@ -14,6 +14,7 @@ import pytest
 
 from dotimely_chat.services.uploads.file_store import FileLayout
 
+from ..support.logs import errors_logged
 from ..support.uploads import UploadEnv
 
 pytestmark = pytest.mark.servers("prosody", "ejabberd")
@@ -62,7 +63,7 @@ async def test_a_full_upload_directory_refuses_with_507_keeps_nothing_and_serves
         assert response.status == 404
     assert not env.uploads.layout.final_path(file_id).exists()
     assert list(env.uploads.layout.partial_dir.iterdir()) == []
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert errors_logged(caplog) == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "upload directory is full" in warnings[0] and env.customer.jid in warnings[0]
 

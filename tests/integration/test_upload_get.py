@@ -15,6 +15,7 @@ import pytest
 from dotimely_chat.config import origin_of
 from dotimely_chat.services.uploads.slot_tokens import SlotFacts
 
+from ..support.logs import errors_logged
 from ..support.uploads import UploadEnv, raw_request, status_of
 
 pytestmark = pytest.mark.servers("prosody", "ejabberd")
@@ -284,4 +285,4 @@ async def test_a_download_dropped_mid_body_logs_no_error(upload_env: UploadEnv, 
     async with env.http.get(url, ssl=env.ssl) as response:  # the host goes on serving
         assert await response.read() == data
     await asyncio.sleep(0.5)
-    assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert errors_logged(caplog) == []
