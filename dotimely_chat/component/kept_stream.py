@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from abc import ABC, abstractmethod
 import time
 import xml.etree.ElementTree as ET
 
@@ -29,7 +30,7 @@ MAX_BACKOFF_SECONDS = 5.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 
-class KeptStream(ComponentXMPP):
+class KeptStream(ComponentXMPP, ABC):
     def __init__(self, config: Config, host: str) -> None:
         c = config.component
         super().__init__(c.jid, c.secret, host, c.port)
@@ -47,21 +48,21 @@ class KeptStream(ComponentXMPP):
 
     # ----------------------------------------------------------------------------- what subclasses say
     @property
-    def stream_up(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def stream_up(self) -> bool: ...
 
     @property
+    @abstractmethod
     def handshakes(self) -> int:
         """Handshakes completed so far: a keepalive loop serves one of them."""
-        raise NotImplementedError
 
     @property
     def where(self) -> str:
         return f"{self.server_host}:{self.server_port}"
 
+    @abstractmethod
     def _on_ping_unanswered(self, timeout: float) -> None:
         """The stream is silent: note it, then call `abort()` (which ends in 'disconnected')."""
-        raise NotImplementedError
 
     def _on_ping_answered(self, rtt: float) -> None:
         """A keepalive ping came back after `rtt` seconds."""
